@@ -1,0 +1,121 @@
+/**
+ * Access tokens: generation, storage with owner-only permissions, and constant-time checks.
+ * Tokens are compared as SHA-256 digests with `timingSafeEqual`, so neither their content nor
+ * their length leaks through timing.
+ *
+ * @module
+ */
+
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Role } from "../protocol/messages.ts";
+import { FerryError } from "../protocol/errors.ts";
+
+/** A user the server accepts: the SHA-256 of their token and what it allows. */
+export interface Account {
+  /** User name, for logs. */
+  user: string;
+  /** What the token allows. */
+  role: Role;
+  /** SHA-256 of the token's UTF-8 bytes. */
+  tokenHash: Uint8Array;
+}
+
+/** File name of the admin token inside the certs directory. */
+export const TOKEN_FILE = "token";
+
+const ROLE_RANK: Record<Role, number> = { read: 1, write: 2, admin: 3 };
+
+/** True when `role` includes the rights of `needed` (admin ⊃ write ⊃ read). */
+export function roleAllows(role: Role, needed: Role): boolean {
+  return ROLE_RANK[role] >= ROLE_RANK[needed];
+}
+
+/** SHA-256 of a token's UTF-8 bytes. */
+export function hashToken(token: string): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(token, "utf8").digest());
+}
+
+/** A new random token: 32 bytes, base64url (43 characters). */
+export function generateToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/**
+ * Finds the account whose token is `token`. Every account is compared, in constant time, so
+ * the time taken does not depend on which (if any) matched.
+ */
+export function authenticate(accounts: readonly Account[], token: string): Account | undefined {
+  const presented = hashToken(token);
+  let found: Account | undefined;
+  for (const account of accounts) {
+    if (timingSafeEqual(presented, account.tokenHash) && found === undefined) found = account;
+  }
+  return found;
+}
+
+/** An account for `token` with `role`. */
+export function accountFor(user: string, role: Role, token: string): Account {
+  return { user, role, tokenHash: hashToken(token) };
+}
+
+/**
+ * Reads the admin token from `dir/token`, creating it (mode 0600) when missing. An existing
+ * file readable by group or others is tightened to 0600.
+ */
+export async function ensureAdminToken(dir: string): Promise<{ token: string; created: boolean }> {
+  const path = `${dir}/${TOKEN_FILE}`;
+  try {
+    const token = (await Deno.readTextFile(path)).trim();
+    if (token.length === 0) throw new FerryError("USAGE", `${path} is empty`);
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+    return { token, created: false };
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const token = generateToken();
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, token + "\n", { mode: 0o600, createNew: true });
+  await Deno.rename(tmp, path);
+  return { token, created: true };
+}
+
+/** One entry of a users file (`users.json`). */
+export interface UserRecord {
+  /** User name. */
+  user: string;
+  /** `read`, `write` or `admin`. */
+  role: Role;
+  /** Hex SHA-256 of the token (the token itself is never stored in this file). */
+  sha256: string;
+}
+
+/**
+ * Loads a users file: a JSON array of {@linkcode UserRecord}.
+ *
+ * @throws {FerryError} `USAGE` when the file is malformed.
+ */
+export async function loadUsers(path: string): Promise<Account[]> {
+  const raw: unknown = JSON.parse(await Deno.readTextFile(path));
+  if (!Array.isArray(raw)) throw new FerryError("USAGE", `${path}: expected a JSON array`);
+  return raw.map((r: unknown, i) => {
+    const rec = r as Partial<UserRecord>;
+    if (
+      typeof rec?.user !== "string" || !["read", "write", "admin"].includes(String(rec.role)) ||
+      typeof rec.sha256 !== "string" || !/^[0-9a-f]{64}$/i.test(rec.sha256)
+    ) {
+      throw new FerryError(
+        "USAGE",
+        `${path}[${i}]: expected {"user": string, "role": "read"|"write"|"admin", "sha256": 64 hex digits}`,
+      );
+    }
+    const tokenHash = new Uint8Array(32);
+    for (let j = 0; j < 32; j++) tokenHash[j] = parseInt(rec.sha256.slice(j * 2, j * 2 + 2), 16);
+    return { user: rec.user, role: rec.role as Role, tokenHash };
+  });
+}
+
+/** The {@linkcode UserRecord} for a new user, given their token. */
+export function userRecord(user: string, role: Role, token: string): UserRecord {
+  return { user, role, sha256: Array.from(hashToken(token), (b) => b.toString(16).padStart(2, "0")).join("") };
+}

@@ -1,0 +1,110 @@
+/**
+ * DOWNLOAD (1,0): streams a file as FILE_INFO, DOWNLOAD_DATA frames and an EOF carrying the
+ * SHA-256 of the bytes sent. Reads and writes are batched ({@linkcode CHUNK} bytes, several
+ * frames per write) and one buffer is reused, so memory does not grow with the file.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import {
+  DATA_CHUNK,
+  dataFramesSize,
+  decodeDownload,
+  encodeDataFrames,
+  encodeEof,
+  encodeFileInfo,
+} from "../../protocol/messages.ts";
+import { SERVICES } from "../../protocol/services.ts";
+import { FerryError } from "../../protocol/errors.ts";
+import { fsError, resolveExisting } from "../paths.ts";
+import { logOp, type Session } from "../session.ts";
+import { requireRole } from "./access.ts";
+
+/** File bytes read and sent per write: four full data frames. */
+export const CHUNK = 4 * DATA_CHUNK;
+
+/** Reads until `buf` is full or the file ends; returns the count. */
+export async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buf.length) {
+    const n = await file.read(buf.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/** DOWNLOAD (1,0) handler. */
+export function handleDownload(session: Session, payload: Uint8Array): Promise<void> {
+  const req = decodeDownload(payload);
+  requireRole(session, "read", "downloading");
+  session.run(req.id, "get", async (signal) => {
+    const started = performance.now();
+    const { absolute } = await resolveExisting(session.ctx.root, req.path);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(absolute, { read: true });
+    } catch (err) {
+      throw fsError(err, req.path);
+    }
+    let sent = 0;
+    try {
+      const info = await file.stat();
+      if (info.isDirectory) {
+        throw new FerryError("IS_A_DIRECTORY", `${JSON.stringify(req.path)} is a directory`);
+      }
+      if (!info.isFile) {
+        throw new FerryError("BAD_ARGUMENT", `${JSON.stringify(req.path)} is not a regular file`);
+      }
+      if (req.offset > info.size) {
+        throw new FerryError(
+          "BAD_ARGUMENT",
+          `offset ${req.offset} is past the end of ${JSON.stringify(req.path)} (${info.size} bytes)`,
+        );
+      }
+      if (req.offset > 0) await file.seek(req.offset, Deno.SeekMode.Start);
+      await session.writer.send(
+        encodeFileInfo({ id: req.id, size: info.size, mtime: info.mtime?.getTime() ?? null }),
+      );
+      const hash = createHash("sha256");
+      const buf = new Uint8Array(CHUNK);
+      const out = new Uint8Array(dataFramesSize(CHUNK));
+      let remaining = info.size - req.offset;
+      while (remaining > 0) {
+        signal.throwIfAborted();
+        const n = await readFull(file, buf.subarray(0, Math.min(CHUNK, remaining)));
+        if (n === 0) {
+          throw new FerryError("INTERNAL", `${JSON.stringify(req.path)} shrank while being sent`);
+        }
+        const data = buf.subarray(0, n);
+        hash.update(data);
+        // `out` is reused: send resolves only after the bytes were written.
+        await session.writer.send(encodeDataFrames(SERVICES.DOWNLOAD_DATA, req.id, data, out));
+        remaining -= n;
+        sent += n;
+      }
+      await session.writer.send(
+        encodeEof({ id: req.id, size: sent, sha256: new Uint8Array(hash.digest()) }),
+      );
+    } catch (err) {
+      logOp(session, { op: "get", path: req.path, bytes: sent, result: errorCode(err) });
+      throw err;
+    } finally {
+      file.close();
+    }
+    logOp(session, {
+      op: "get",
+      path: req.path,
+      offset: req.offset || undefined,
+      bytes: sent,
+      ms: Math.round(performance.now() - started),
+      result: "ok",
+    });
+  });
+  return Promise.resolve();
+}
+
+function errorCode(err: unknown): string {
+  return err instanceof FerryError ? err.code : "INTERNAL";
+}

@@ -1,0 +1,53 @@
+/**
+ * HELLO and AUTH: version negotiation and authentication.
+ *
+ * @module
+ */
+
+import {
+  decodeAuth,
+  decodeHello,
+  encodeAuthOk,
+  encodeWelcome,
+} from "../../protocol/messages.ts";
+import { MAX_VERSION, MIN_VERSION } from "../../protocol/services.ts";
+import { FerryError } from "../../protocol/errors.ts";
+import { authenticate } from "../auth.ts";
+import { logOp, sendError, type Session } from "../session.ts";
+
+/** HELLO (4,0): answers WELCOME with the newest version both sides speak. */
+export async function handleHello(session: Session, payload: Uint8Array): Promise<void> {
+  const hello = decodeHello(payload);
+  const version = Math.min(hello.maxVersion, MAX_VERSION);
+  if (version < Math.max(hello.minVersion, MIN_VERSION)) {
+    throw new FerryError(
+      "UNSUPPORTED_VERSION",
+      `client speaks versions ${hello.minVersion}..${hello.maxVersion}, server ${MIN_VERSION}..${MAX_VERSION}`,
+    );
+  }
+  logOp(session, { op: "hello", agent: hello.agent, version });
+  await session.writer.send(encodeWelcome({ id: hello.id, version, agent: session.ctx.agent }));
+}
+
+/** AUTH (4,2): checks the token in constant time; closes after too many failures. */
+export async function handleAuth(session: Session, payload: Uint8Array): Promise<void> {
+  const auth = decodeAuth(payload);
+  if (session.account !== null) {
+    throw new FerryError("BAD_ARGUMENT", "this connection is already authenticated");
+  }
+  const account = authenticate(session.ctx.accounts, auth.token);
+  if (account === undefined) {
+    session.authFailures++;
+    logOp(session, { op: "auth", result: "UNAUTHENTICATED", failures: session.authFailures });
+    await sendError(
+      session,
+      auth.id,
+      new FerryError("UNAUTHENTICATED", "the access token was not accepted"),
+    );
+    if (session.authFailures >= session.ctx.limits.maxAuthFailures) session.close();
+    return;
+  }
+  session.account = account;
+  logOp(session, { op: "auth", role: account.role, result: "ok" });
+  await session.writer.send(encodeAuthOk({ id: auth.id, role: account.role, user: account.user }));
+}
