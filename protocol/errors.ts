@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   LOCAL_IO: 102,
   /** The client was called with bad options (never sent on the wire). */
   USAGE: 103,
+  /** The server could not be reached: refused, unresolvable, timed out (never sent on the wire). */
+  UNREACHABLE: 104,
 } as const;
 
 /** The name of an error code, e.g. `"NOT_FOUND"`. */

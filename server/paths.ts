@@ -98,8 +98,9 @@ export function isTempName(name: string): boolean {
  *   device name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9`, with `¹²³` too,
  *   `CONIN$`, `CONOUT$`; case-insensitive, also with an extension or trailing spaces, as in
  *   `nul.txt` or `COM1 `), no trailing `.` or space, none of `< > " | ? *`, no invisible
- *   (default-ignorable) characters such as zero-width or bidi controls, and no name whose
- *   NFKC compatibility form is refused (`ＣＯＮ`, `．．`, `a／b`).
+ *   (default-ignorable) characters such as zero-width or bidi controls outside a standard
+ *   emoji sequence (`👨‍👩‍👧` and `❤️` are fine), and no name whose NFKC compatibility form is
+ *   refused (`ＣＯＮ`, `．．`, `a／b`).
  *
  * Percent-encodings are literal names: `%2e%2e%2f` is one component, never decoded.
  *
@@ -131,11 +132,14 @@ export function parsePath(raw: string, purpose: PathPurpose): string[] {
 }
 
 /**
- * Locates an existing path: parses `raw` for reading, joins it to `root` and resolves
- * symlinks with `Deno.realPath`. The real path must be `root` or below it.
+ * Locates an existing path: parses `raw` for reading, then walks it from `root` one component
+ * at a time with `Deno.lstat`. A symlink met on the way is resolved with `Deno.realPath` and
+ * its target must be `root` or below it, so a path never passes outside the root, not even to
+ * come back in (`ROOT/out -> ..` makes `out/ROOT/x` fail too), and a missing file behind a
+ * symlink that points out is not told apart from an existing one.
  *
  * `root` must be an absolute path that is already real (the result of `Deno.realPath`);
- * any other root makes every lookup fail with `OUTSIDE_ROOT` (fail closed).
+ * otherwise every symlink is refused with `OUTSIDE_ROOT` (fail closed).
  *
  * @example Usage
  * ```ts ignore
@@ -150,15 +154,16 @@ export function parsePath(raw: string, purpose: PathPurpose): string[] {
  */
 export async function resolveExisting(root: string, raw: string): Promise<ResolvedPath> {
   const components = parsePath(raw, "read");
-  const absolute = await realPathInside(root, components, raw);
+  const absolute = await walkInside(root, components);
   return { absolute, components };
 }
 
 /**
  * Locates the parent directory of `raw` for operations on the final name itself (upload
- * target, delete, mkdir, rename): the parent must exist, be a directory, and have its real
- * path inside `root`. The final component is not followed, so deleting a symlink removes the
- * link and uploading onto one replaces the link (by rename) without touching its target.
+ * target, delete, mkdir, rename): the parent must exist, be a directory, and be reached
+ * without leaving `root` (walked as in {@linkcode resolveExisting}). The final component is
+ * not followed, so deleting a symlink removes the link and uploading onto one replaces the
+ * link (by rename) without touching its target.
  *
  * `root` must be an absolute, already real path, as for {@linkcode resolveExisting}.
  *
@@ -171,7 +176,8 @@ export async function resolveExisting(root: string, raw: string): Promise<Resolv
  *
  * @throws {FerryError} what {@linkcode parsePath} throws; `BAD_NAME` when `raw` names the root
  * itself; `NOT_FOUND` when the parent is missing; `NOT_A_DIRECTORY` when it is not a
- * directory; `OUTSIDE_ROOT` when it leads out of the root.
+ * directory; `OUTSIDE_ROOT` when it leads out of the root or through a symlink loop. Messages
+ * name the parent (`"docs"`), not the whole path.
  */
 export async function resolveParent(
   root: string,
@@ -185,7 +191,7 @@ export async function resolveParent(
   }
   const parent = components.slice(0, -1);
   const parentRaw = parent.length === 0 ? "." : parent.join("/");
-  const dir = await realPathInside(root, parent, parentRaw);
+  const dir = await walkInside(root, parent);
   await assertDirectory(dir, parentRaw);
   return { dir, name, absolute: join(dir, name) };
 }
@@ -236,6 +242,9 @@ const WINDOWS_INVALID = /[<>"|?*]/;
 /** Invisible characters: zero-width, bidi controls, BOM, soft hyphen, variation selectors... */
 const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 
+/** Standard emoji sequences, whose joiners and variation selectors are legitimate. */
+const EMOJI = /\p{RGI_Emoji}/gv;
+
 /** Characters refused anywhere in a path, checked again after NFKC folding. */
 const SEPARATOR_LIKE = /[/\\:]/;
 
@@ -253,7 +262,7 @@ function unportableReason(name: string): string | undefined {
   if (name.endsWith(".") || name.endsWith(" ")) return "ends in a dot or a space";
   if (WINDOWS_INVALID.test(name)) return `contains one of < > " | ? *`;
   if (isWindowsDeviceName(name)) return "is a reserved device name on Windows";
-  if (INVISIBLE.test(name)) return "contains an invisible character";
+  if (INVISIBLE.test(name.replace(EMOJI, ""))) return "contains an invisible character";
   const folded = name.normalize("NFKC");
   if (folded !== name && isRefusedWhenFolded(folded)) {
     return `reads as ${quoteName(folded)} once compatibility characters are folded (NFKC)`;
@@ -296,26 +305,37 @@ function outsideRoot(raw: string, reason: string): FerryError {
 // --- file-system checks -------------------------------------------------------------------
 
 /**
- * Real path of `root` joined with `components`; it must be inside `root` and not inside the
- * temporary namespace. `clientPath` is what error messages name.
+ * Real path of `root` joined with `components`, walked one component at a time so that no
+ * prefix is ever outside `root`. Error messages name the client's prefix that failed.
  */
-async function realPathInside(
-  root: string,
-  components: readonly string[],
-  clientPath: string,
-): Promise<string> {
+async function walkInside(root: string, components: readonly string[]): Promise<string> {
+  let current = root;
+  for (let i = 0; i < components.length; i++) {
+    const shown = components.slice(0, i + 1).join("/");
+    current = await stepInside(root, join(current, components[i]), shown);
+  }
+  return current;
+}
+
+/**
+ * Real path of `next`, whose parent is already real and inside `root`: `next` itself unless
+ * it is a symlink, whose real target must be inside `root` and outside the temp namespace.
+ */
+async function stepInside(root: string, next: string, shown: string): Promise<string> {
   let real: string;
   try {
-    real = await Deno.realPath(join(root, ...components));
+    const info = await Deno.lstat(next);
+    if (!info.isSymlink) return next;
+    real = await Deno.realPath(next);
   } catch (err) {
-    throw fsError(err, clientPath);
+    throw fsError(err, shown);
   }
   const below = componentsBelow(root, real);
   if (below === undefined) {
-    throw outsideRoot(clientPath, "leads outside the data root (through a symbolic link)");
+    throw outsideRoot(shown, "is a symbolic link that leads outside the data root");
   }
   if (below.some(isTempName)) {
-    throw new FerryError("NOT_FOUND", `${quoteName(clientPath)}: no such file or directory`);
+    throw new FerryError("NOT_FOUND", `${quoteName(shown)}: no such file or directory`);
   }
   return real;
 }

@@ -87,9 +87,6 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
       await session.writer.send(
         encodeEof({ id: req.id, size: sent, sha256: new Uint8Array(hash.digest()) }),
       );
-    } catch (err) {
-      logOp(session, { op: "get", path: req.path, bytes: sent, result: errorCode(err) });
-      throw err;
     } finally {
       file.close();
     }
@@ -103,8 +100,4 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
     });
   });
   return Promise.resolve();
-}
-
-function errorCode(err: unknown): string {
-  return err instanceof FerryError ? err.code : "INTERNAL";
 }

@@ -1,0 +1,531 @@
+/**
+ * The ferry client library: {@linkcode connect} opens a verified TLS connection, authenticates,
+ * and returns a {@linkcode FerryClient} whose operations may run concurrently over it.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { basename } from "node:path";
+import {
+  DATA_CHUNK,
+  dataFramesSize,
+  decodeAuthOk,
+  decodeData,
+  decodeEof,
+  decodeError,
+  decodeFileInfo,
+  decodeListEntries,
+  decodeWelcome,
+  encodeAuth,
+  encodeDataFrames,
+  encodeDownload,
+  encodeEof,
+  encodeHello,
+  encodeIdOnly,
+  encodePathRequest,
+  encodeUpload,
+  type Entry,
+  type Role,
+} from "../protocol/messages.ts";
+import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/services.ts";
+import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
+import { FerryError } from "../protocol/errors.ts";
+import type { Frame } from "../protocol/frame.ts";
+import { createMux, type Mux } from "./mux.ts";
+import { createAtomicFile, localError } from "./local_files.ts";
+
+export type { Entry, EntryKind, Role } from "../protocol/messages.ts";
+
+/** Version string sent to servers in HELLO. */
+export const CLIENT_AGENT = "ferry/0.1.0";
+
+/** Default server port. */
+export const DEFAULT_PORT = 4433;
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions {
+  /** Server host name or address (default `localhost`). */
+  hostname?: string;
+  /** Server port (default 4433). */
+  port?: number;
+  /** PEM certificates of the CAs to trust, in addition to the system's. */
+  caCerts?: string[];
+  /** Access token. */
+  token: string;
+  /** Deadline for connecting, the TLS handshake and authentication, in ms (default 15 s). */
+  timeoutMs?: number;
+}
+
+/** Progress of a transfer, for {@linkcode TransferOptions.onProgress}. */
+export interface Progress {
+  /** Bytes transferred so far by this operation. */
+  bytes: number;
+  /** Bytes this operation will transfer, or `null` when unknown. */
+  total: number | null;
+}
+
+/** Options common to downloads and uploads. */
+export interface TransferOptions {
+  /** Aborts the transfer: the server is told to cancel and the call rejects with `CANCELLED`. */
+  signal?: AbortSignal;
+  /** Called as data moves (at most once per 256 KiB). */
+  onProgress?: (progress: Progress) => void;
+}
+
+/** Options for {@linkcode FerryClient.download}. */
+export interface DownloadOptions extends TransferOptions {
+  /** Start at this byte offset instead of 0. */
+  offset?: number;
+  /** When downloading to a path, give it the remote modification time (like `scp -p`). */
+  preserveTimes?: boolean;
+}
+
+/** Options for {@linkcode FerryClient.upload}. */
+export interface UploadOptions extends TransferOptions {
+  /** Size of a stream source; without it the server learns the size from the EOF. */
+  size?: number;
+  /** Modification time to give the remote file. Defaults to a path source's own time. */
+  mtime?: Date | null;
+}
+
+/** What a finished transfer moved. */
+export interface TransferResult {
+  /** Bytes transferred by this operation. */
+  bytes: number;
+  /** Hex SHA-256 of those bytes, verified by both sides. */
+  sha256: string;
+  /** Where the data went: the local path (download) or remote path (upload). */
+  path: string;
+}
+
+/** A connected, authenticated client. Operations may run concurrently. */
+export interface FerryClient {
+  /** The user the token belongs to. */
+  readonly user: string;
+  /** What the token allows. */
+  readonly role: Role;
+  /** The server's name and version. */
+  readonly serverAgent: string;
+  /** Lists a remote directory (default: the root), or describes one remote file. */
+  list(path?: string, options?: { signal?: AbortSignal }): Promise<Entry[]>;
+  /**
+   * Downloads a remote file to a local path (written to a temporary file, verified, then
+   * renamed into place; an existing directory receives the file under its remote name) or to a
+   * writable stream (aborted when verification fails).
+   */
+  download(
+    remote: string,
+    destination: string | WritableStream<Uint8Array>,
+    options?: DownloadOptions,
+  ): Promise<TransferResult>;
+  /** Uploads a local path, bytes or a stream; the server commits it only once verified. */
+  upload(
+    source: string | Uint8Array | ReadableStream<Uint8Array>,
+    remote: string,
+    options?: UploadOptions,
+  ): Promise<TransferResult>;
+  /** Deletes a remote file, symlink or empty directory. */
+  remove(path: string): Promise<void>;
+  /** Shuts the server down (admin only). */
+  shutdown(): Promise<void>;
+  /** Closes the connection; operations in flight fail with `CONNECTION_CLOSED`. */
+  close(): void;
+  /** Resolves once the connection has closed. */
+  readonly closed: Promise<void>;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Turns an ERROR frame into a FerryError; any other unexpected frame into `BAD_FRAME`. */
+function unexpected(frame: Frame, expecting: string): FerryError {
+  if (frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
+    const e = decodeError(frame.payload);
+    return new FerryError(e.code, e.message);
+  }
+  const name = serviceName(frame.type, frame.num) ?? `(${frame.type},${frame.num})`;
+  return new FerryError("BAD_FRAME", `server sent ${name} while ${expecting}`);
+}
+
+function is(frame: Frame, service: { type: number; num: number }): boolean {
+  return frame.type === service.type && frame.num === service.num;
+}
+
+/**
+ * Sends `first` and resolves with the value `onFrame` returns (anything but `undefined`) for a
+ * frame answering it; an ERROR frame rejects.
+ */
+function request<T>(
+  mux: Mux,
+  id: number,
+  first: Uint8Array | null,
+  onFrame: (frame: Frame) => T | undefined | Promise<T | undefined>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    mux.open(id, {
+      async onFrame(frame) {
+        if (is(frame, SERVICES.ERROR)) {
+          mux.finish(id);
+          reject(unexpected(frame, ""));
+          return;
+        }
+        const value = await onFrame(frame);
+        if (value !== undefined) {
+          mux.finish(id);
+          resolve(value);
+        }
+      },
+      onError: reject,
+    });
+    if (first !== null) mux.writer.send(first).catch(reject);
+  });
+}
+
+async function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout();
+          reject(new FerryError("UNREACHABLE", `no answer within ${ms} ms`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How to make a server's certificate trusted, for error messages. */
+export const TRUST_HINT =
+  "pass --ca with the server's CA certificate (the server's certs/ca.pem), or set caCerts";
+
+/**
+ * Connects to a ferry server, verifies its certificate, negotiates the version and
+ * authenticates.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * const client = await connect({ token: Deno.env.get("FERRY_TOKEN")!, caCerts: [await Deno.readTextFile("certs/ca.pem")] });
+ * for (const entry of await client.list()) console.log(entry.name, entry.size);
+ * client.close();
+ * ```
+ *
+ * @throws {FerryError} `UNREACHABLE`, `TLS` (certificate not trusted), `UNAUTHENTICATED`.
+ */
+export async function connect(options: ConnectOptions): Promise<FerryClient> {
+  const hostname = options.hostname ?? "localhost";
+  const port = options.port ?? DEFAULT_PORT;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const where = `${hostname}:${port}`;
+  let conn: Deno.TlsConn;
+  try {
+    conn = await withDeadline(
+      Deno.connectTls({ hostname, port, caCerts: options.caCerts }),
+      timeoutMs,
+      () => {},
+    );
+  } catch (err) {
+    if (err instanceof FerryError) throw err;
+    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    await withDeadline(conn.handshake(), timeoutMs, () => conn.close());
+  } catch (err) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
+      throw new FerryError(
+        "TLS",
+        `the certificate of ${where} is not trusted (${message}); ${TRUST_HINT}`,
+        { cause: err },
+      );
+    }
+    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+  }
+
+  const mux = createMux(conn);
+  const helloId = mux.nextId();
+  const authId = mux.nextId();
+  const welcome = request(mux, helloId, encodeHello({
+    id: helloId,
+    minVersion: MIN_VERSION,
+    maxVersion: MAX_VERSION,
+    agent: CLIENT_AGENT,
+  }), (f) => is(f, SERVICES.WELCOME) ? decodeWelcome(f.payload) : Promise.reject(unexpected(f, "greeting")));
+  const authOk = request(
+    mux,
+    authId,
+    encodeAuth({ id: authId, token: options.token }),
+    (f) => is(f, SERVICES.AUTH_OK) ? decodeAuthOk(f.payload) : Promise.reject(unexpected(f, "authenticating")),
+  );
+  let session: [Awaited<typeof welcome>, Awaited<typeof authOk>];
+  try {
+    session = await withDeadline(Promise.all([welcome, authOk]), timeoutMs, () => mux.close());
+  } catch (err) {
+    mux.close();
+    await mux.closed;
+    throw err;
+  }
+  return createClient(mux, session[0].agent, session[1].role, session[1].user);
+}
+
+function createClient(mux: Mux, serverAgent: string, role: Role, user: string): FerryClient {
+  function list(path = ".", options: { signal?: AbortSignal } = {}): Promise<Entry[]> {
+    const id = mux.nextId();
+    const entries: Entry[] = [];
+    const done = request(mux, id, encodePathRequest(SERVICES.LIST, { id, path }), (f) => {
+      if (!is(f, SERVICES.LIST_ENTRIES)) throw unexpected(f, "listing");
+      const batch = decodeListEntries(f.payload);
+      entries.push(...batch.entries);
+      return batch.last ? entries : undefined;
+    });
+    return withAbort(done, id, options.signal);
+  }
+
+  function withAbort<T>(done: Promise<T>, id: number, signal?: AbortSignal): Promise<T> {
+    if (signal === undefined) return done;
+    const onAbort = () => mux.abort(id, new FerryError("CANCELLED", "cancelled"));
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    return done.finally(() => signal.removeEventListener("abort", onAbort));
+  }
+
+  async function download(
+    remote: string,
+    destination: string | WritableStream<Uint8Array>,
+    options: DownloadOptions = {},
+  ): Promise<TransferResult> {
+    const offset = options.offset ?? 0;
+    let target = destination;
+    if (typeof destination === "string") {
+      const info = await Deno.stat(destination).catch(() => null);
+      if (info?.isDirectory) target = `${destination}/${safeLocalName(remote)}`;
+    }
+    const sink = typeof target === "string"
+      ? await createAtomicFile(target)
+      : streamSink(target.getWriter());
+    const id = mux.nextId();
+    const hash = createHash("sha256");
+    let total: number | null = null;
+    let mtime: number | null = null;
+    let bytes = 0;
+    let reported = 0;
+    try {
+      const done = request(mux, id, encodeDownload({ id, offset, path: remote }), async (f) => {
+        if (is(f, SERVICES.FILE_INFO)) {
+          const info = decodeFileInfo(f.payload);
+          total = info.size - offset;
+          mtime = info.mtime;
+          options.onProgress?.({ bytes, total });
+          return undefined;
+        }
+        if (is(f, SERVICES.DOWNLOAD_DATA)) {
+          const { data } = decodeData(f.payload);
+          bytes += data.length;
+          if (total === null || bytes > total) {
+            throw new FerryError("BAD_FRAME", `server sent more than the ${total} bytes it announced`);
+          }
+          hash.update(data);
+          await sink.write(data);
+          if (options.onProgress && bytes - reported >= 256 * 1024) {
+            reported = bytes;
+            options.onProgress({ bytes, total });
+          }
+          return undefined;
+        }
+        if (is(f, SERVICES.EOF)) {
+          return verifyEof(f, hash, bytes, total);
+        }
+        throw unexpected(f, "downloading");
+      });
+      const sha256 = await withAbort(done, id, options.signal);
+      options.onProgress?.({ bytes, total });
+      await sink.commit(options.preserveTimes && mtime !== null ? new Date(mtime) : null);
+      return { bytes, sha256, path: typeof target === "string" ? target : remote };
+    } catch (err) {
+      await sink.discard(err);
+      throw err;
+    }
+  }
+
+  async function upload(
+    source: string | Uint8Array | ReadableStream<Uint8Array>,
+    remote: string,
+    options: UploadOptions = {},
+  ): Promise<TransferResult> {
+    let size = options.size ?? UNKNOWN_SIZE;
+    let mtime = options.mtime?.getTime() ?? null;
+    let chunks: AsyncIterable<Uint8Array>;
+    let file: Deno.FsFile | null = null;
+    if (typeof source === "string") {
+      try {
+        file = await Deno.open(source, { read: true });
+        const info = await file.stat();
+        if (info.isDirectory) throw new FerryError("IS_A_DIRECTORY", `${source} is a directory`);
+        size = info.size;
+        if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      } catch (err) {
+        file?.close();
+        throw localError(err, source);
+      }
+      chunks = fileChunks(file, source);
+    } else if (source instanceof Uint8Array) {
+      size = source.length;
+      chunks = bytesChunks(source);
+    } else {
+      chunks = source;
+    }
+
+    const id = mux.nextId();
+    let failure: unknown = null;
+    const done = request(mux, id, null, (f) => {
+      if (is(f, SERVICES.OK)) return true;
+      throw unexpected(f, "uploading");
+    });
+    done.catch((err) => failure ??= err);
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let reported = 0;
+    try {
+      await mux.writer.send(encodeUpload({ id, size, mtime, path: remote }));
+      const out = new Uint8Array(dataFramesSize(CHUNK));
+      for await (const chunk of chunks) {
+        if (failure !== null) break;
+        if (options.signal?.aborted) {
+          mux.abort(id, new FerryError("CANCELLED", "upload cancelled"));
+          break;
+        }
+        for (let o = 0; o < chunk.length; o += CHUNK) {
+          const piece = chunk.subarray(o, o + CHUNK);
+          hash.update(piece);
+          bytes += piece.length;
+          await mux.writer.send(encodeDataFrames(SERVICES.UPLOAD_DATA, id, piece, out));
+        }
+        if (options.onProgress && bytes - reported >= 256 * 1024) {
+          reported = bytes;
+          options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
+        }
+      }
+      if (failure === null) {
+        const sha256 = new Uint8Array(hash.digest());
+        await mux.writer.send(encodeEof({ id, size: bytes, sha256 }));
+        await done;
+        options.onProgress?.({ bytes, total: bytes });
+        return { bytes, sha256: hex(sha256), path: remote };
+      }
+      await done;
+      throw failure;
+    } catch (err) {
+      if (failure === null) mux.abort(id, err instanceof FerryError ? err : localError(err, String(source)));
+      throw failure ?? err;
+    } finally {
+      try {
+        file?.close();
+      } catch {
+        // closed by the chunk reader
+      }
+    }
+  }
+
+  function simple(service: typeof SERVICES.DELETE | typeof SERVICES.CLOSE_SERVER, path?: string) {
+    const id = mux.nextId();
+    const frame = path === undefined ? encodeIdOnly(service, id) : encodePathRequest(service, { id, path });
+    return request(mux, id, frame, (f) => {
+      if (is(f, SERVICES.OK)) return true;
+      throw unexpected(f, "waiting for OK");
+    }).then(() => {});
+  }
+
+  return {
+    user,
+    role,
+    serverAgent,
+    list,
+    download,
+    upload,
+    remove: (path) => simple(SERVICES.DELETE, path),
+    shutdown: () => simple(SERVICES.CLOSE_SERVER),
+    close: () => mux.close(),
+    closed: mux.closed,
+  };
+}
+
+/** File bytes per data-frame batch: four full frames. */
+const CHUNK = 4 * DATA_CHUNK;
+
+function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): string {
+  const eof = decodeEof(f.payload);
+  const digest = new Uint8Array(hash.digest());
+  if (total === null) throw new FerryError("BAD_FRAME", "server sent EOF before FILE_INFO");
+  if (eof.size !== bytes || bytes !== total) {
+    throw new FerryError(
+      "CHECKSUM_MISMATCH",
+      `download incomplete: ${bytes} bytes received, ${total} announced, EOF says ${eof.size}`,
+    );
+  }
+  if (!digest.every((b, i) => b === eof.sha256[i])) {
+    throw new FerryError("CHECKSUM_MISMATCH", "SHA-256 of the received bytes does not match the server's");
+  }
+  return hex(digest);
+}
+
+/** The local name for a remote path: its last component, refused if it could escape. */
+export function safeLocalName(remote: string): string {
+  const name = basename(remote.replaceAll("\\", "/"));
+  // deno-lint-ignore no-control-regex
+  if (name === "" || name === "." || name === ".." || /[\x00-\x1f\x7f\\/:]/.test(name)) {
+    throw new FerryError("BAD_NAME", `${JSON.stringify(remote)} has no usable file name`);
+  }
+  return name;
+}
+
+async function* fileChunks(file: Deno.FsFile, path: string): AsyncGenerator<Uint8Array> {
+  // Two buffers alternate so the chunk handed out stays intact while the next one is read.
+  const buffers = [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
+  let which = 0;
+  try {
+    while (true) {
+      const buf = buffers[which];
+      which ^= 1;
+      let filled = 0;
+      while (filled < buf.length) {
+        const n = await file.read(buf.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      if (filled === 0) return;
+      yield buf.subarray(0, filled);
+      if (filled < buf.length) return;
+    }
+  } catch (err) {
+    throw localError(err, path);
+  }
+}
+
+async function* bytesChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let o = 0; o < bytes.length; o += CHUNK) yield bytes.subarray(o, o + CHUNK);
+}
+
+function streamSink(writer: WritableStreamDefaultWriter<Uint8Array>) {
+  return {
+    write: (data: Uint8Array) => writer.write(data.slice()),
+    async commit() {
+      await writer.close();
+    },
+    async discard(reason?: unknown) {
+      await writer.abort(reason).catch(() => {});
+    },
+  };
+}

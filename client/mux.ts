@@ -1,0 +1,132 @@
+/**
+ * The client side of a connection: one reader loop routes every incoming frame to the request
+ * it belongs to (by request id), so many operations can share the connection.
+ *
+ * @module
+ */
+
+import { readFrames } from "../protocol/reader.ts";
+import { createFrameWriter, type FrameWriter } from "../protocol/writer.ts";
+import { decodeError, encodeIdOnly, peekRequestId } from "../protocol/messages.ts";
+import { SERVICES } from "../protocol/services.ts";
+import { FerryError } from "../protocol/errors.ts";
+import type { Frame } from "../protocol/frame.ts";
+
+/** Receives the frames of one request. A throw fails the request and cancels it on the server. */
+export interface RequestHandler {
+  /** Called for each frame with this request's id; awaited, so slow sinks push back. */
+  onFrame(frame: Frame): void | Promise<void>;
+  /** Called once when the request fails: an error from its handler or the connection. */
+  onError(err: FerryError): void;
+}
+
+/** Routes frames by request id over one connection. */
+export interface Mux {
+  /** Outgoing frames. */
+  readonly writer: FrameWriter;
+  /** A fresh request id. */
+  nextId(): number;
+  /** Routes frames with `id` to `handler` until {@linkcode Mux.finish} is called. */
+  open(id: number, handler: RequestHandler): void;
+  /** Stops routing frames for `id`. */
+  finish(id: number): void;
+  /** Fails request `id` with `err` and asks the server to cancel it. */
+  abort(id: number, err: FerryError): void;
+  /** Resolves when the connection has closed. */
+  readonly closed: Promise<void>;
+  /** Closes the connection; requests in flight fail with `CONNECTION_CLOSED`. */
+  close(): void;
+}
+
+/** Starts routing frames read from `conn`. */
+export function createMux(conn: Deno.Conn): Mux {
+  const writer = createFrameWriter(conn);
+  const pending = new Map<number, RequestHandler>();
+  let lastId = 0;
+  let isClosed = false;
+  let connectionError: FerryError | null = null;
+
+  function close(): void {
+    if (isClosed) return;
+    isClosed = true;
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  function failAll(err: FerryError): void {
+    const handlers = [...pending.values()];
+    pending.clear();
+    for (const h of handlers) h.onError(err);
+  }
+
+  function abort(id: number, err: FerryError): void {
+    const handler = pending.get(id);
+    if (handler === undefined) return;
+    pending.delete(id);
+    handler.onError(err);
+    if (!isClosed) writer.send(encodeIdOnly(SERVICES.CANCEL, id)).catch(() => {});
+  }
+
+  async function readLoop(): Promise<void> {
+    try {
+      for await (const frame of readFrames(conn)) {
+        const id = peekRequestId(frame.payload);
+        if (id === 0 && frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
+          // A connection-level error (timeout, busy, protocol): everything in flight fails.
+          const e = decodeError(frame.payload);
+          connectionError = new FerryError(e.code, `server: ${e.message}`);
+          failAll(connectionError);
+          continue;
+        }
+        const handler = id === undefined ? undefined : pending.get(id);
+        if (handler === undefined || id === undefined) continue; // late frame of a finished request
+        try {
+          await handler.onFrame(frame);
+        } catch (err) {
+          abort(
+            id,
+            err instanceof FerryError
+              ? err
+              : new FerryError("INTERNAL", err instanceof Error ? err.message : String(err)),
+          );
+        }
+      }
+    } catch (err) {
+      if (!isClosed) {
+        connectionError = err instanceof FerryError ? err : new FerryError(
+          "CONNECTION_CLOSED",
+          `connection lost: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    } finally {
+      close();
+      failAll(
+        connectionError ?? new FerryError("CONNECTION_CLOSED", "the connection was closed"),
+      );
+    }
+  }
+
+  const closed = readLoop();
+
+  return {
+    writer,
+    nextId: () => {
+      lastId = lastId >= 0xffff_ffff ? 1 : lastId + 1;
+      return lastId;
+    },
+    open(id, handler) {
+      if (isClosed) {
+        handler.onError(connectionError ?? new FerryError("CONNECTION_CLOSED", "the connection is closed"));
+        return;
+      }
+      pending.set(id, handler);
+    },
+    finish: (id) => void pending.delete(id),
+    abort,
+    closed,
+    close,
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * ferry: a secure client/server file service over TLS.
+ *
+ * The client library: {@linkcode connect} to a server, then list, download, upload and delete
+ * files. Every error is a {@linkcode FerryError} with a stable `code`.
+ *
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ *
+ * const client = await connect({
+ *   hostname: "localhost",
+ *   token: Deno.env.get("FERRY_TOKEN")!,
+ *   caCerts: [await Deno.readTextFile("certs/ca.pem")],
+ * });
+ * await client.upload("report.pdf", "reports/2026.pdf");
+ * for (const e of await client.list("reports")) console.log(e.kind, e.size, e.name);
+ * await client.download("reports/2026.pdf", "/tmp/copy.pdf");
+ * client.close();
+ * ```
+ *
+ * The server is started with `serve` from `server/server.ts`, or `deno task serve`.
+ *
+ * @module
+ */
+
+export {
+  CLIENT_AGENT,
+  connect,
+  type ConnectOptions,
+  DEFAULT_PORT,
+  type DownloadOptions,
+  type Entry,
+  type EntryKind,
+  type FerryClient,
+  type Progress,
+  type Role,
+  type TransferOptions,
+  type TransferResult,
+  type UploadOptions,
+} from "./client/client.ts";
+export { type ErrorCode, ERROR_CODES, FerryError, isFerryError } from "./protocol/errors.ts";

@@ -1,0 +1,150 @@
+/**
+ * `ferry-server`: the command-line entry point of the server.
+ *
+ * ```sh
+ * deno task serve [--host 0.0.0.0] [--port 4433] [--root ./data] [--certs ./certs]
+ * deno task certs            # make new certificates (keeps the token)
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { FerryError } from "../protocol/errors.ts";
+import { accountFor, ensureAdminToken, loadUsers, TOKEN_FILE } from "./auth.ts";
+import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
+import { stderrLogger } from "./log.ts";
+import { serve } from "./server.ts";
+import { DEFAULT_LIMITS } from "./limits.ts";
+
+const HELP = `ferry-server: serve a directory over TLS
+
+Usage:
+  ferry-server [options]          start the server
+  ferry-server certs [--force]    create the CA, certificate and token in --certs (and exit)
+
+Options:
+  --host ADDR        address to listen on            (default 0.0.0.0)
+  --port N           port                             (default 4433)
+  --root DIR         directory to serve, created if missing   (default ./data, env FERRY_ROOT)
+  --certs DIR        certificates and token           (default ./certs, env FERRY_CERTS)
+  --cert FILE        use your own certificate chain (PEM) instead of --certs/server.pem
+  --key FILE         the private key (PEM, PKCS#8) for --cert
+  --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
+                     (default <certs>/users.json when it exists)
+  --max-connections N   connections at once        (default ${DEFAULT_LIMITS.maxConnections})
+  -h, --help         show this help
+
+On first start the server creates a local CA, a certificate for localhost, 127.0.0.1 and ::1,
+and an admin token (<certs>/token, mode 0600), and prints the certificate's SHA-256
+fingerprint. Clients run from the same directory find ca.pem and the token by themselves.
+SIGINT/SIGTERM stop it gracefully.`;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function intOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new FerryError("USAGE", `--${name} must be a whole number`);
+  return n;
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      host: { type: "string", default: "0.0.0.0" },
+      port: { type: "string", default: "4433" },
+      root: { type: "string" },
+      certs: { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
+      users: { type: "string" },
+      "max-connections": { type: "string" },
+      force: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const certsDir = values.certs ?? Deno.env.get("FERRY_CERTS") ?? "./certs";
+  const rootDir = values.root ?? Deno.env.get("FERRY_ROOT") ?? "./data";
+
+  if (positionals[0] === "certs") {
+    const { set, created } = await ensureCertificates(certsDir, { force: values.force });
+    const { created: tokenCreated } = await ensureAdminToken(certsDir);
+    console.log(`${created ? "created" : "kept"} ${join(certsDir, CERT_FILES.cert)}`);
+    console.log(`fingerprint SHA-256 ${await fingerprint(set.cert)}`);
+    console.log(`${tokenCreated ? "created" : "kept"} ${join(certsDir, TOKEN_FILE)}`);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
+  }
+
+  let cert: string;
+  let key: string;
+  if (values.cert !== undefined || values.key !== undefined) {
+    if (values.cert === undefined || values.key === undefined) {
+      throw new FerryError("USAGE", "--cert and --key go together");
+    }
+    cert = await Deno.readTextFile(values.cert);
+    key = await Deno.readTextFile(values.key);
+  } else {
+    const { set, created } = await ensureCertificates(certsDir);
+    if (created) console.error(`created a local CA and certificate in ${certsDir}`);
+    cert = set.cert;
+    key = set.key;
+  }
+  const { token, created: tokenCreated } = await ensureAdminToken(certsDir);
+  if (tokenCreated) console.error(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
+  const accounts = [accountFor("admin", "admin", token)];
+  const usersFile = values.users ?? join(certsDir, "users.json");
+  if (values.users !== undefined || await exists(usersFile)) accounts.push(...await loadUsers(usersFile));
+
+  await Deno.mkdir(rootDir, { recursive: true });
+  const server = await serve({
+    hostname: values.host,
+    port: intOption(values.port, "port", 4433),
+    root: rootDir,
+    cert,
+    key,
+    accounts,
+    limits: {
+      maxConnections: intOption(values["max-connections"], "max-connections", DEFAULT_LIMITS.maxConnections),
+    },
+    log: stderrLogger(),
+  });
+  console.error(
+    `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,
+  );
+  console.error(`certificate SHA-256 fingerprint ${await fingerprint(cert)}`);
+  const stop = () => void server.shutdown("signal");
+  Deno.addSignalListener("SIGINT", stop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", stop);
+  if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGTERM", stop);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`ferry-server: ${message}`);
+    Deno.exit(err instanceof FerryError && err.code === "USAGE" ? 2 : 1);
+  }
+}
