@@ -169,6 +169,8 @@ export async function handleConnection(
       await sendError(session, 0, err);
     } else if (closed) {
       reason = "closed by server";
+    } else if (/close_notify|UnexpectedEof|Connection reset/i.test(String(err))) {
+      reason = "closed by client";
     } else {
       reason = err instanceof Error ? err.message : String(err);
     }
