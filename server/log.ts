@@ -29,7 +29,11 @@ export function formatLogLine(fields: LogFields, now: Date = new Date()): string
 export function stderrLogger(): Logger {
   const encoder = new TextEncoder();
   return (fields) => {
-    Deno.stderr.writeSync(encoder.encode(formatLogLine(fields) + "\n"));
+    try {
+      Deno.stderr.writeSync(encoder.encode(formatLogLine(fields) + "\n"));
+    } catch {
+      // A closed or full stderr must never take the server down.
+    }
   };
 }
 
