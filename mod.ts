@@ -38,4 +38,4 @@ export {
   type TransferResult,
   type UploadOptions,
 } from "./client/client.ts";
-export { type ErrorCode, ERROR_CODES, FerryError, isFerryError } from "./protocol/errors.ts";
+export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

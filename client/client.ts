@@ -258,17 +258,28 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   const mux = createMux(conn);
   const helloId = mux.nextId();
   const authId = mux.nextId();
-  const welcome = request(mux, helloId, encodeHello({
-    id: helloId,
-    minVersion: MIN_VERSION,
-    maxVersion: MAX_VERSION,
-    agent: CLIENT_AGENT,
-  }), (f) => is(f, SERVICES.WELCOME) ? decodeWelcome(f.payload) : Promise.reject(unexpected(f, "greeting")));
+  const welcome = request(
+    mux,
+    helloId,
+    encodeHello({
+      id: helloId,
+      minVersion: MIN_VERSION,
+      maxVersion: MAX_VERSION,
+      agent: CLIENT_AGENT,
+    }),
+    (f) =>
+      is(f, SERVICES.WELCOME)
+        ? decodeWelcome(f.payload)
+        : Promise.reject(unexpected(f, "greeting")),
+  );
   const authOk = request(
     mux,
     authId,
     encodeAuth({ id: authId, token: options.token }),
-    (f) => is(f, SERVICES.AUTH_OK) ? decodeAuthOk(f.payload) : Promise.reject(unexpected(f, "authenticating")),
+    (f) =>
+      is(f, SERVICES.AUTH_OK)
+        ? decodeAuthOk(f.payload)
+        : Promise.reject(unexpected(f, "authenticating")),
   );
   let session: [Awaited<typeof welcome>, Awaited<typeof authOk>];
   try {
@@ -335,7 +346,10 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
           const { data } = decodeData(f.payload);
           bytes += data.length;
           if (total === null || bytes > total) {
-            throw new FerryError("BAD_FRAME", `server sent more than the ${total} bytes it announced`);
+            throw new FerryError(
+              "BAD_FRAME",
+              `server sent more than the ${total} bytes it announced`,
+            );
           }
           hash.update(data);
           await sink.write(data);
@@ -428,7 +442,9 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
       await done;
       throw failure;
     } catch (err) {
-      if (failure === null) mux.abort(id, err instanceof FerryError ? err : localError(err, String(source)));
+      if (failure === null) {
+        mux.abort(id, err instanceof FerryError ? err : localError(err, String(source)));
+      }
       throw failure ?? err;
     } finally {
       try {
@@ -441,7 +457,9 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
 
   function simple(service: typeof SERVICES.DELETE | typeof SERVICES.CLOSE_SERVER, path?: string) {
     const id = mux.nextId();
-    const frame = path === undefined ? encodeIdOnly(service, id) : encodePathRequest(service, { id, path });
+    const frame = path === undefined
+      ? encodeIdOnly(service, id)
+      : encodePathRequest(service, { id, path });
     return request(mux, id, frame, (f) => {
       if (is(f, SERVICES.OK)) return true;
       throw unexpected(f, "waiting for OK");
@@ -476,7 +494,10 @@ function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): s
     );
   }
   if (!digest.every((b, i) => b === eof.sha256[i])) {
-    throw new FerryError("CHECKSUM_MISMATCH", "SHA-256 of the received bytes does not match the server's");
+    throw new FerryError(
+      "CHECKSUM_MISMATCH",
+      "SHA-256 of the received bytes does not match the server's",
+    );
   }
   return hex(digest);
 }

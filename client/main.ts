@@ -7,7 +7,13 @@
 import { parseArgs } from "node:util";
 import { basename, join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import { connect, DEFAULT_PORT, type Entry, type FerryClient, type TransferResult } from "./client.ts";
+import {
+  connect,
+  DEFAULT_PORT,
+  type Entry,
+  type FerryClient,
+  type TransferResult,
+} from "./client.ts";
 import { exitCodeFor } from "./exit_codes.ts";
 
 const HELP = `ferry: copy files to and from a ferry server over TLS
@@ -83,10 +89,18 @@ function formatListing(entries: Entry[]): string {
 
 function summary(verb: string, from: string, to: string, r: TransferResult, ms: number): string {
   const rate = ms > 0 ? `${formatSize(Math.round(r.bytes / (ms / 1000)))}/s` : "";
-  return `${verb} ${from} -> ${to}: ${formatSize(r.bytes)} in ${(ms / 1000).toFixed(2)} s ${rate}, sha256 ${r.sha256}`;
+  return `${verb} ${from} -> ${to}: ${formatSize(r.bytes)} in ${
+    (ms / 1000).toFixed(2)
+  } s ${rate}, sha256 ${r.sha256}`;
 }
 
-async function run(client: FerryClient, command: string, args: string[], json: boolean, quiet: boolean) {
+async function run(
+  client: FerryClient,
+  command: string,
+  args: string[],
+  json: boolean,
+  quiet: boolean,
+) {
   const out = (text: string) => {
     if (!quiet) console.log(text);
   };
@@ -163,7 +177,9 @@ async function main(argv: string[]): Promise<number> {
   const token = values.token ?? Deno.env.get("FERRY_TOKEN") ??
     (await readOptional(join(values.certs, "token")))?.trim();
   if (!token) {
-    throw usage(`no token: pass --token, set FERRY_TOKEN, or put it in ${join(values.certs, "token")}`);
+    throw usage(
+      `no token: pass --token, set FERRY_TOKEN, or put it in ${join(values.certs, "token")}`,
+    );
   }
   const caPath = values.ca ?? join(values.certs, "ca.pem");
   const ca = await readOptional(caPath);

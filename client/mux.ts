@@ -119,7 +119,9 @@ export function createMux(conn: Deno.Conn): Mux {
     },
     open(id, handler) {
       if (isClosed) {
-        handler.onError(connectionError ?? new FerryError("CONNECTION_CLOSED", "the connection is closed"));
+        handler.onError(
+          connectionError ?? new FerryError("CONNECTION_CLOSED", "the connection is closed"),
+        );
         return;
       }
       pending.set(id, handler);

@@ -117,5 +117,9 @@ export async function loadUsers(path: string): Promise<Account[]> {
 
 /** The {@linkcode UserRecord} for a new user, given their token. */
 export function userRecord(user: string, role: Role, token: string): UserRecord {
-  return { user, role, sha256: Array.from(hashToken(token), (b) => b.toString(16).padStart(2, "0")).join("") };
+  return {
+    user,
+    role,
+    sha256: Array.from(hashToken(token), (b) => b.toString(16).padStart(2, "0")).join(""),
+  };
 }

@@ -13,7 +13,14 @@ import { encodeError, peekRequestId } from "../protocol/messages.ts";
 import { MAX_VERSION, MIN_VERSION, serviceName } from "../protocol/services.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
-import { asFerryError, assertNewRequest, logOp, sendError, type ServerContext, type Session } from "./session.ts";
+import {
+  asFerryError,
+  assertNewRequest,
+  logOp,
+  sendError,
+  type ServerContext,
+  type Session,
+} from "./session.ts";
 import { BEFORE_AUTH, HANDLERS } from "./handlers/mod.ts";
 
 /** Handles one frame: checks version, service and authentication, then runs its handler. */
@@ -31,7 +38,9 @@ export async function dispatch(session: Session, frame: Frame): Promise<void> {
     if (name === undefined || handler === undefined) {
       throw new FerryError(
         "UNSUPPORTED",
-        `service (${frame.type},${frame.num})${name ? ` ${name}` : ""} is not one a client may send`,
+        `service (${frame.type},${frame.num})${
+          name ? ` ${name}` : ""
+        } is not one a client may send`,
       );
     }
     if (session.account === null && !BEFORE_AUTH.has(name)) {
@@ -40,14 +49,21 @@ export async function dispatch(session: Session, frame: Frame): Promise<void> {
     await handler(session, frame.payload);
   } catch (err) {
     const e = asFerryError(err);
-    logOp(session, { op: name ?? `${frame.type},${frame.num}`, id, result: e.code, error: e.message });
+    logOp(session, {
+      op: name ?? `${frame.type},${frame.num}`,
+      id,
+      result: e.code,
+      error: e.message,
+    });
     await sendError(session, id, e);
   }
 }
 
 function peerOf(conn: Deno.Conn): string {
   const addr = conn.remoteAddr as Deno.NetAddr;
-  return addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
 }
 
 /** Options for {@linkcode handleConnection}. */

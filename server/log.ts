@@ -20,7 +20,9 @@ export function formatLogLine(fields: LogFields, now: Date = new Date()): string
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     const text = String(value);
-    parts.push(`${key}=${typeof value === "string" && !PLAIN.test(text) ? JSON.stringify(text) : text}`);
+    parts.push(
+      `${key}=${typeof value === "string" && !PLAIN.test(text) ? JSON.stringify(text) : text}`,
+    );
   }
   return parts.join(" ");
 }

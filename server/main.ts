@@ -53,7 +53,9 @@ async function exists(path: string): Promise<boolean> {
 function intOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new FerryError("USAGE", `--${name} must be a whole number`);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new FerryError("USAGE", `--${name} must be a whole number`);
+  }
   return n;
 }
 
@@ -108,10 +110,14 @@ async function main(args: string[]): Promise<number> {
     key = set.key;
   }
   const { token, created: tokenCreated } = await ensureAdminToken(certsDir);
-  if (tokenCreated) console.error(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
+  if (tokenCreated) {
+    console.error(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
+  }
   const accounts = [accountFor("admin", "admin", token)];
   const usersFile = values.users ?? join(certsDir, "users.json");
-  if (values.users !== undefined || await exists(usersFile)) accounts.push(...await loadUsers(usersFile));
+  if (values.users !== undefined || await exists(usersFile)) {
+    accounts.push(...await loadUsers(usersFile));
+  }
 
   await Deno.mkdir(rootDir, { recursive: true });
   const server = await serve({
@@ -122,7 +128,11 @@ async function main(args: string[]): Promise<number> {
     key,
     accounts,
     limits: {
-      maxConnections: intOption(values["max-connections"], "max-connections", DEFAULT_LIMITS.maxConnections),
+      maxConnections: intOption(
+        values["max-connections"],
+        "max-connections",
+        DEFAULT_LIMITS.maxConnections,
+      ),
     },
     log: stderrLogger(),
   });

@@ -99,7 +99,10 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
       }
       const n = ++connCount;
       const refuse = connections.size >= limits.maxConnections
-        ? new FerryError("BUSY", `the server is at its limit of ${limits.maxConnections} connections`)
+        ? new FerryError(
+          "BUSY",
+          `the server is at its limit of ${limits.maxConnections} connections`,
+        )
         : undefined;
       const done = handleConnection(conn, ctx, {
         conn: n,

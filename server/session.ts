@@ -6,7 +6,7 @@
 
 import type { Account } from "./auth.ts";
 import type { Limits } from "./limits.ts";
-import type { Logger, LogFields } from "./log.ts";
+import type { LogFields, Logger } from "./log.ts";
 import type { FrameWriter } from "../protocol/writer.ts";
 import { encodeError } from "../protocol/messages.ts";
 import { FerryError } from "../protocol/errors.ts";
@@ -84,7 +84,9 @@ export function logOp(session: Session, fields: LogFields): void {
 /** Converts anything thrown to a {@linkcode FerryError}. */
 export function asFerryError(err: unknown): FerryError {
   if (err instanceof FerryError) return err;
-  return new FerryError("INTERNAL", err instanceof Error ? err.message : String(err), { cause: err });
+  return new FerryError("INTERNAL", err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
 }
 
 /** Sends an ERROR frame for request `id`; ignores a connection that is already gone. */

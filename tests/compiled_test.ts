@@ -14,7 +14,7 @@ if (!denort) {
   );
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -36,7 +36,7 @@ Deno.test({
     } finally {
       Deno.chdir(cwd);
     }
-    const port = await freePort();
+    const port = freePort();
     const proc = new Deno.Command(server, {
       args: ["--host", "127.0.0.1", "--port", String(port)],
       cwd: dir,

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { generateCertificates, type CertificateSet } from "../server/certificates.ts";
+import { type CertificateSet, generateCertificates } from "../server/certificates.ts";
 import { accountFor } from "../server/auth.ts";
 import { type FerryServer, serve } from "../server/server.ts";
 import type { Limits } from "../server/limits.ts";
@@ -22,7 +22,11 @@ export function testCertificates(): Promise<CertificateSet> {
 }
 
 /** Tokens of the test accounts. */
-export const TOKENS = { admin: "admin-token-for-tests", write: "rw-token-for-tests", read: "ro-token" };
+export const TOKENS = {
+  admin: "admin-token-for-tests",
+  write: "rw-token-for-tests",
+  read: "ro-token",
+};
 
 /** A running test server and what a test needs to reach it. */
 export interface TestServer {
@@ -93,6 +97,8 @@ export function sha256Hex(data: Uint8Array): string {
 /** `n` pseudo-random bytes (crypto.getRandomValues fills at most 64 KiB per call). */
 export function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
+  for (let o = 0; o < n; o += 65536) {
+    crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
+  }
   return out;
 }

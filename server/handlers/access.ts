@@ -20,10 +20,15 @@ export function requireRole(session: Session, needed: Role, what: string): void 
   if (!roleAllows(session.account.role, needed)) {
     throw new FerryError(
       "FORBIDDEN",
-      `${what} needs the ${needed} role; user ${JSON.stringify(session.account.user)} has ${session.account.role}`,
+      `${what} needs the ${needed} role; user ${
+        JSON.stringify(session.account.user)
+      } has ${session.account.role}`,
     );
   }
   if (session.ctx.isShuttingDown()) {
-    throw new FerryError("SHUTTING_DOWN", "the server is shutting down and accepts no new operations");
+    throw new FerryError(
+      "SHUTTING_DOWN",
+      "the server is shutting down and accepts no new operations",
+    );
   }
 }

@@ -60,7 +60,9 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
       if (req.offset > info.size) {
         throw new FerryError(
           "BAD_ARGUMENT",
-          `offset ${req.offset} is past the end of ${JSON.stringify(req.path)} (${info.size} bytes)`,
+          `offset ${req.offset} is past the end of ${
+            JSON.stringify(req.path)
+          } (${info.size} bytes)`,
         );
       }
       if (req.offset > 0) await file.seek(req.offset, Deno.SeekMode.Start);

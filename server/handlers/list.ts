@@ -25,7 +25,13 @@ const STAT_BATCH = 64;
 
 /** Describes a file-system entry from its lstat result. */
 export function entryOf(name: string, info: Deno.FileInfo): Entry {
-  const kind = info.isSymlink ? "symlink" : info.isDirectory ? "dir" : info.isFile ? "file" : "other";
+  const kind = info.isSymlink
+    ? "symlink"
+    : info.isDirectory
+    ? "dir"
+    : info.isFile
+    ? "file"
+    : "other";
   return {
     name,
     kind,

@@ -15,7 +15,7 @@ import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { writeAll } from "../../protocol/writer.ts";
 import { fsError, resolveParent, TEMP_PREFIX } from "../paths.ts";
-import { assertNewRequest, asFerryError, logOp, sendError, type Session } from "../session.ts";
+import { asFerryError, assertNewRequest, logOp, sendError, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
 
 /** File bytes gathered before one write to disk. */
@@ -52,7 +52,10 @@ function uploadsOf(session: Session): Map<number, UploadState> {
 }
 
 function randomSuffix(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0"))
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(12)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
     .join("");
 }
 
@@ -108,7 +111,10 @@ export async function handleUpload(session: Session, payload: Uint8Array): Promi
     assertNewRequest(session, req.id);
     const limit = session.ctx.limits.maxUploadBytes;
     if (req.size !== UNKNOWN_SIZE && req.size > limit) {
-      throw new FerryError("TOO_LARGE", `upload of ${req.size} bytes exceeds the limit of ${limit}`);
+      throw new FerryError(
+        "TOO_LARGE",
+        `upload of ${req.size} bytes exceeds the limit of ${limit}`,
+      );
     }
     const { dir, absolute } = await resolveParent(session.ctx.root, req.path, "create");
     try {
@@ -143,7 +149,11 @@ export async function handleUpload(session: Session, payload: Uint8Array): Promi
       closed: false,
     };
     uploadsOf(session).set(req.id, state);
-    session.tasks.set(req.id, { op: "put", abort: new AbortController(), cleanup: () => discard(state) });
+    session.tasks.set(req.id, {
+      op: "put",
+      abort: new AbortController(),
+      cleanup: () => discard(state),
+    });
   } catch (err) {
     // Rejected before any data: answer now and drop the data frames already on their way.
     if (!(err instanceof FerryError && err.code === "DUPLICATE_REQUEST")) {
@@ -172,11 +182,15 @@ export async function handleUploadData(session: Session, payload: Uint8Array): P
       throw new FerryError("CANCELLED", "upload cancelled by the client");
     }
     state.received += data.length;
-    const limit = state.expected === UNKNOWN_SIZE ? session.ctx.limits.maxUploadBytes : state.expected;
+    const limit = state.expected === UNKNOWN_SIZE
+      ? session.ctx.limits.maxUploadBytes
+      : state.expected;
     if (state.received > limit) {
       throw new FerryError(
         "TOO_LARGE",
-        `received ${state.received} bytes, more than the ${state.expected === UNKNOWN_SIZE ? "limit" : "declared size"} of ${limit}`,
+        `received ${state.received} bytes, more than the ${
+          state.expected === UNKNOWN_SIZE ? "limit" : "declared size"
+        } of ${limit}`,
       );
     }
     let offset = 0;
@@ -208,7 +222,10 @@ export async function handleEof(session: Session, payload: Uint8Array): Promise<
       );
     }
     if (eof.size !== state.received) {
-      throw new FerryError("CHECKSUM_MISMATCH", `EOF says ${eof.size} bytes, ${state.received} arrived`);
+      throw new FerryError(
+        "CHECKSUM_MISMATCH",
+        `EOF says ${eof.size} bytes, ${state.received} arrived`,
+      );
     }
     await flush(state);
     const digest = new Uint8Array(state.hash.digest());
