@@ -132,25 +132,39 @@ export function utf8Bytes(s: string): Uint8Array {
   return utf8.encode(s);
 }
 
-/** Writes an unsigned byte. */
+function assertRange(v: number, max: number, bits: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new RangeError(`${v} does not fit an unsigned ${bits}-bit field`);
+  }
+}
+
+/** Writes an unsigned byte. @throws {RangeError} when `v` is not in 0..255. */
 export function putU8(b: ByteBuilder, v: number): void {
+  assertRange(v, 0xff, 8);
   b.view.setUint8(b.offset++, v);
 }
 
-/** Writes a big-endian unsigned 16-bit integer. */
+/** Writes a big-endian unsigned 16-bit integer. @throws {RangeError} when out of range. */
 export function putU16(b: ByteBuilder, v: number): void {
+  assertRange(v, 0xffff, 16);
   b.view.setUint16(b.offset, v, false);
   b.offset += 2;
 }
 
-/** Writes a big-endian unsigned 32-bit integer. */
+/** Writes a big-endian unsigned 32-bit integer. @throws {RangeError} when out of range. */
 export function putU32(b: ByteBuilder, v: number): void {
+  assertRange(v, 0xffff_ffff, 32);
   b.view.setUint32(b.offset, v, false);
   b.offset += 4;
 }
 
-/** Writes a big-endian unsigned 64-bit integer; {@linkcode UNKNOWN_SIZE} writes all ones. */
+/**
+ * Writes a big-endian unsigned 64-bit integer; {@linkcode UNKNOWN_SIZE} writes all ones.
+ *
+ * @throws {RangeError} for a value outside 0..2^53-1 (other than `UNKNOWN_SIZE`).
+ */
 export function putU64(b: ByteBuilder, v: number): void {
+  if (v !== UNKNOWN_SIZE) assertRange(v, Number.MAX_SAFE_INTEGER, 53);
   b.view.setBigUint64(b.offset, v === UNKNOWN_SIZE ? 0xffff_ffff_ffff_ffffn : BigInt(v), false);
   b.offset += 8;
 }

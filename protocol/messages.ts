@@ -398,6 +398,9 @@ export function encodeDataFrames(
   data: Uint8Array,
   target?: Uint8Array,
 ): Uint8Array {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) {
+    throw new RangeError(`request id ${id} does not fit 32 bits`);
+  }
   const size = dataFramesSize(data.length);
   const out = target ?? new Uint8Array(size);
   if (out.length < size) throw new RangeError(`target of ${out.length} bytes, need ${size}`);
