@@ -10,9 +10,17 @@
  */
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import { accountFor, ensureAdminToken, loadUsers, TOKEN_FILE } from "./auth.ts";
+import {
+  accountFor,
+  ensureAdminToken,
+  generateToken,
+  loadUsers,
+  TOKEN_FILE,
+  type UserRecord,
+  userRecord,
+} from "./auth.ts";
 import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
 import { stderrLogger } from "./log.ts";
 import { serve } from "./server.ts";
@@ -23,6 +31,8 @@ const HELP = `ferry-server: serve a directory over TLS
 Usage:
   ferry-server [options]          start the server
   ferry-server certs [--force]    create the CA, certificate and token in --certs (and exit)
+  ferry-server adduser NAME [--role read|write|admin]
+                                  add a user to <certs>/users.json and print their new token
 
 Options:
   --host ADDR        address to listen on            (default 0.0.0.0)
@@ -59,6 +69,34 @@ function intOption(value: string | undefined, name: string, fallback: number): n
   return n;
 }
 
+/** Adds (or replaces) a user in the users file and prints their new token. */
+async function addUser(file: string, user: string | undefined, role: string): Promise<number> {
+  if (!user) throw new FerryError("USAGE", "adduser needs a user name");
+  if (role !== "read" && role !== "write" && role !== "admin") {
+    throw new FerryError("USAGE", "--role must be read, write or admin");
+  }
+  let records: UserRecord[] = [];
+  if (await exists(file)) {
+    await loadUsers(file); // refuses a malformed file before it is rewritten
+    records = JSON.parse(await Deno.readTextFile(file));
+  }
+  const token = generateToken();
+  const next = records.filter((r) => r.user !== user);
+  next.push(userRecord(user, role, token));
+  await Deno.mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(next, null, 2) + "\n", {
+    mode: 0o600,
+    createNew: true,
+  });
+  await Deno.rename(tmp, file);
+  console.error(
+    `added ${user} (${role}) to ${file}; their token (shown once, stored only as a hash):`,
+  );
+  console.log(token);
+  return 0;
+}
+
 async function main(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -73,6 +111,7 @@ async function main(args: string[]): Promise<number> {
       users: { type: "string" },
       "max-connections": { type: "string" },
       force: { type: "boolean", default: false },
+      role: { type: "string", default: "write" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -90,6 +129,9 @@ async function main(args: string[]): Promise<number> {
     console.log(`fingerprint SHA-256 ${await fingerprint(set.cert)}`);
     console.log(`${tokenCreated ? "created" : "kept"} ${join(certsDir, TOKEN_FILE)}`);
     return 0;
+  }
+  if (positionals[0] === "adduser") {
+    return await addUser(values.users ?? join(certsDir, "users.json"), positionals[1], values.role);
   }
   if (positionals.length > 0) {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
