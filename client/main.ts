@@ -94,6 +94,21 @@ function summary(verb: string, from: string, to: string, r: TransferResult, ms: 
   } s ${rate}, sha256 ${r.sha256}`;
 }
 
+/** Allowed argument counts per command, checked before connecting. */
+const ARITY: Record<string, [min: number, max: number, usage: string]> = {
+  ls: [0, 1, "ls takes at most one directory"],
+  get: [1, 2, "get takes REMOTE [LOCAL]"],
+  put: [1, 2, "put takes LOCAL [REMOTE]"],
+  rm: [1, 1, "rm takes one REMOTE path"],
+  shutdown: [0, 0, "shutdown takes no arguments"],
+};
+
+function validateCommand(command: string, args: string[]): void {
+  const arity = ARITY[command];
+  if (arity === undefined) throw usage(`unknown command ${JSON.stringify(command)}`);
+  if (args.length < arity[0] || args.length > arity[1]) throw usage(arity[2]);
+}
+
 async function run(
   client: FerryClient,
   command: string,
@@ -107,21 +122,18 @@ async function run(
   const started = performance.now();
   switch (command) {
     case "ls": {
-      if (args.length > 1) throw usage("ls takes at most one directory");
       const entries = await client.list(args[0] ?? ".");
       if (json) console.log(JSON.stringify(entries));
       else if (entries.length > 0) out(formatListing(entries));
       return;
     }
     case "get": {
-      if (args.length < 1 || args.length > 2) throw usage("get takes REMOTE [LOCAL]");
       const result = await client.download(args[0], args[1] ?? ".");
       if (json) console.log(JSON.stringify(result));
       else out(summary("get", args[0], result.path, result, performance.now() - started));
       return;
     }
     case "put": {
-      if (args.length < 1 || args.length > 2) throw usage("put takes LOCAL [REMOTE]");
       const remote = args[1] ?? basename(args[0]);
       const result = await client.upload(args[0], remote);
       if (json) console.log(JSON.stringify(result));
@@ -129,12 +141,10 @@ async function run(
       return;
     }
     case "rm": {
-      if (args.length !== 1) throw usage("rm takes one REMOTE path");
       await client.remove(args[0]);
       return;
     }
     case "shutdown": {
-      if (args.length !== 0) throw usage("shutdown takes no arguments");
       await client.shutdown();
       out("server is shutting down");
       return;
@@ -171,6 +181,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, ...args] = positionals;
   if (command === undefined) throw usage("no command given");
+  validateCommand(command, args);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw usage("--port must be 1..65535");
 

@@ -1,0 +1,589 @@
+/**
+ * End-to-end tests of the two command-line programs, run as real subprocesses with exactly the
+ * permission flags of the `serve` and `client` tasks in deno.json, from fresh temporary
+ * directories, the way a newcomer would use them.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "./helpers.ts";
+import { connect } from "../mod.ts";
+
+const REPO = fileURLToPath(new URL("..", import.meta.url));
+const SERVER_SCRIPT = "server/main.ts";
+const CLIENT_SCRIPT = "client/main.ts";
+const SERVER = `${REPO}${SERVER_SCRIPT}`;
+const CLIENT = `${REPO}${CLIENT_SCRIPT}`;
+
+/** The `--allow-*`/`--deny-*` flags of a deno.json task that runs `script`. */
+function taskFlags(taskName: string, script: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${REPO}deno.json`));
+  const task: string = config.tasks[taskName];
+  assert.equal(typeof task, "string", `deno.json has no task ${taskName}`);
+  const words = task.trim().split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "run"], `task ${taskName} is not "deno run …"`);
+  const at = words.indexOf(script);
+  assert.ok(at > 1, `task ${taskName} does not run ${script}`);
+  const flags = words.slice(2, at);
+  for (const f of flags) assert.match(f, /^--(allow|deny)-[a-z]+(=.*)?$/, `unexpected flag ${f}`);
+  return flags;
+}
+
+const SERVER_FLAGS = taskFlags("serve", SERVER_SCRIPT);
+const CLIENT_FLAGS = taskFlags("client", CLIENT_SCRIPT);
+
+/** This process's environment without any FERRY_* variable, plus `extra`. */
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) if (!k.startsWith("FERRY_")) env[k] = v;
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+function sha256Hex(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Collects a stream's text in the background. */
+function collect(stream: ReadableStream<Uint8Array>): { text(): string; done: Promise<void> } {
+  let text = "";
+  const decoder = new TextDecoder();
+  const done = (async () => {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+    text += decoder.decode();
+  })();
+  return { text: () => text, done };
+}
+
+/** Resolves `promise`, or rejects after `ms` (the timer is always cleared). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A server subprocess. */
+interface ServerProcess {
+  child: Deno.ChildProcess;
+  port: number;
+  stderr(): string;
+  /** Resolves with its status once it exited and its output was read. */
+  exited: Promise<Deno.CommandStatus>;
+  /** Sends SIGKILL when still running; waits for the exit. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens. */
+async function spawnServer(cwd: string, extra: string[] = []): Promise<ServerProcess> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...SERVER_FLAGS, SERVER, "--host", "127.0.0.1", "--port", String(port), ...extra],
+    cwd,
+    clearEnv: true,
+    env: childEnv(),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = collect(child.stdout);
+  const err = collect(child.stderr);
+  let running = true;
+  const exited = (async () => {
+    const status = await child.status;
+    running = false;
+    await Promise.all([out.done, err.done]);
+    return status;
+  })();
+  const proc: ServerProcess = {
+    child,
+    port,
+    stderr: err.text,
+    exited,
+    async stop() {
+      if (running) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+      }
+      await exited;
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  while (!/listening on 127\.0\.0\.1:\d+/.test(err.text())) {
+    if (!running || Date.now() > deadline) {
+      await proc.stop();
+      throw new Error(`the server did not start listening; stderr:\n${err.text()}`);
+    }
+    await sleep(20);
+  }
+  return proc;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the client CLI in `cwd` to completion (killed after 30 s). */
+async function ferry(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
+    cwd,
+    clearEnv: true,
+    env: childEnv(env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    const out = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(run: Run): string {
+  return `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`;
+}
+
+function assertOk(run: Run, what: string): void {
+  assert.equal(run.code, 0, `${what}: ${describe(run)}`);
+}
+
+/** Exit status `code`, and exactly one line `ferry: … [ERROR]` on standard error. */
+function assertFails(run: Run, code: number, error: string, what: string): void {
+  assert.equal(run.code, code, `${what}: ${describe(run)}`);
+  const lines = run.stderr.trimEnd().split("\n");
+  assert.equal(
+    lines.length,
+    1,
+    `${what}: expected one line on stderr, got ${JSON.stringify(run.stderr)}`,
+  );
+  assert.match(lines[0], new RegExp(`^ferry: .+ \\[(?:${error})\\]$`), what);
+}
+
+async function mode(path: string): Promise<number> {
+  return (await Deno.stat(path)).mode! & 0o777;
+}
+
+/** A temp directory removed (with everything in it) when disposed. */
+async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("cli: the task permission flags were read from deno.json", () => {
+  assert.ok(SERVER_FLAGS.some((f) => f.startsWith("--allow-net")), String(SERVER_FLAGS));
+  assert.ok(CLIENT_FLAGS.some((f) => f.startsWith("--allow-net")), String(CLIENT_FLAGS));
+});
+
+Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", async () => {
+  await using dir = await tempDir("ferry-cli-first-");
+  const cwd = dir.path;
+  const server = await spawnServer(cwd);
+  try {
+    const p = String(server.port);
+    for (const f of ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "token"]) {
+      assert.ok(await exists(`${cwd}/certs/${f}`), `certs/${f} was not created`);
+    }
+    if (Deno.build.os !== "windows") {
+      assert.equal(await mode(`${cwd}/certs/token`), 0o600, "certs/token mode");
+      assert.equal(await mode(`${cwd}/certs/server-key.pem`), 0o600, "certs/server-key.pem mode");
+    }
+    assert.match(server.stderr(), /SHA-256[^\n]*\b(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\b/i);
+    assert.ok(await exists(`${cwd}/data`), "./data was not created");
+
+    const readme = `# hello ferry\n${crypto.randomUUID()}\n`;
+    await Deno.writeTextFile(`${cwd}/README.md`, readme);
+
+    assertOk(await ferry(cwd, ["--port", p, "put", "README.md"]), "put");
+    assert.equal(await Deno.readTextFile(`${cwd}/data/README.md`), readme);
+
+    const ls = await ferry(cwd, ["--port", p, "ls"]);
+    assertOk(ls, "ls");
+    assert.match(ls.stdout, /^file\s+\d+\s+.*\bREADME\.md$/m);
+
+    const lsJson = await ferry(cwd, ["--port", p, "ls", "--json"]);
+    assertOk(lsJson, "ls --json");
+    const entries = JSON.parse(lsJson.stdout);
+    assert.ok(Array.isArray(entries), "ls --json prints an array");
+    const entry = entries.find((e: { name: string }) => e.name === "README.md");
+    assert.ok(entry, `README.md not in ${lsJson.stdout}`);
+    assert.equal(entry.kind, "file");
+    assert.equal(entry.size, new TextEncoder().encode(readme).length);
+    assert.equal(typeof entry.mtime, "number");
+    assert.ok(
+      Math.abs(entry.mtime - Date.now()) < 24 * 3600_000,
+      "mtime is a recent epoch-ms time",
+    );
+
+    const get = await ferry(cwd, ["--port", p, "get", "README.md", `${cwd}/x`]);
+    assertOk(get, "get");
+    assert.deepEqual(await Deno.readFile(`${cwd}/x`), await Deno.readFile(`${cwd}/README.md`));
+    assert.ok(get.stdout.includes(sha256Hex(readme)), `get prints the sha256: ${get.stdout}`);
+
+    assertOk(await ferry(cwd, ["--port", p, "rm", "README.md"]), "rm");
+    const after = await ferry(cwd, ["--port", p, "ls"]);
+    assertOk(after, "ls after rm");
+    assert.ok(!after.stdout.includes("README.md"), after.stdout);
+    assert.ok(!(await exists(`${cwd}/data/README.md`)));
+
+    const shutdown = await ferry(cwd, ["--port", p, "shutdown"]);
+    assertOk(shutdown, "shutdown");
+    const status = await within(server.exited, 5_000, "server exit after shutdown");
+    assert.equal(status.code, 0, `server exit status; stderr:\n${server.stderr()}`);
+    const leftovers = (await names(`${cwd}/data`)).filter((n) => n.includes(".ferry-"));
+    assert.deepEqual(leftovers, [], "temporary files left in ./data");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("cli: failures exit with their documented status and one line on stderr", async (t) => {
+  await using dir = await tempDir("ferry-cli-fail-");
+  const cwd = dir.path;
+  const server = await spawnServer(cwd);
+  try {
+    const p = String(server.port);
+
+    await t.step("get of a missing file: 6 NOT_FOUND, no output file", async () => {
+      const run = await ferry(cwd, ["--port", p, "get", "missing.txt", "out"]);
+      assertFails(run, 6, "NOT_FOUND", "get missing.txt");
+      assert.ok(run.stderr.includes("missing.txt"), run.stderr);
+      assert.ok(!(await exists(`${cwd}/out`)), "out was created");
+      const temps = (await names(cwd)).filter((n) => n.startsWith(".out.ferry-"));
+      assert.deepEqual(temps, [], "temporary download file left behind");
+    });
+
+    await t.step("wrong --token: 5", async () => {
+      assertFails(
+        await ferry(cwd, ["--port", p, "--token", "not-the-token", "ls"]),
+        5,
+        "UNAUTHENTICATED",
+        "wrong token",
+      );
+    });
+
+    await t.step("unreachable port: 3", async () => {
+      assertFails(
+        await ferry(cwd, ["--port", String(freePort()), "ls"]),
+        3,
+        "UNREACHABLE",
+        "no server",
+      );
+    });
+
+    await t.step("unknown command: 2", async () => {
+      assertFails(await ferry(cwd, ["--port", p, "frobnicate"]), 2, "USAGE", "unknown command");
+    });
+
+    await t.step("bad option: 2", async () => {
+      assertFails(await ferry(cwd, ["--port", p, "--bogus", "ls"]), 2, "USAGE", "unknown option");
+    });
+
+    await t.step("put of a nonexistent local file: 10", async () => {
+      assertFails(
+        await ferry(cwd, ["--port", p, "put", "no-such-file.bin"]),
+        10,
+        "LOCAL_IO",
+        "put",
+      );
+      assert.ok(!(await exists(`${cwd}/data/no-such-file.bin`)));
+    });
+
+    await t.step("get ../x: 7, nothing written", async () => {
+      await Deno.writeTextFile(`${cwd}/x`, "outside the root");
+      const run = await ferry(cwd, ["--port", p, "get", "../x"]);
+      assertFails(run, 7, "OUTSIDE_ROOT|BAD_NAME", "get ../x");
+      assert.equal(await Deno.readTextFile(`${cwd}/x`), "outside the root");
+      assert.deepEqual((await names(cwd)).filter((n) => n.includes(".ferry-")), []);
+      await Deno.remove(`${cwd}/x`);
+    });
+
+    await t.step("--help on both programs: 0 and usage", async () => {
+      const client = await ferry(cwd, ["--help"]);
+      assertOk(client, "ferry --help");
+      assert.match(client.stdout, /Usage:/);
+      assert.match(client.stdout, /ls \[DIR\]/);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...SERVER_FLAGS, SERVER, "--help"],
+        cwd,
+        clearEnv: true,
+        env: childEnv(),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      assert.match(text, /Usage:/);
+      assert.match(text, /--port/);
+    });
+
+    await t.step("a get killed mid-transfer leaves nothing under the target name", async () => {
+      const big = randomBytes(64 * 1024 * 1024);
+      await Deno.writeFile(`${cwd}/data/big.bin`, big);
+      // Through a relay that lets only 8 MiB of the server's answer through and then holds the
+      // rest, so the client is reliably caught part-way whatever the machine's speed.
+      await using relay = stallingRelay(server.port, 8 * 1024 * 1024);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...CLIENT_FLAGS,
+          CLIENT,
+          "--port",
+          String(relay.port),
+          "get",
+          "big.bin",
+          "big.out",
+        ],
+        cwd,
+        clearEnv: true,
+        env: childEnv(),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let killed = false;
+      try {
+        const deadline = Date.now() + 20_000;
+        let part: string | undefined;
+        while (Date.now() < deadline) {
+          part = (await names(cwd)).find((n) => n.startsWith(".big.out.ferry-"));
+          if (part !== undefined && (await Deno.stat(`${cwd}/${part}`)).size >= 1024 * 1024) break;
+          await sleep(10);
+        }
+        assert.ok(part !== undefined, "the download never started writing");
+        assert.ok(!(await exists(`${cwd}/big.out`)), "target exists before the transfer finished");
+        child.kill("SIGKILL");
+        killed = true;
+      } finally {
+        if (!killed) child.kill("SIGKILL");
+        const out = await child.output();
+        assert.notEqual(out.code, 0);
+      }
+      assert.ok(!(await exists(`${cwd}/big.out`)), "a partial file sits under the target name");
+      await Deno.remove(`${cwd}/data/big.bin`);
+    });
+
+    await t.step("the server still serves after all that", async () => {
+      assertOk(await ferry(cwd, ["--port", p, "ls"]), "ls");
+    });
+  } finally {
+    server.child.kill("SIGTERM");
+    await within(server.exited, 10_000, "server exit").catch(() => {});
+    await server.stop();
+  }
+});
+
+Deno.test("cli: an unknown command is a usage error (2) even when the server is down", async () => {
+  await using dir = await tempDir("ferry-cli-usage-");
+  await Deno.mkdir(`${dir.path}/certs`);
+  await Deno.writeTextFile(`${dir.path}/certs/token`, "some-token\n");
+  // client/main.ts only validates the command inside run(), after connect(): with the token
+  // file present and no server, `ferry frobnicate` reports UNREACHABLE (3) instead of USAGE.
+  const run = await ferry(dir.path, ["--port", String(freePort()), "frobnicate"]);
+  assertFails(run, 2, "USAGE", "unknown command, no server");
+  const args = await ferry(dir.path, ["--port", String(freePort()), "get"]);
+  assertFails(args, 2, "USAGE", "get without arguments, no server");
+});
+
+Deno.test("cli: FERRY_TOKEN wins over ./certs/token; a write token cannot shut down", async () => {
+  await using serverDir = await tempDir("ferry-cli-env-server-");
+  await using clientDir = await tempDir("ferry-cli-env-client-");
+  const rwToken = `rw-${crypto.randomUUID()}`;
+  await Deno.mkdir(`${serverDir.path}/certs`);
+  await Deno.writeTextFile(
+    `${serverDir.path}/certs/users.json`,
+    JSON.stringify([{ user: "alice", role: "write", sha256: sha256Hex(rwToken) }]),
+  );
+  const server = await spawnServer(serverDir.path);
+  try {
+    const p = String(server.port);
+    const admin = (await Deno.readTextFile(`${serverDir.path}/certs/token`)).trim();
+    const cwd = clientDir.path;
+    await Deno.mkdir(`${cwd}/certs`);
+    await Deno.copyFile(`${serverDir.path}/certs/ca.pem`, `${cwd}/certs/ca.pem`);
+    await Deno.writeTextFile(`${cwd}/certs/token`, "a-wrong-token\n");
+    await Deno.writeTextFile(`${cwd}/note.txt`, "from alice\n");
+
+    assertFails(
+      await ferry(cwd, ["--port", p, "ls"]),
+      5,
+      "UNAUTHENTICATED",
+      "the file's wrong token",
+    );
+    assertOk(await ferry(cwd, ["--port", p, "ls"], { FERRY_TOKEN: admin }), "ls with FERRY_TOKEN");
+    assertFails(
+      await ferry(cwd, ["--port", p, "--token", "wrong-again", "ls"], { FERRY_TOKEN: admin }),
+      5,
+      "UNAUTHENTICATED",
+      "--token beats FERRY_TOKEN",
+    );
+
+    assertOk(
+      await ferry(cwd, ["--port", p, "put", "note.txt"], { FERRY_TOKEN: rwToken }),
+      "rw put",
+    );
+    assert.equal(await Deno.readTextFile(`${serverDir.path}/data/note.txt`), "from alice\n");
+    const denied = await ferry(cwd, ["--port", p, "shutdown"], { FERRY_TOKEN: rwToken });
+    assertFails(denied, 5, "FORBIDDEN", "rw shutdown");
+    const ls = await ferry(cwd, ["--port", p, "ls"], { FERRY_TOKEN: rwToken });
+    assertOk(ls, "the server still runs after a refused shutdown");
+    assert.match(ls.stdout, /note\.txt/);
+
+    assertOk(await ferry(cwd, ["--port", p, "shutdown"], { FERRY_TOKEN: admin }), "admin shutdown");
+    const status = await within(server.exited, 5_000, "server exit after shutdown");
+    assert.equal(status.code, 0, server.stderr());
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("cli: SIGTERM stops the server promptly with status 0", {
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  await using dir = await tempDir("ferry-cli-sigterm-");
+  const server = await spawnServer(dir.path);
+  try {
+    // An idle client connection must not hold the shutdown up.
+    const client = await connect({
+      hostname: "localhost",
+      port: server.port,
+      token: (await Deno.readTextFile(`${dir.path}/certs/token`)).trim(),
+      caCerts: [await Deno.readTextFile(`${dir.path}/certs/ca.pem`)],
+    });
+    try {
+      assert.deepEqual(await client.list(), []);
+      const started = performance.now();
+      server.child.kill("SIGTERM");
+      const status = await within(server.exited, 5_000, "server exit after SIGTERM");
+      assert.equal(status.code, 0, server.stderr());
+      assert.ok(performance.now() - started < 5_000);
+      await within(client.closed, 5_000, "client sees the connection close");
+    } finally {
+      client.close();
+      await client.closed;
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A TCP relay on 127.0.0.1 to `targetPort` that forwards the client's bytes freely but only the
+ * first `limit` bytes of the server's, then stops reading from the server until disposed.
+ */
+function stallingRelay(targetPort: number, limit: number): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const pumps: Promise<void>[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+
+  async function pump(from: Deno.Conn, to: Deno.Conn, max: number): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    let sent = 0;
+    try {
+      while (true) {
+        if (sent >= max) {
+          await released;
+          return;
+        }
+        const n = await from.read(buf.subarray(0, Math.min(buf.length, max - sent)));
+        if (n === null) break;
+        for (let o = 0; o < n;) o += await to.write(buf.subarray(o, n));
+        sent += n;
+      }
+      await to.closeWrite();
+    } catch {
+      // one side went away; disposal closes the rest
+    }
+  }
+
+  const accepting = (async () => {
+    try {
+      for await (const client of listener) {
+        conns.add(client);
+        try {
+          const upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+          conns.add(upstream);
+          pumps.push(pump(client, upstream, Infinity), pump(upstream, client, limit));
+        } catch {
+          client.close();
+        }
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      release();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // already closed
+        }
+      }
+      await Promise.allSettled(pumps);
+    },
+  };
+}

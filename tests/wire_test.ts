@@ -1,0 +1,298 @@
+/**
+ * What travels on the wire: every byte between a client and the server goes through a recording
+ * TCP relay, which must see TLS records only, never a file's name, its contents or the token.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { connect } from "../mod.ts";
+import { startServer, TOKENS } from "./helpers.ts";
+
+/** The bytes of one relayed connection, each direction in order. */
+interface Recording {
+  toServer: Uint8Array[];
+  toClient: Uint8Array[];
+}
+
+/** A TCP relay on 127.0.0.1 that forwards every connection to `targetPort` and records it. */
+function recordingRelay(targetPort: number): {
+  port: number;
+  recordings: Recording[];
+  /** Stops accepting and waits until every relayed connection has ended. */
+  close(): Promise<void>;
+} {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const recordings: Recording[] = [];
+  const relays: Promise<void>[] = [];
+  let closing: Promise<void> | undefined;
+
+  async function pump(from: Deno.Conn, to: Deno.Conn, record: Uint8Array[]): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        record.push(buf.slice(0, n));
+        for (let o = 0; o < n;) o += await to.write(buf.subarray(o, n));
+      }
+      await to.closeWrite();
+    } catch {
+      // reset by one side; relay() closes both
+    }
+  }
+
+  async function relay(client: Deno.Conn): Promise<void> {
+    const rec: Recording = { toServer: [], toClient: [] };
+    recordings.push(rec);
+    let upstream: Deno.Conn | undefined;
+    try {
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+      await Promise.all([
+        pump(client, upstream, rec.toServer),
+        pump(upstream, client, rec.toClient),
+      ]);
+    } finally {
+      for (const c of [client, upstream]) {
+        try {
+          c?.close();
+        } catch {
+          // already closed
+        }
+      }
+    }
+  }
+
+  const accepting = (async () => {
+    try {
+      for await (const client of listener) relays.push(relay(client).catch(() => {}));
+    } catch {
+      // listener closed
+    }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    recordings,
+    close() {
+      closing ??= (async () => {
+        listener.close();
+        await accepting;
+        await Promise.all(relays);
+      })();
+      return closing;
+    },
+  };
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** Index of `needle` in `haystack`, or -1. */
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  if (needle.length === 0) return 0;
+  const first = needle[0];
+  outer: for (let i = haystack.indexOf(first); i !== -1; i = haystack.indexOf(first, i + 1)) {
+    if (i + needle.length > haystack.length) return -1;
+    for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+const encoder = new TextEncoder();
+
+/** Reads until EOF, a reset, or `ms`; returns what arrived and whether EOF/reset was seen. */
+async function readUntilClosed(
+  conn: Deno.Conn,
+  ms: number,
+): Promise<{ bytes: Uint8Array; closed: boolean }> {
+  const chunks: Uint8Array[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
+  let closed = false;
+  try {
+    const buf = new Uint8Array(16 * 1024);
+    while (true) {
+      const read = conn.read(buf);
+      read.catch(() => {}); // still pending if the timeout wins; rejects once conn is closed
+      const n = await Promise.race([read, timeout]);
+      if (n === "timeout") break;
+      if (n === null) {
+        closed = true;
+        break;
+      }
+      chunks.push(buf.slice(0, n));
+    }
+  } catch {
+    closed = true; // ECONNRESET counts as closed
+  } finally {
+    clearTimeout(timer);
+  }
+  return { bytes: concat(chunks), closed };
+}
+
+Deno.test("wire: no file name, contents or token travel in plaintext", async () => {
+  const t = await startServer();
+  const relay = recordingRelay(t.port);
+  try {
+    const marker = `FERRYMARK${randomHex(12)}`;
+    const name = `${marker}.txt`;
+    const contents = encoder.encode(`secret line ${marker}\n`.repeat(2000));
+    const client = await connect({
+      hostname: "localhost",
+      port: relay.port,
+      token: TOKENS.admin,
+      caCerts: [t.ca],
+    });
+    try {
+      const up = await client.upload(contents, name);
+      assert.equal(up.bytes, contents.length);
+      const entries = await client.list();
+      assert.ok(entries.some((e) => e.name === name), JSON.stringify(entries));
+      const local = `${t.outside}/copy.txt`;
+      await client.download(name, local);
+      assert.deepEqual(await Deno.readFile(local), contents);
+    } finally {
+      client.close();
+      await client.closed;
+    }
+    assert.deepEqual(
+      await Deno.readFile(`${t.root}/${name}`),
+      contents,
+      "the upload really happened",
+    );
+    await relay.close();
+
+    assert.equal(relay.recordings.length, 1, "one connection went through the relay");
+    const [rec] = relay.recordings;
+    const toServer = concat(rec.toServer);
+    const toClient = concat(rec.toClient);
+    // The relay saw the whole transfer, both ways (contents are ~90 KB).
+    assert.ok(toServer.length > contents.length, `only ${toServer.length} bytes to the server`);
+    assert.ok(toClient.length > contents.length, `only ${toClient.length} bytes to the client`);
+    assert.equal(toServer[0], 0x16, "client's first byte is a TLS handshake record");
+    assert.equal(toClient[0], 0x16, "server's first byte is a TLS handshake record");
+
+    const needles: Record<string, Uint8Array> = {
+      marker: encoder.encode(marker),
+      "marker (lower case)": encoder.encode(marker.toLowerCase()),
+      "file name": encoder.encode(name),
+      token: encoder.encode(TOKENS.admin),
+      "contents line": encoder.encode(`secret line ${marker}`),
+    };
+    for (const [what, needle] of Object.entries(needles)) {
+      assert.equal(
+        indexOfBytes(toServer, needle),
+        -1,
+        `${what} found in plaintext towards the server`,
+      );
+      assert.equal(
+        indexOfBytes(toClient, needle),
+        -1,
+        `${what} found in plaintext towards the client`,
+      );
+    }
+  } finally {
+    await relay.close();
+    await t.close();
+  }
+});
+
+Deno.test("wire: positive control — the recorder finds the marker on a plain TCP path", async () => {
+  const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echoing = (async () => {
+    for await (const conn of echo) {
+      try {
+        const buf = new Uint8Array(16 * 1024);
+        while (true) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          for (let o = 0; o < n;) o += await conn.write(buf.subarray(o, n));
+        }
+      } finally {
+        conn.close();
+      }
+    }
+  })().catch(() => {});
+  const relay = recordingRelay((echo.addr as Deno.NetAddr).port);
+  try {
+    const marker = `FERRYMARK${randomHex(12)}`;
+    const sent = encoder.encode(`plain ${marker} bytes\n`);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: relay.port });
+    try {
+      for (let o = 0; o < sent.length;) o += await conn.write(sent.subarray(o));
+      await conn.closeWrite();
+      const { bytes } = await readUntilClosed(conn, 5_000);
+      assert.deepEqual(bytes, sent, "echoed back");
+    } finally {
+      conn.close();
+    }
+    await relay.close();
+    const [rec] = relay.recordings;
+    const needle = encoder.encode(marker);
+    assert.notEqual(indexOfBytes(concat(rec.toServer), needle), -1, "marker seen going out");
+    assert.notEqual(indexOfBytes(concat(rec.toClient), needle), -1, "marker seen coming back");
+  } finally {
+    await relay.close();
+    echo.close();
+    await echoing;
+  }
+});
+
+Deno.test("wire: a plaintext client gets no plaintext answer, and the server keeps serving", async () => {
+  const t = await startServer();
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+    let answer: { bytes: Uint8Array; closed: boolean };
+    try {
+      try {
+        await conn.write(encoder.encode("GET / HTTP/1.0\r\n\r\n"));
+      } catch {
+        // the server may already have reset the connection
+      }
+      answer = await readUntilClosed(conn, 5_000);
+    } finally {
+      conn.close();
+    }
+    assert.ok(answer.closed, "the server left the plaintext connection open");
+    if (answer.bytes.length > 0) {
+      assert.equal(
+        answer.bytes[0],
+        0x15,
+        `answer is a TLS alert, not ${JSON.stringify(answer.bytes)}`,
+      );
+      assert.equal(
+        indexOfBytes(answer.bytes, encoder.encode("HTTP")),
+        -1,
+        "no HTTP text in the answer",
+      );
+    }
+
+    const client = await t.client();
+    try {
+      await client.upload(encoder.encode("still here"), "after.txt");
+      assert.deepEqual((await client.list()).map((e) => e.name), ["after.txt"]);
+    } finally {
+      client.close();
+      await client.closed;
+    }
+  } finally {
+    await t.close();
+  }
+});
