@@ -430,8 +430,8 @@ Deno.test("cli: an unknown command is a usage error (2) even when the server is 
   await using dir = await tempDir("ferry-cli-usage-");
   await Deno.mkdir(`${dir.path}/certs`);
   await Deno.writeTextFile(`${dir.path}/certs/token`, "some-token\n");
-  // client/main.ts only validates the command inside run(), after connect(): with the token
-  // file present and no server, `ferry frobnicate` reports UNREACHABLE (3) instead of USAGE.
+  // The command and its arguments are checked before connecting, so a typo is a usage error
+  // even when no server answers.
   const run = await ferry(dir.path, ["--port", String(freePort()), "frobnicate"]);
   assertFails(run, 2, "USAGE", "unknown command, no server");
   const args = await ferry(dir.path, ["--port", String(freePort()), "get"]);
