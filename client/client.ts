@@ -402,25 +402,32 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
       chunks = source;
     }
 
+    const sourceName = typeof source === "string" ? source : "upload source";
     const id = mux.nextId();
-    let failure: unknown = null;
     const done = request(mux, id, null, (f) => {
       if (is(f, SERVICES.OK)) return true;
       throw unexpected(f, "uploading");
     });
-    done.catch((err) => failure ??= err);
+    // Rejects as soon as the request fails (server error, abort, lost connection), so a source
+    // that is waiting for data never keeps the upload pending.
+    const failed = done.then(() => new Promise<never>(() => {}));
+    failed.catch(() => {});
+    const signal = options.signal;
+    const onAbort = () => mux.abort(id, new FerryError("CANCELLED", "upload cancelled"));
+    const iterator = chunks[Symbol.asyncIterator]();
     const hash = createHash("sha256");
     let bytes = 0;
     let reported = 0;
     try {
+      signal?.throwIfAborted();
+      signal?.addEventListener("abort", onAbort, { once: true });
       await mux.writer.send(encodeUpload({ id, size, mtime, path: remote }));
       const out = new Uint8Array(dataFramesSize(CHUNK));
-      for await (const chunk of chunks) {
-        if (failure !== null) break;
-        if (options.signal?.aborted) {
-          mux.abort(id, new FerryError("CANCELLED", "upload cancelled"));
-          break;
-        }
+      while (true) {
+        const next = iterator.next();
+        next.catch(() => {});
+        const { value: chunk, done: end } = await Promise.race([next, failed]);
+        if (end) break;
         for (let o = 0; o < chunk.length; o += CHUNK) {
           const piece = chunk.subarray(o, o + CHUNK);
           hash.update(piece);
@@ -432,21 +439,24 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
           options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
         }
       }
-      if (failure === null) {
-        const sha256 = new Uint8Array(hash.digest());
-        await mux.writer.send(encodeEof({ id, size: bytes, sha256 }));
-        await done;
-        options.onProgress?.({ bytes, total: bytes });
-        return { bytes, sha256: hex(sha256), path: remote };
-      }
+      signal?.throwIfAborted();
+      const sha256 = new Uint8Array(hash.digest());
+      await mux.writer.send(encodeEof({ id, size: bytes, sha256 }));
       await done;
-      throw failure;
+      options.onProgress?.({ bytes, total: bytes });
+      return { bytes, sha256: hex(sha256), path: remote };
     } catch (err) {
-      if (failure === null) {
-        mux.abort(id, err instanceof FerryError ? err : localError(err, String(source)));
-      }
-      throw failure ?? err;
+      const e = err instanceof FerryError
+        ? err
+        : signal?.aborted
+        ? new FerryError("CANCELLED", "upload cancelled")
+        : localError(err, sourceName);
+      // Fails the request and tells the server, unless it already ended.
+      mux.abort(id, e);
+      iterator.return?.()?.catch(() => {});
+      throw e;
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       try {
         file?.close();
       } catch {

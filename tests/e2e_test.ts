@@ -1289,7 +1289,7 @@ Deno.test("shutdown cuts off a stalled upload when the grace period ends and rem
           "the writer was disconnected",
         );
       } finally {
-        // The client notices the closed connection at its next chunk (see the BUG tests below).
+        // The client notices the closed connection at its next chunk (see the abort tests below).
         feed.push(new Uint8Array(1));
         await upload.catch(() => {});
       }
@@ -1481,9 +1481,9 @@ Deno.test("replace: a successful upload replaces the file atomically; readers se
 });
 
 // ---------------------------------------------------------------------------------------------
-// Bugs found while writing these tests (left failing on purpose; see the report)
+// Regressions: aborts and failing sources during uploads, special files on the server
 
-Deno.test("BUG: aborting an upload whose stream source is waiting for data does not reject until the next chunk", async () => {
+Deno.test("aborting an upload whose stream source is waiting for data rejects at once with CANCELLED", async () => {
   await withServer(async (t) => {
     await withClient(t, TOKENS.write, async (c) => {
       const feed = handFedStream();
@@ -1514,7 +1514,7 @@ Deno.test("BUG: aborting an upload whose stream source is waiting for data does 
   });
 });
 
-Deno.test("BUG: an upload with an already-aborted signal is still committed when the source is empty", async () => {
+Deno.test("an upload with an already-aborted signal is refused, even with an empty source", async () => {
   await withServer(async (t) => {
     await withClient(t, TOKENS.write, async (c) => {
       await rejectsWith(
@@ -1527,7 +1527,7 @@ Deno.test("BUG: an upload with an already-aborted signal is still committed when
   });
 });
 
-Deno.test("BUG: an upload whose ReadableStream source fails rejects with a plain Error instead of a FerryError", async () => {
+Deno.test("an upload whose ReadableStream source fails rejects with a FerryError (LOCAL_IO)", async () => {
   await withServer(async (t) => {
     await Deno.writeTextFile(`${t.root}/doc.txt`, "version 1");
     await withClient(t, TOKENS.write, async (c) => {
@@ -1553,7 +1553,7 @@ Deno.test("BUG: an upload whose ReadableStream source fails rejects with a plain
   });
 });
 
-Deno.test("BUG: downloading a FIFO in the root hangs instead of BAD_ARGUMENT, and shutdown then never finishes", async () => {
+Deno.test("downloading a FIFO in the root is refused with BAD_ARGUMENT and shutdown still finishes", async () => {
   await withServer(async (t) => {
     const fifo = `${t.root}/fifo`;
     const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();

@@ -35,6 +35,23 @@ export async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<numb
   return filled;
 }
 
+/** Stats `absolute` and throws unless it is a regular file. */
+async function statRegularFile(absolute: string, clientPath: string): Promise<Deno.FileInfo> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(absolute);
+  } catch (err) {
+    throw fsError(err, clientPath);
+  }
+  if (info.isDirectory) {
+    throw new FerryError("IS_A_DIRECTORY", `${JSON.stringify(clientPath)} is a directory`);
+  }
+  if (!info.isFile) {
+    throw new FerryError("BAD_ARGUMENT", `${JSON.stringify(clientPath)} is not a regular file`);
+  }
+  return info;
+}
+
 /** DOWNLOAD (1,0) handler. */
 export function handleDownload(session: Session, payload: Uint8Array): Promise<void> {
   const req = decodeDownload(payload);
@@ -42,6 +59,8 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
   session.run(req.id, "get", async (signal) => {
     const started = performance.now();
     const { absolute } = await resolveExisting(session.ctx.root, req.path);
+    // Refuse anything but a regular file before opening it: opening a FIFO blocks forever.
+    const checked = await statRegularFile(absolute, req.path);
     let file: Deno.FsFile;
     try {
       file = await Deno.open(absolute, { read: true });
@@ -51,11 +70,8 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
     let sent = 0;
     try {
       const info = await file.stat();
-      if (info.isDirectory) {
-        throw new FerryError("IS_A_DIRECTORY", `${JSON.stringify(req.path)} is a directory`);
-      }
-      if (!info.isFile) {
-        throw new FerryError("BAD_ARGUMENT", `${JSON.stringify(req.path)} is not a regular file`);
+      if (info.dev !== checked.dev || info.ino !== checked.ino) {
+        throw new FerryError("NOT_FOUND", `${JSON.stringify(req.path)} changed while being opened`);
       }
       if (req.offset > info.size) {
         throw new FerryError(
