@@ -159,6 +159,12 @@ function boundaries(frames: Frame[]): number[] {
   return out;
 }
 
+/**
+ * Every property gets at most 20 s, shrinking included (shrinking 64 KiB arrays can otherwise
+ * take minutes); hitting the limit fails the test and still prints the counterexample found.
+ */
+const BOUNDED = { plugins: [fc.interruptAfterTimeLimit(20_000, { failOnInterrupt: true })] };
+
 /** fc.record makes null-prototype objects by default; deepStrictEqual compares prototypes. */
 const PLAIN = { noNullPrototype: true };
 
@@ -219,7 +225,7 @@ Deno.test("header: round trip of any four u16 fields", () => {
       assert.equal((b[6] << 8) | b[7], length);
       assert.deepEqual(decodeHeader(b), h);
     }),
-    { numRuns: 2000 },
+    { numRuns: 2000, ...BOUNDED },
   );
 });
 
@@ -281,7 +287,7 @@ Deno.test("frame: encodeFrame round trip, size:max payloads", () => {
       assert.deepEqual(decodeHeader(bytes), { type, num, version, length: payload.length });
       assert.ok(bytesEqual(bytes.subarray(HEADER_SIZE), payload));
     }),
-    { numRuns: 100 },
+    { numRuns: 100, ...BOUNDED },
   );
 });
 
@@ -369,7 +375,7 @@ Deno.test("decoder: any frames cut anywhere decode identically, nothing left ove
       const out = decodeCut(stream, bounds, chunkPoints(bounds, cuts));
       assertFramesEqual(out, frames);
     }),
-    { numRuns: 10_000 },
+    { numRuns: 10_000, ...BOUNDED },
   );
 });
 
@@ -386,7 +392,7 @@ Deno.test("decoder: size:max payloads, random cut points", () => {
       const bounds = boundaries(frames);
       assertFramesEqual(decodeCut(stream, bounds, chunkPoints(bounds, cuts)), frames);
     }),
-    { numRuns: 60 },
+    { numRuns: 60, ...BOUNDED },
   );
 });
 
@@ -437,7 +443,7 @@ Deno.test("decoder: a truncated stream leaves buffered > 0", () => {
         assert.ok(decoder.buffered > 0);
       },
     ),
-    { numRuns: 2000 },
+    { numRuns: 2000, ...BOUNDED },
   );
 });
 
@@ -503,7 +509,7 @@ Deno.test("reader: yields every frame from random-size reads", async () => {
         assertFramesEqual(await collect(fakeSource(stream, sizes), rs), frames);
       },
     ),
-    { numRuns: 600 },
+    { numRuns: 600, ...BOUNDED },
   );
 });
 
@@ -563,7 +569,7 @@ Deno.test("reader: truncated stream property → BAD_FRAME", async () => {
         assertFramesEqual(seen, whole);
       },
     ),
-    { numRuns: 500 },
+    { numRuns: 500, ...BOUNDED },
   );
 });
 
@@ -746,7 +752,7 @@ for (const c of CODECS) {
         const id = typeof m === "number" ? m : (m as { id: number }).id;
         assert.equal(peekRequestId(payload), id);
       }),
-      { numRuns: 300 },
+      { numRuns: 300, ...BOUNDED },
     );
   });
 }
@@ -758,7 +764,7 @@ Deno.test("messages: decoders ignore trailing bytes (fields appended by a later 
         const payload = concat([splitFrame(c, c.encode(m)), extra]);
         assert.deepEqual(c.decode(payload), m, c.service);
       }),
-      { numRuns: 100 },
+      { numRuns: 100, ...BOUNDED },
     );
   }
 });
@@ -971,7 +977,7 @@ Deno.test("data frames: any data reassembles (size:max)", () => {
         assert.ok(bytesEqual(decodeAllData(out, "DOWNLOAD_DATA", id), data));
       },
     ),
-    { numRuns: 40 },
+    { numRuns: 40, ...BOUNDED },
   );
 });
 
@@ -1110,7 +1116,7 @@ Deno.test("fuzz: random bytes make decoders throw only FerryError", () => {
         onlyFerryErrors(backing.subarray(3));
       },
     ),
-    { numRuns: 3000 },
+    { numRuns: 3000, ...BOUNDED },
   );
 });
 
@@ -1131,7 +1137,7 @@ Deno.test("fuzz: mutated valid payloads make decoders throw only FerryError", ()
       if (cut !== undefined) p = p.subarray(0, cut % (p.length + 1));
       onlyFerryErrors(concat([p, extra]));
     }),
-    { numRuns: 2000 },
+    { numRuns: 2000, ...BOUNDED },
   );
 });
 
