@@ -412,7 +412,6 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     // that is waiting for data never keeps the upload pending.
     const failed = done.then(() => new Promise<never>(() => {}));
     failed.catch(() => {});
-    done.catch(() => {}); // observed through `failed` and awaited at the end
 
     const signal = options.signal;
     const onAbort = () => mux.abort(id, new FerryError("CANCELLED", "upload cancelled"));

@@ -879,35 +879,44 @@ Deno.test("messages: peekRequestId", () => {
   assert.equal(peekRequestId(backing.subarray(2)), 5);
 });
 
-// BUG (reported to the lead, expected to fail until protocol/messages.ts and bytes.ts validate):
-// payload encoders write integer fields with DataView setters, which wrap out-of-range values
-// silently (id 2^32 becomes 0, the id reserved for connection-level errors), and putU64 writes
-// sizes above 2^53-1 or negative ones that the decoders then refuse. Header fields get a
-// RangeError for the same mistakes; payload fields should be refused too, not corrupted.
-Deno.test("BUG: payload encoders refuse out-of-range integers instead of wrapping", () => {
+// Regression (was a bug): payload encoders used DataView setters, which wrap out-of-range values
+// silently (id 2^32 became 0, the id reserved for connection-level errors), and putU64 wrote
+// sizes the decoders refuse. They now throw RangeError, like the header encoder.
+Deno.test("messages: encoders refuse out-of-range integers instead of wrapping", () => {
   const cases: [string, () => Uint8Array][] = [
     ["OK id 2^32", () => encodeIdOnly(SERVICES.OK, 2 ** 32)],
     ["OK id -1", () => encodeIdOnly(SERVICES.OK, -1)],
+    ["OK id 1.5", () => encodeIdOnly(SERVICES.OK, 1.5)],
     ["LIST id 2^32+7", () => encodePathRequest(SERVICES.LIST, { id: 2 ** 32 + 7, path: "a" })],
     [
       "HELLO maxVersion 65537",
       () => encodeHello({ id: 1, minVersion: 1, maxVersion: 65537, agent: "" }),
     ],
+    ["WELCOME version -1", () => encodeWelcome({ id: 1, version: -1, agent: "" })],
     ["DOWNLOAD offset 2^53", () => encodeDownload({ id: 1, offset: 2 ** 53, path: "a" })],
     ["UPLOAD size -2", () => encodeUpload({ id: 1, size: -2, mtime: null, path: "a" })],
+    ["UPLOAD mtime NaN", () => encodeUpload({ id: 1, size: 0, mtime: NaN, path: "a" })],
+    ["FILE_INFO size 0.5", () => encodeFileInfo({ id: 1, size: 0.5, mtime: null })],
     ["EOF size 2^64", () => encodeEof({ id: 1, size: 2 ** 64, sha256: new Uint8Array(32) })],
+    ["DATA id 2^32", () => encodeDataFrames(SERVICES.UPLOAD_DATA, 2 ** 32, new Uint8Array(1))],
+    ["DATA id -1", () => encodeDataFrames(SERVICES.DOWNLOAD_DATA, -1, new Uint8Array())],
   ];
   const wrapped: string[] = [];
   for (const [name, encode] of cases) {
     let frame: Uint8Array;
     try {
       frame = encode();
-    } catch {
+    } catch (err) {
+      assert.ok(err instanceof RangeError, `${name}: ${err}`);
       continue; // refused: good
     }
     wrapped.push(`${name} → payload ${hex(frame.subarray(HEADER_SIZE, HEADER_SIZE + 12))}`);
   }
   assert.deepEqual(wrapped, [], "encoded without complaint:\n" + wrapped.join("\n"));
+  // The boundaries themselves are accepted.
+  encodeIdOnly(SERVICES.OK, 0xffffffff);
+  encodeUpload({ id: 0, size: Number.MAX_SAFE_INTEGER, mtime: 0, path: "a" });
+  encodeUpload({ id: 0, size: UNKNOWN_SIZE, mtime: null, path: "a" });
 });
 
 // ---------------------------------------------------------------------------------------------
