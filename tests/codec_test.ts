@@ -85,6 +85,7 @@ import {
   FerryError,
   isFerryError,
 } from "../protocol/errors.ts";
+import { concat } from "./bytes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -102,16 +103,6 @@ function assertFerry(fn: () => unknown, code: ErrorCode, what = ""): FerryError 
     return err;
   }
   assert.fail(`${what}: expected FerryError ${code}, nothing was thrown`);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -30,6 +30,7 @@ import {
 } from "../protocol/messages.ts";
 import { type Service, SERVICES } from "../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
+import { concat } from "./bytes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -87,16 +88,6 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode, what = ""): Pro
 function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   assert.equal(sha256Hex(actual), sha256Hex(expected), `${what}: content`);
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 /** A WritableStream that keeps what it receives; `delayMs` slows every write. */

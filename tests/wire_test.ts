@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { startServer, TOKENS } from "./helpers.ts";
+import { concat } from "./bytes.ts";
 
 /** The bytes of one relayed connection, each direction in order. */
 interface Recording {
@@ -83,16 +84,6 @@ function recordingRelay(targetPort: number): {
       return closing;
     },
   };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 /** Index of `needle` in `haystack`, or -1. */
