@@ -13,6 +13,7 @@ import { PROTOCOL_VERSION, type Service, SERVICES } from "./services.ts";
 import {
   builder,
   type ByteBuilder,
+  type ByteCursor,
   cursor,
   putBlob,
   putBytes,
@@ -248,13 +249,23 @@ export function encodeListEntries(m: ListEntries): Uint8Array {
     putU32(b, m.id);
     putU8(b, m.last ? 1 : 0);
     putU16(b, m.entries.length);
-    m.entries.forEach((e, i) => {
-      putU8(b, KIND_NUMBERS[e.kind]);
-      putU64(b, e.size);
-      putU64(b, e.mtime ?? UNKNOWN_SIZE);
-      putBlob(b, names[i]);
-    });
+    m.entries.forEach((e, i) => putEntry(b, e, names[i]));
   });
+}
+
+function putEntry(b: ByteBuilder, e: Entry, name: Uint8Array): void {
+  putU8(b, KIND_NUMBERS[e.kind]);
+  putU64(b, e.size);
+  putU64(b, e.mtime ?? UNKNOWN_SIZE);
+  putBlob(b, name);
+}
+
+function readEntry(c: ByteCursor): Entry {
+  const kind = KINDS[readU8(c, "kind")] ?? "other";
+  const size = readU64(c, "size");
+  const mtime = readU64(c, "mtime");
+  const name = readString(c, "name");
+  return { name, kind, size, mtime: mtime === UNKNOWN_SIZE ? null : mtime };
 }
 
 /** Decodes a LIST_ENTRIES payload. */
@@ -264,13 +275,7 @@ export function decodeListEntries(payload: Uint8Array): ListEntries {
   const flags = readU8(c, "flags");
   const count = readU16(c, "count");
   const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) {
-    const kind = KINDS[readU8(c, "kind")] ?? "other";
-    const size = readU64(c, "size");
-    const mtime = readU64(c, "mtime");
-    const name = readString(c, "name");
-    entries.push({ name, kind, size, mtime: mtime === UNKNOWN_SIZE ? null : mtime });
-  }
+  for (let i = 0; i < count; i++) entries.push(readEntry(c));
   return { id, last: (flags & 1) === 1, entries };
 }
 
@@ -348,8 +353,29 @@ export interface Upload {
 
 /** Encodes an UPLOAD frame. */
 export function encodeUpload(m: Upload): Uint8Array {
+  return encodeUploadLike(SERVICES.UPLOAD, m);
+}
+
+/**
+ * Encodes an UPLOAD_STATUS (1,5) frame: the same fields as UPLOAD, asking how much of an
+ * interrupted upload of this path, size and mtime the server kept (answered by UPLOAD_PARTIAL).
+ */
+export function encodeUploadStatus(m: Upload): Uint8Array {
+  return encodeUploadLike(SERVICES.UPLOAD_STATUS, m);
+}
+
+/** Decodes an UPLOAD_STATUS payload. */
+export function decodeUploadStatus(payload: Uint8Array): Upload {
+  const m = decodeUpload(payload);
+  if (m.size === UNKNOWN_SIZE) {
+    throw new FerryError("BAD_ARGUMENT", "a resumable upload needs a known size");
+  }
+  return m;
+}
+
+function encodeUploadLike(service: Service, m: Upload): Uint8Array {
   const path = utf8Bytes(m.path);
-  return frameWith(SERVICES.UPLOAD, 4 + 8 + 8 + 2 + path.length, (b) => {
+  return frameWith(service, 4 + 8 + 8 + 2 + path.length, (b) => {
     putU32(b, m.id);
     putU64(b, m.size);
     putU64(b, m.mtime ?? UNKNOWN_SIZE);
@@ -492,4 +518,192 @@ export function encodeIdOnly(service: Service, id: number): Uint8Array {
 /** Decodes a payload that carries only a request id. */
 export function decodeIdOnly(payload: Uint8Array): number {
   return readU32(cursor(payload), "id");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata: STAT, HASH, MKDIR, RENAME
+
+/** STAT_RESULT (0,4): the entry a STAT (0,3) names; `name` is its last path component. */
+export interface StatResult {
+  /** Request id of the STAT. */
+  id: number;
+  /** The entry (symlinks inside the root are followed; `kind` is never `symlink` for the root). */
+  entry: Entry;
+}
+
+/** Encodes a STAT_RESULT frame. */
+export function encodeStatResult(m: StatResult): Uint8Array {
+  const name = utf8Bytes(m.entry.name);
+  return frameWith(SERVICES.STAT_RESULT, 4 + entrySize(name.length), (b) => {
+    putU32(b, m.id);
+    putEntry(b, m.entry, name);
+  });
+}
+
+/** Decodes a STAT_RESULT payload. */
+export function decodeStatResult(payload: Uint8Array): StatResult {
+  const c = cursor(payload);
+  return { id: readU32(c, "id"), entry: readEntry(c) };
+}
+
+/** HASH (0,5): the SHA-256 of a file's first `length` bytes (all of it when unknown). */
+export interface HashRequest {
+  /** Request id. */
+  id: number;
+  /** Bytes to hash from the start, or {@linkcode UNKNOWN_SIZE} for the whole file. */
+  length: number;
+  /** Remote path. */
+  path: string;
+}
+
+/** Encodes a HASH frame. */
+export function encodeHashRequest(m: HashRequest): Uint8Array {
+  const path = utf8Bytes(m.path);
+  return frameWith(SERVICES.HASH, 4 + 8 + 2 + path.length, (b) => {
+    putU32(b, m.id);
+    putU64(b, m.length);
+    putBlob(b, path);
+  });
+}
+
+/** Decodes a HASH payload. */
+export function decodeHashRequest(payload: Uint8Array): HashRequest {
+  const c = cursor(payload);
+  return { id: readU32(c, "id"), length: readU64(c, "length"), path: readString(c, "path") };
+}
+
+/** HASH_RESULT (0,6) and UPLOAD_PARTIAL (1,6): a byte count and the SHA-256 of those bytes. */
+export interface Digest {
+  /** Request id. */
+  id: number;
+  /** Number of bytes hashed. */
+  length: number;
+  /** Their SHA-256 (32 bytes). */
+  sha256: Uint8Array;
+}
+
+/** Encodes a HASH_RESULT or UPLOAD_PARTIAL frame. */
+export function encodeDigest(service: Service, m: Digest): Uint8Array {
+  if (m.sha256.length !== SHA256_SIZE) throw new RangeError("sha256 must be 32 bytes");
+  return frameWith(service, 4 + 8 + SHA256_SIZE, (b) => {
+    putU32(b, m.id);
+    putU64(b, m.length);
+    putBytes(b, m.sha256);
+  });
+}
+
+/** Decodes a HASH_RESULT or UPLOAD_PARTIAL payload. */
+export function decodeDigest(payload: Uint8Array): Digest {
+  const c = cursor(payload);
+  const id = readU32(c, "id");
+  const length = readU64(c, "length");
+  return { id, length, sha256: readBytes(c, SHA256_SIZE, "sha256").slice() };
+}
+
+/** MKDIR (0,7): create a directory. */
+export interface Mkdir {
+  /** Request id. */
+  id: number;
+  /** Create missing parents too, and succeed if it exists (like `mkdir -p`). */
+  parents: boolean;
+  /** Remote path. */
+  path: string;
+}
+
+/** Encodes a MKDIR frame. */
+export function encodeMkdir(m: Mkdir): Uint8Array {
+  const path = utf8Bytes(m.path);
+  return frameWith(SERVICES.MKDIR, 4 + 1 + 2 + path.length, (b) => {
+    putU32(b, m.id);
+    putU8(b, m.parents ? 1 : 0);
+    putBlob(b, path);
+  });
+}
+
+/** Decodes a MKDIR payload. */
+export function decodeMkdir(payload: Uint8Array): Mkdir {
+  const c = cursor(payload);
+  const id = readU32(c, "id");
+  const flags = readU8(c, "flags");
+  return { id, parents: (flags & 1) === 1, path: readString(c, "path") };
+}
+
+/** RENAME (0,8): move `from` to `to` on the server. */
+export interface Rename {
+  /** Request id. */
+  id: number;
+  /** Replace an existing file at `to` (never a directory). */
+  replace: boolean;
+  /** Existing remote path. */
+  from: string;
+  /** New remote path. */
+  to: string;
+}
+
+/** Encodes a RENAME frame. */
+export function encodeRename(m: Rename): Uint8Array {
+  const from = utf8Bytes(m.from);
+  const to = utf8Bytes(m.to);
+  return frameWith(SERVICES.RENAME, 4 + 1 + 2 + from.length + 2 + to.length, (b) => {
+    putU32(b, m.id);
+    putU8(b, m.replace ? 1 : 0);
+    putBlob(b, from);
+    putBlob(b, to);
+  });
+}
+
+/** Decodes a RENAME payload. */
+export function decodeRename(payload: Uint8Array): Rename {
+  const c = cursor(payload);
+  const id = readU32(c, "id");
+  const flags = readU8(c, "flags");
+  return { id, replace: (flags & 1) === 1, from: readString(c, "from"), to: readString(c, "to") };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resumable uploads: UPLOAD_STATUS, UPLOAD_RESUME
+
+/** UPLOAD_RESUME (1,7): continue an interrupted upload at `offset`; data and EOF follow. */
+export interface UploadResume {
+  /** Request id. */
+  id: number;
+  /** Bytes the server already holds (from UPLOAD_PARTIAL); data starts here. */
+  offset: number;
+  /** Size of the whole file. */
+  size: number;
+  /** Modification time to set, in ms since the epoch, or `null`. */
+  mtime: number | null;
+  /** Remote path. */
+  path: string;
+}
+
+/** Encodes an UPLOAD_RESUME frame. */
+export function encodeUploadResume(m: UploadResume): Uint8Array {
+  const path = utf8Bytes(m.path);
+  return frameWith(SERVICES.UPLOAD_RESUME, 4 + 8 + 8 + 8 + 2 + path.length, (b) => {
+    putU32(b, m.id);
+    putU64(b, m.offset);
+    putU64(b, m.size);
+    putU64(b, m.mtime ?? UNKNOWN_SIZE);
+    putBlob(b, path);
+  });
+}
+
+/** Decodes an UPLOAD_RESUME payload. */
+export function decodeUploadResume(payload: Uint8Array): UploadResume {
+  const c = cursor(payload);
+  const id = readU32(c, "id");
+  const offset = readU64(c, "offset");
+  const size = readU64(c, "size");
+  const mtime = readU64(c, "mtime");
+  if (offset === UNKNOWN_SIZE || size === UNKNOWN_SIZE) {
+    throw new FerryError("BAD_ARGUMENT", "a resumed upload needs a known offset and size");
+  }
+  return {
+    id,
+    offset,
+    size,
+    mtime: mtime === UNKNOWN_SIZE ? null : mtime,
+    path: readString(c, "path"),
+  };
 }

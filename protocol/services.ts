@@ -28,6 +28,18 @@ export const SERVICES = {
   DELETE: { type: 0, num: 1 },
   /** (0,2) server → client: a batch of directory entries answering LIST. */
   LIST_ENTRIES: { type: 0, num: 2 },
+  /** (0,3) client → server: describe one path. */
+  STAT: { type: 0, num: 3 },
+  /** (0,4) server → client: the entry answering STAT. */
+  STAT_RESULT: { type: 0, num: 4 },
+  /** (0,5) client → server: SHA-256 of a file, or of its first bytes. */
+  HASH: { type: 0, num: 5 },
+  /** (0,6) server → client: the digest answering HASH. */
+  HASH_RESULT: { type: 0, num: 6 },
+  /** (0,7) client → server: create a directory. */
+  MKDIR: { type: 0, num: 7 },
+  /** (0,8) client → server: rename or move a path. */
+  RENAME: { type: 0, num: 8 },
   /** (1,0) client → server: download a file. */
   DOWNLOAD: { type: 1, num: 0 },
   /** (1,1) server → client: file data of a download. */
@@ -38,6 +50,12 @@ export const SERVICES = {
   UPLOAD_DATA: { type: 1, num: 3 },
   /** (1,4) server → client: size and modification time opening a download. */
   FILE_INFO: { type: 1, num: 4 },
+  /** (1,5) client → server: how much of an interrupted upload the server kept. */
+  UPLOAD_STATUS: { type: 1, num: 5 },
+  /** (1,6) server → client: the kept prefix's length and SHA-256, answering UPLOAD_STATUS. */
+  UPLOAD_PARTIAL: { type: 1, num: 6 },
+  /** (1,7) client → server: continue an interrupted upload from an offset. */
+  UPLOAD_RESUME: { type: 1, num: 7 },
   /** (2,3) client → server: close the server (admin only). */
   CLOSE_SERVER: { type: 2, num: 3 },
   /** (3,0) either way: an operation failed, with a stable code and a message. */
