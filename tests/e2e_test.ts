@@ -1419,7 +1419,7 @@ Deno.test("replace: a cancelled upload leaves the old version intact and no temp
   });
 });
 
-Deno.test("replace: an upload cut off by the connection closing leaves the old version intact and no temp file", async () => {
+Deno.test("replace: an upload cut off by the connection closing leaves the old version intact and keeps only a hidden resumable partial", async () => {
   await withServer(async (t) => {
     const v1 = randomBytes(100 * KiB);
     await Deno.writeFile(`${t.root}/doc.bin`, v1);
@@ -1435,8 +1435,15 @@ Deno.test("replace: an upload cut off by the connection closing leaves the old v
       await raw.close();
     }
     await waitFor(() => t.logs.some((l) => l.event === "disconnect"), "the disconnect");
-    assert.deepEqual(await namesIn(t.root), ["doc.bin"], "the temp file was removed");
+    const names = await namesIn(t.root);
+    assert.equal(names.length, 2, names.join());
+    const partial = names.find((n) => n !== "doc.bin") ?? "";
+    assert.match(partial, /^\.ferry-[0-9a-f]{32}\.partial$/, "a resumable partial is kept");
+    assert.ok((await Deno.stat(`${t.root}/${partial}`)).size <= 2 * MiB);
     assertSameBytes(await Deno.readFile(`${t.root}/doc.bin`), v1, "old version");
+    await withClient(t, TOKENS.read, async (c) => {
+      assert.deepEqual((await c.list()).map((e) => e.name), ["doc.bin"], "the partial is hidden");
+    });
   });
 });
 

@@ -35,6 +35,33 @@ export async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<numb
   return filled;
 }
 
+/**
+ * Opens a regular file for reading, refusing anything else before opening it (opening a FIFO
+ * blocks forever) and checking that what was opened is what was checked.
+ */
+export async function openRegularFile(
+  absolute: string,
+  clientPath: string,
+): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
+  const checked = await statRegularFile(absolute, clientPath);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(absolute, { read: true });
+  } catch (err) {
+    throw fsError(err, clientPath);
+  }
+  try {
+    const info = await file.stat();
+    if (info.dev !== checked.dev || info.ino !== checked.ino) {
+      throw new FerryError("NOT_FOUND", `${JSON.stringify(clientPath)} changed while being opened`);
+    }
+    return { file, info };
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
 /** Stats `absolute` and throws unless it is a regular file. */
 async function statRegularFile(absolute: string, clientPath: string): Promise<Deno.FileInfo> {
   let info: Deno.FileInfo;
@@ -59,20 +86,9 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
   session.run(req.id, "get", async (signal) => {
     const started = performance.now();
     const { absolute } = await resolveExisting(session.ctx.root, req.path);
-    // Refuse anything but a regular file before opening it: opening a FIFO blocks forever.
-    const checked = await statRegularFile(absolute, req.path);
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(absolute, { read: true });
-    } catch (err) {
-      throw fsError(err, req.path);
-    }
+    const { file, info } = await openRegularFile(absolute, req.path);
     let sent = 0;
     try {
-      const info = await file.stat();
-      if (info.dev !== checked.dev || info.ino !== checked.ino) {
-        throw new FerryError("NOT_FOUND", `${JSON.stringify(req.path)} changed while being opened`);
-      }
       if (req.offset > info.size) {
         throw new FerryError(
           "BAD_ARGUMENT",

@@ -10,7 +10,16 @@ import { handleAuth, handleHello } from "./session.ts";
 import { handleList } from "./list.ts";
 import { handleDelete } from "./delete.ts";
 import { handleDownload } from "./download.ts";
-import { handleEof, handleUpload, handleUploadData } from "./upload.ts";
+import {
+  handleEof,
+  handleUpload,
+  handleUploadData,
+  handleUploadResume,
+  handleUploadStatus,
+} from "./upload.ts";
+import { handleHash, handleStat } from "./stat.ts";
+import { handleMkdir } from "./mkdir.ts";
+import { handleRename } from "./rename.ts";
 import { handleCancel, handleCloseServer } from "./control.ts";
 
 /** Handles one frame's payload for a session. */
@@ -28,6 +37,12 @@ export const HANDLERS: Partial<Record<ServiceName, Handler>> = {
   EOF: handleEof,
   CANCEL: handleCancel,
   CLOSE_SERVER: handleCloseServer,
+  STAT: handleStat,
+  HASH: handleHash,
+  MKDIR: handleMkdir,
+  RENAME: handleRename,
+  UPLOAD_STATUS: handleUploadStatus,
+  UPLOAD_RESUME: handleUploadResume,
 };
 
 /** Services that work before authentication. */

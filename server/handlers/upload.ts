@@ -1,15 +1,31 @@
 /**
- * UPLOAD (1,2), UPLOAD_DATA (1,3) and EOF (3,3): an upload is written to a temporary file in
- * the target's directory (hidden from listings), hashed while it streams, and only after the
- * EOF's size and SHA-256 match is it fsynced and renamed over the final name, and the directory
- * fsynced. A failed, cancelled or interrupted upload removes its temporary file, so the final
- * name always holds a complete version.
+ * UPLOAD (1,2), UPLOAD_DATA (1,3), EOF (3,3), UPLOAD_STATUS (1,5) and UPLOAD_RESUME (1,7).
+ *
+ * An upload is written to a temporary file in the target's directory (hidden from listings),
+ * hashed while it streams, and only after the EOF's size and SHA-256 match is it fsynced and
+ * renamed over the final name, and the directory fsynced; until then the previous version is
+ * untouched. A failed or cancelled upload removes its temporary file.
+ *
+ * An upload of known size is *resumable*: its temporary file has a name derived from the user,
+ * target, size and modification time (`.ferry-<key>.partial`). If the connection drops, or the
+ * server is killed, that file stays; UPLOAD_STATUS reports its length and SHA-256, and
+ * UPLOAD_RESUME continues it after re-hashing the kept prefix. Stale partials are removed by
+ * the server's cleanup after a time (see `server/cleanup.ts`).
  *
  * @module
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { decodeData, decodeEof, decodeUpload, encodeIdOnly } from "../../protocol/messages.ts";
+import {
+  decodeData,
+  decodeEof,
+  decodeUpload,
+  decodeUploadResume,
+  decodeUploadStatus,
+  encodeDigest,
+  encodeIdOnly,
+  type Upload,
+} from "../../protocol/messages.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
@@ -17,11 +33,16 @@ import { writeAll } from "../../protocol/writer.ts";
 import { fsError, resolveParent, TEMP_PREFIX } from "../paths.ts";
 import { asFerryError, assertNewRequest, logOp, sendError, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
+import { hashPrefix } from "./stat.ts";
 
 /** File bytes gathered before one write to disk. */
 const WRITE_BUFFER = 1024 * 1024;
 /** Rejected upload ids remembered per connection so their data frames are dropped silently. */
 const MAX_DISCARDING = 1024;
+/** Suffix of a resumable upload's temporary file. */
+export const PARTIAL_SUFFIX = ".partial";
+/** Suffix of a non-resumable upload's temporary file (size unknown, or its partial is busy). */
+export const PART_SUFFIX = ".part";
 
 interface UploadState {
   readonly id: number;
@@ -35,12 +56,16 @@ interface UploadState {
   readonly mtime: number | null;
   readonly buffer: Uint8Array;
   readonly started: number;
+  /** True when `tmp` is kept for resuming if the connection drops. */
+  readonly resumable: boolean;
   fill: number;
   received: number;
   closed: boolean;
 }
 
 const uploadsBySession = new WeakMap<Session, Map<number, UploadState>>();
+/** Partial files being written right now, in this process; never opened twice. */
+const activePartials = new Set<string>();
 
 function uploadsOf(session: Session): Map<number, UploadState> {
   let uploads = uploadsBySession.get(session);
@@ -55,21 +80,49 @@ function randomSuffix(): string {
   return Array.from(
     crypto.getRandomValues(new Uint8Array(12)),
     (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  ).join("");
 }
 
-/** Closes and removes the temporary file; safe to call twice. */
+/** The resumable temporary file of an upload of `size` bytes to `dir/name` by `user`. */
+export function partialPath(
+  user: string,
+  dir: string,
+  name: string,
+  size: number,
+  mtime: number | null,
+): string {
+  const key = createHash("sha256").update(`${user}\0${dir}\0${name}\0${size}\0${mtime ?? ""}`)
+    .digest("hex").slice(0, 32);
+  return `${dir}/${TEMP_PREFIX}${key}${PARTIAL_SUFFIX}`;
+}
+
+/** Closes the temporary file and removes it; safe to call twice. */
 async function discard(state: UploadState): Promise<void> {
-  if (!state.closed) {
-    state.closed = true;
-    try {
-      state.file.close();
-    } catch {
-      // already closed
-    }
-  }
+  closeFile(state);
+  activePartials.delete(state.tmp);
   await Deno.remove(state.tmp).catch(() => {});
+}
+
+function closeFile(state: UploadState): void {
+  if (state.closed) return;
+  state.closed = true;
+  try {
+    state.file.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** The connection ended mid-upload: keep what arrived when resumable, else remove it. */
+async function interrupted(state: UploadState): Promise<void> {
+  if (!state.resumable) return discard(state);
+  try {
+    await flush(state);
+  } catch {
+    // what is on disk is what the next UPLOAD_STATUS reports
+  }
+  closeFile(state);
+  activePartials.delete(state.tmp);
 }
 
 function forget(session: Session, state: UploadState): void {
@@ -103,64 +156,187 @@ async function flush(state: UploadState): Promise<void> {
   state.fill = 0;
 }
 
-/** UPLOAD (1,2) handler: validates the request and opens the temporary file. */
-export async function handleUpload(session: Session, payload: Uint8Array): Promise<void> {
-  const req = decodeUpload(payload);
+/** Checks the role, the size limit and the target; returns where the file goes. */
+async function prepareTarget(
+  session: Session,
+  req: Upload,
+): Promise<{ dir: string; name: string; absolute: string; user: string }> {
+  requireRole(session, "write", "uploading");
+  const limit = session.ctx.limits.maxUploadBytes;
+  if (req.size !== UNKNOWN_SIZE && req.size > limit) {
+    throw new FerryError("TOO_LARGE", `upload of ${req.size} bytes exceeds the limit of ${limit}`);
+  }
+  const target = await resolveParent(session.ctx.root, req.path, "create");
   try {
-    requireRole(session, "write", "uploading");
-    assertNewRequest(session, req.id);
-    const limit = session.ctx.limits.maxUploadBytes;
-    if (req.size !== UNKNOWN_SIZE && req.size > limit) {
-      throw new FerryError(
-        "TOO_LARGE",
-        `upload of ${req.size} bytes exceeds the limit of ${limit}`,
-      );
+    const existing = await Deno.lstat(target.absolute);
+    if (existing.isDirectory) {
+      throw new FerryError("IS_A_DIRECTORY", `${JSON.stringify(req.path)} is a directory`);
     }
-    const { dir, absolute } = await resolveParent(session.ctx.root, req.path, "create");
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw fsError(err, req.path);
+  }
+  return { ...target, user: session.account?.user ?? "" };
+}
+
+/**
+ * Creates `path` exclusively (O_CREAT|O_EXCL never follows a symlink). A leftover regular file
+ * of that name (a stale partial) is replaced; anything else there is refused.
+ */
+async function createExclusive(path: string, clientPath: string): Promise<Deno.FsFile> {
+  for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const existing = await Deno.lstat(absolute);
-      if (existing.isDirectory) {
-        throw new FerryError("IS_A_DIRECTORY", `${JSON.stringify(req.path)} is a directory`);
+      return await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists) || attempt > 0) {
+        throw fsError(err, clientPath);
       }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw fsError(err, req.path);
+      const info = await Deno.lstat(path);
+      if (!info.isFile) throw new FerryError("INTERNAL", "a temporary file name is taken");
+      await Deno.remove(path);
     }
-    const tmp = `${dir}/${TEMP_PREFIX}${randomSuffix()}.part`;
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-    } catch (err) {
-      throw fsError(err, req.path);
-    }
-    const state: UploadState = {
-      id: req.id,
-      path: req.path,
-      tmp,
-      final: absolute,
-      dir,
-      file,
-      hash: createHash("sha256"),
-      expected: req.size,
-      mtime: req.mtime,
-      buffer: new Uint8Array(WRITE_BUFFER),
-      started: performance.now(),
-      fill: 0,
-      received: 0,
-      closed: false,
-    };
-    uploadsOf(session).set(req.id, state);
-    session.tasks.set(req.id, {
-      op: "put",
-      abort: new AbortController(),
-      cleanup: () => discard(state),
-    });
+  }
+  throw new FerryError("INTERNAL", "could not create a temporary file");
+}
+
+/** Registers a running upload so its data, EOF, CANCEL and the connection's end find it. */
+function register(session: Session, state: UploadState): void {
+  uploadsOf(session).set(state.id, state);
+  if (state.resumable) activePartials.add(state.tmp);
+  session.tasks.set(state.id, {
+    op: "put",
+    abort: new AbortController(),
+    cleanup: () => interrupted(state),
+  });
+}
+
+function newState(
+  req: Upload,
+  target: { dir: string; absolute: string },
+  tmp: string,
+  file: Deno.FsFile,
+  resumable: boolean,
+  hash: Hash,
+  received: number,
+): UploadState {
+  return {
+    id: req.id,
+    path: req.path,
+    tmp,
+    final: target.absolute,
+    dir: target.dir,
+    file,
+    hash,
+    expected: req.size,
+    mtime: req.mtime,
+    buffer: new Uint8Array(WRITE_BUFFER),
+    started: performance.now(),
+    resumable,
+    fill: 0,
+    received,
+    closed: false,
+  };
+}
+
+/** Runs `open` for a request whose data frames may already be on their way. */
+async function opening(session: Session, id: number, open: () => Promise<void>): Promise<void> {
+  try {
+    assertNewRequest(session, id);
+    await open();
   } catch (err) {
     // Rejected before any data: answer now and drop the data frames already on their way.
     if (!(err instanceof FerryError && err.code === "DUPLICATE_REQUEST")) {
-      markDiscarding(session, req.id);
+      markDiscarding(session, id);
     }
     throw err;
   }
+}
+
+/** UPLOAD (1,2) handler: validates the request and opens the temporary file. */
+export function handleUpload(session: Session, payload: Uint8Array): Promise<void> {
+  const req = decodeUpload(payload);
+  return opening(session, req.id, async () => {
+    const target = await prepareTarget(session, req);
+    let tmp = req.size === UNKNOWN_SIZE
+      ? null
+      : partialPath(target.user, target.dir, target.name, req.size, req.mtime);
+    if (tmp !== null && activePartials.has(tmp)) tmp = null; // the same upload runs elsewhere
+    const resumable = tmp !== null;
+    tmp ??= `${target.dir}/${TEMP_PREFIX}${randomSuffix()}${PART_SUFFIX}`;
+    const file = await createExclusive(tmp, req.path);
+    register(session, newState(req, target, tmp, file, resumable, createHash("sha256"), 0));
+  });
+}
+
+/** UPLOAD_STATUS (1,5) handler: how much of an interrupted upload is kept, and its SHA-256. */
+export function handleUploadStatus(session: Session, payload: Uint8Array): Promise<void> {
+  const req = decodeUploadStatus(payload);
+  requireRole(session, "write", "uploading");
+  session.run(req.id, "put-status", async (signal) => {
+    const target = await prepareTarget(session, req);
+    const tmp = partialPath(target.user, target.dir, target.name, req.size, req.mtime);
+    let digest: { length: number; sha256: Uint8Array } = {
+      length: 0,
+      sha256: new Uint8Array(createHash("sha256").digest()),
+    };
+    const info = activePartials.has(tmp) ? null : await Deno.lstat(tmp).catch(() => null);
+    if (info?.isFile) {
+      const file = await Deno.open(tmp, { read: true });
+      try {
+        digest = await hashPrefix(file, UNKNOWN_SIZE, signal);
+      } finally {
+        file.close();
+      }
+    }
+    logOp(session, { op: "put-status", path: req.path, bytes: digest.length, result: "ok" });
+    await session.writer.send(encodeDigest(SERVICES.UPLOAD_PARTIAL, { id: req.id, ...digest }));
+  });
+  return Promise.resolve();
+}
+
+/** UPLOAD_RESUME (1,7) handler: re-hashes the kept prefix, then continues at `offset`. */
+export function handleUploadResume(session: Session, payload: Uint8Array): Promise<void> {
+  const req = decodeUploadResume(payload);
+  return opening(session, req.id, async () => {
+    const target = await prepareTarget(session, req);
+    if (req.offset > req.size) {
+      throw new FerryError("BAD_ARGUMENT", `offset ${req.offset} is past the size ${req.size}`);
+    }
+    const tmp = partialPath(target.user, target.dir, target.name, req.size, req.mtime);
+    if (activePartials.has(tmp)) {
+      throw new FerryError("BUSY", `an upload of ${JSON.stringify(req.path)} is running`);
+    }
+    const info = await Deno.lstat(tmp).catch(() => null);
+    if (!info?.isFile || info.size < req.offset) {
+      throw new FerryError(
+        "BAD_ARGUMENT",
+        `the server holds ${info?.isFile ? info.size : 0} bytes of this upload, not ${req.offset}`,
+      );
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(tmp, { read: true, write: true });
+    } catch (err) {
+      throw fsError(err, req.path);
+    }
+    try {
+      await file.truncate(req.offset);
+      const hash = createHash("sha256");
+      const buf = new Uint8Array(WRITE_BUFFER);
+      let remaining = req.offset;
+      while (remaining > 0) {
+        const n = await file.read(buf.subarray(0, Math.min(buf.length, remaining)));
+        if (n === null) throw new FerryError("INTERNAL", "the kept upload shrank while resuming");
+        hash.update(buf.subarray(0, n));
+        remaining -= n;
+      }
+      await file.seek(req.offset, Deno.SeekMode.Start);
+      register(session, newState(req, target, tmp, file, true, hash, req.offset));
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+    logOp(session, { op: "put-resume", path: req.path, offset: req.offset, result: "ok" });
+  });
 }
 
 /** Looks up the upload a data or EOF frame belongs to; `undefined` means drop it silently. */
@@ -240,6 +416,7 @@ export async function handleEof(session: Session, payload: Uint8Array): Promise<
     state.file.close();
     state.closed = true;
     await Deno.rename(state.tmp, state.final);
+    activePartials.delete(state.tmp);
     await syncDirectory(state.dir);
   } catch (err) {
     await fail(session, state, err instanceof FerryError ? err : fsError(err, state.path), true);
