@@ -12,19 +12,26 @@ import {
   dataFramesSize,
   decodeAuthOk,
   decodeData,
+  decodeDigest,
   decodeEof,
   decodeError,
   decodeFileInfo,
   decodeListEntries,
+  decodeStatResult,
   decodeWelcome,
   encodeAuth,
   encodeDataFrames,
   encodeDownload,
   encodeEof,
+  encodeHashRequest,
   encodeHello,
   encodeIdOnly,
+  encodeMkdir,
   encodePathRequest,
+  encodeRename,
   encodeUpload,
+  encodeUploadResume,
+  encodeUploadStatus,
   type Entry,
   type Role,
 } from "../protocol/messages.ts";
@@ -33,7 +40,7 @@ import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 import { createMux, type Mux } from "./mux.ts";
-import { createAtomicFile, localError } from "./local_files.ts";
+import { type AtomicFile, createAtomicFile, localError } from "./local_files.ts";
 
 export type { Entry, EntryKind, Role } from "../protocol/messages.ts";
 
@@ -79,6 +86,12 @@ export interface DownloadOptions extends TransferOptions {
   offset?: number;
   /** When downloading to a path, give it the remote modification time (like `scp -p`). */
   preserveTimes?: boolean;
+  /**
+   * When downloading to a path, continue from the hidden partial file an interrupted download
+   * left (`.<name>.ferry-partial`), after checking with the server that its bytes still match;
+   * if they do not, start over.
+   */
+  resume?: boolean;
 }
 
 /** Options for {@linkcode FerryClient.upload}. */
@@ -87,6 +100,12 @@ export interface UploadOptions extends TransferOptions {
   size?: number;
   /** Modification time to give the remote file. Defaults to a path source's own time. */
   mtime?: Date | null;
+  /**
+   * Continue an interrupted upload of the same file (path or bytes source): the server reports
+   * how much it kept and its SHA-256; if that matches the start of the source, only the rest is
+   * sent. Otherwise the upload starts over.
+   */
+  resume?: boolean;
 }
 
 /** What a finished transfer moved. */
@@ -97,6 +116,8 @@ export interface TransferResult {
   sha256: string;
   /** Where the data went: the local path (download) or remote path (upload). */
   path: string;
+  /** Bytes that were already in place from an interrupted transfer and were not sent again. */
+  resumed: number;
 }
 
 /** A connected, authenticated client. Operations may run concurrently. */
@@ -127,6 +148,14 @@ export interface FerryClient {
   ): Promise<TransferResult>;
   /** Deletes a remote file, symlink or empty directory. */
   remove(path: string): Promise<void>;
+  /** Describes one remote path (`name` is its last component). */
+  stat(path: string): Promise<Entry>;
+  /** Hex SHA-256 of a remote file, computed by the server. */
+  hash(path: string): Promise<string>;
+  /** Creates a remote directory; with `parents`, also missing parents, and succeeds if it exists. */
+  mkdir(path: string, options?: { parents?: boolean }): Promise<void>;
+  /** Renames or moves a remote path; an existing file at `to` is replaced only with `replace`. */
+  rename(from: string, to: string, options?: { replace?: boolean }): Promise<void>;
   /** Shuts the server down (admin only). */
   shutdown(): Promise<void>;
   /** Closes the connection; operations in flight fail with `CONNECTION_CLOSED`. */
@@ -338,15 +367,24 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     destination: string | WritableStream<Uint8Array>,
     options: DownloadOptions = {},
   ): Promise<TransferResult> {
-    const offset = options.offset ?? 0;
+    let offset = options.offset ?? 0;
     let target = destination;
     if (typeof destination === "string") {
       const info = await Deno.stat(destination).catch(() => null);
       if (info?.isDirectory) target = `${destination}/${safeLocalName(remote)}`;
     }
-    const sink = typeof target === "string"
-      ? await createAtomicFile(target)
-      : streamSink(target.getWriter());
+    let file: AtomicFile | null = null;
+    let sink: { write(data: Uint8Array): Promise<void> };
+    if (typeof target === "string") {
+      file = await createAtomicFile(target, { resume: options.resume });
+      if (file.existing > 0) {
+        offset = await matchingPrefix(remote, file);
+        if (offset === 0) await file.restart();
+      }
+      sink = file;
+    } else {
+      sink = streamSink(target.getWriter());
+    }
     const id = mux.nextId();
     const hash = createHash("sha256");
     let total: number | null = null;
@@ -384,14 +422,54 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
         }
         throw unexpected(f, "downloading");
       });
-      const sha256 = await withAbort(done, id, options.signal);
+      let sha256 = await withAbort(done, id, options.signal);
       options.onProgress?.({ bytes, total });
-      await sink.commit(options.preserveTimes && mtime !== null ? new Date(mtime) : null);
-      return { bytes, sha256, path: typeof target === "string" ? target : remote };
+      if (file !== null) {
+        sha256 = file.hash.copy().digest("hex");
+        await file.commit(options.preserveTimes && mtime !== null ? new Date(mtime) : null);
+      } else {
+        await (sink as ReturnType<typeof streamSink>).commit();
+      }
+      return {
+        bytes,
+        sha256,
+        path: typeof target === "string" ? target : remote,
+        resumed: offset,
+      };
     } catch (err) {
-      await sink.discard(err);
+      if (file !== null) await file.discard(isInterruption(err));
+      else await (sink as ReturnType<typeof streamSink>).discard(err);
       throw err;
     }
+  }
+
+  /** The length of the local partial file if the server's file starts with the same bytes, else 0. */
+  async function matchingPrefix(remote: string, file: AtomicFile): Promise<number> {
+    const id = mux.nextId();
+    const digest = await request(
+      mux,
+      id,
+      encodeHashRequest({ id, length: file.existing, path: remote }),
+      (f) => {
+        if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload);
+        throw unexpected(f, "hashing");
+      },
+    ).catch((err) => {
+      if (err instanceof FerryError && err.code === "BAD_ARGUMENT") return null; // remote is shorter
+      throw err;
+    });
+    if (digest === null || digest.length !== file.existing) return 0;
+    const local = new Uint8Array(file.hash.copy().digest());
+    return equalBytes(local, digest.sha256) ? file.existing : 0;
+  }
+
+  /** What the server kept of an interrupted upload: its length and SHA-256. */
+  function uploadStatus(remote: string, size: number, mtime: number | null) {
+    const id = mux.nextId();
+    return request(mux, id, encodeUploadStatus({ id, size, mtime, path: remote }), (f) => {
+      if (is(f, SERVICES.UPLOAD_PARTIAL)) return decodeDigest(f.payload);
+      throw unexpected(f, "asking for an upload's status");
+    });
   }
 
   async function upload(
@@ -423,6 +501,30 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     }
 
     const sourceName = typeof source === "string" ? source : "upload source";
+    let hash = createHash("sha256");
+    let offset = 0;
+    if (options.resume && size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
+      const kept = await uploadStatus(remote, size, mtime);
+      if (kept.length > 0 && kept.length <= size) {
+        try {
+          if (file !== null) {
+            await hashFromFile(file, kept.length, hash);
+          } else if (source instanceof Uint8Array) {
+            hash.update(source.subarray(0, kept.length));
+          }
+        } catch (err) {
+          file?.close();
+          throw localError(err, sourceName);
+        }
+        if (equalBytes(new Uint8Array(hash.copy().digest()), kept.sha256)) {
+          offset = kept.length;
+          if (source instanceof Uint8Array) chunks = bytesChunks(source.subarray(offset));
+        } else {
+          hash = createHash("sha256");
+          await file?.seek(0, Deno.SeekMode.Start);
+        }
+      }
+    }
     const id = mux.nextId();
     const done = request(mux, id, null, (f) => {
       if (is(f, SERVICES.OK)) return true;
@@ -436,13 +538,16 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     const signal = options.signal;
     const onAbort = () => mux.abort(id, new FerryError("CANCELLED", "upload cancelled"));
     const iterator = chunks[Symbol.asyncIterator]();
-    const hash = createHash("sha256");
     let bytes = 0;
     let reported = 0;
     try {
       signal?.throwIfAborted();
       signal?.addEventListener("abort", onAbort, { once: true });
-      await mux.writer.send(encodeUpload({ id, size, mtime, path: remote }));
+      await mux.writer.send(
+        offset > 0
+          ? encodeUploadResume({ id, offset, size, mtime, path: remote })
+          : encodeUpload({ id, size, mtime, path: remote }),
+      );
       const out = new Uint8Array(dataFramesSize(CHUNK));
       while (true) {
         const next = iterator.next();
@@ -462,10 +567,10 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
       }
       signal?.throwIfAborted();
       const sha256 = new Uint8Array(hash.digest());
-      await mux.writer.send(encodeEof({ id, size: bytes, sha256 }));
+      await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
       await done;
       options.onProgress?.({ bytes, total: bytes });
-      return { bytes, sha256: hex(sha256), path: remote };
+      return { bytes, sha256: hex(sha256), path: remote, resumed: offset };
     } catch (err) {
       const e = err instanceof FerryError
         ? err
@@ -486,15 +591,34 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     }
   }
 
-  function simple(service: typeof SERVICES.DELETE | typeof SERVICES.CLOSE_SERVER, path?: string) {
+  /** Sends the request `encode(id)` builds and waits for its OK. */
+  function simple(encode: (id: number) => Uint8Array): Promise<void> {
     const id = mux.nextId();
-    const frame = path === undefined
-      ? encodeIdOnly(service, id)
-      : encodePathRequest(service, { id, path });
-    return request(mux, id, frame, (f) => {
+    return request(mux, id, encode(id), (f) => {
       if (is(f, SERVICES.OK)) return true;
       throw unexpected(f, "waiting for OK");
     }).then(() => {});
+  }
+
+  function stat(path: string): Promise<Entry> {
+    const id = mux.nextId();
+    return request(mux, id, encodePathRequest(SERVICES.STAT, { id, path }), (f) => {
+      if (is(f, SERVICES.STAT_RESULT)) return decodeStatResult(f.payload).entry;
+      throw unexpected(f, "stat");
+    });
+  }
+
+  function hashRemote(path: string): Promise<string> {
+    const id = mux.nextId();
+    return request(
+      mux,
+      id,
+      encodeHashRequest({ id, length: UNKNOWN_SIZE, path }),
+      (f) => {
+        if (is(f, SERVICES.HASH_RESULT)) return hex(decodeDigest(f.payload).sha256);
+        throw unexpected(f, "hashing");
+      },
+    );
   }
 
   return {
@@ -504,8 +628,14 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     list,
     download,
     upload,
-    remove: (path) => simple(SERVICES.DELETE, path),
-    shutdown: () => simple(SERVICES.CLOSE_SERVER),
+    remove: (path) => simple((id) => encodePathRequest(SERVICES.DELETE, { id, path })),
+    stat,
+    hash: hashRemote,
+    mkdir: (path, options = {}) =>
+      simple((id) => encodeMkdir({ id, parents: options.parents ?? false, path })),
+    rename: (from, to, options = {}) =>
+      simple((id) => encodeRename({ id, replace: options.replace ?? false, from, to })),
+    shutdown: () => simple((id) => encodeIdOnly(SERVICES.CLOSE_SERVER, id)),
     close: () => mux.close(),
     closed: mux.closed,
   };
@@ -531,6 +661,28 @@ function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): s
     );
   }
   return hex(digest);
+}
+
+/** True for failures that leave a transfer resumable: the connection, not the data, failed. */
+export function isInterruption(err: unknown): boolean {
+  return err instanceof FerryError &&
+    ["CONNECTION_CLOSED", "UNREACHABLE", "TIMEOUT", "SHUTTING_DOWN"].includes(err.code);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Hashes the first `length` bytes of `file` into `hash`, leaving the position after them. */
+async function hashFromFile(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
+  const buf = new Uint8Array(CHUNK);
+  let remaining = length;
+  while (remaining > 0) {
+    const n = await file.read(buf.subarray(0, Math.min(CHUNK, remaining)));
+    if (n === null) throw new Error("the local file is shorter than the part already uploaded");
+    hash.update(buf.subarray(0, n));
+    remaining -= n;
+  }
 }
 
 /** The local name for a remote path: its last component, refused if it could escape. */

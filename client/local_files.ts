@@ -1,22 +1,30 @@
 /**
- * Local files for downloads: data goes to a hidden temporary file beside the target and is
- * renamed over it only once the transfer verified, so a failed `get` never leaves a partial
- * file under the target name.
+ * Local files for downloads: data goes to a hidden partial file beside the target,
+ * `.<name>.ferry-partial`, and is renamed over the target only once the transfer verified, so
+ * a failed `get` never leaves a partial file under the target name. A transfer interrupted by
+ * the connection keeps the partial file so that `get --resume` can continue it.
  *
  * @module
  */
 
+import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
 
-/** A temporary file that becomes `target` on {@linkcode AtomicFile.commit}. */
+/** A partial file that becomes `target` on {@linkcode AtomicFile.commit}. */
 export interface AtomicFile {
+  /** Bytes already in the file when it was opened for resuming (0 for a fresh file). */
+  readonly existing: number;
+  /** Hash over the bytes written so far, including the existing ones; copy before digesting. */
+  readonly hash: Hash;
   /** Appends bytes (buffered into large writes). */
   write(data: Uint8Array): Promise<void>;
+  /** Drops the existing bytes and starts over (the server's copy did not match them). */
+  restart(): Promise<void>;
   /** Flushes, fsyncs, optionally sets the modification time, and renames into place. */
   commit(mtime?: Date | null): Promise<void>;
-  /** Closes and removes the temporary file; safe after commit (then a no-op). */
-  discard(reason?: unknown): Promise<void>;
+  /** Closes the file; removes it unless `keep` (for a later resume). Safe after commit. */
+  discard(keep?: boolean): Promise<void>;
 }
 
 const BUFFER = 1024 * 1024;
@@ -28,13 +36,46 @@ export function localError(err: unknown, path: string): FerryError {
   return new FerryError("LOCAL_IO", `${path}: ${message}`, { cause: err });
 }
 
-/** Opens a temporary file next to `target`. */
-export async function createAtomicFile(target: string): Promise<AtomicFile> {
-  const suffix = crypto.randomUUID().slice(0, 8);
-  const tmp = join(dirname(target), `.${basename(target)}.ferry-${suffix}.part`);
+/** The hidden partial file a download to `target` uses. */
+export function partialPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.ferry-partial`);
+}
+
+/** Hashes a whole open file from its current position; returns the hash and the byte count. */
+async function hashFile(file: Deno.FsFile): Promise<{ hash: Hash; length: number }> {
+  const hash = createHash("sha256");
+  const buf = new Uint8Array(BUFFER);
+  let length = 0;
+  while (true) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+    length += n;
+  }
+  return { hash, length };
+}
+
+/**
+ * Opens the partial file for `target`. With `resume`, an existing partial file is kept and
+ * hashed (its bytes can then be checked against the server's); otherwise any is replaced.
+ */
+export async function createAtomicFile(
+  target: string,
+  options: { resume?: boolean } = {},
+): Promise<AtomicFile> {
+  const tmp = partialPathFor(target);
   let file: Deno.FsFile;
+  let hash = createHash("sha256");
+  let existing = 0;
   try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+    const old = await Deno.lstat(tmp).catch(() => null);
+    if (old !== null && (!old.isFile || !options.resume)) await Deno.remove(tmp);
+    if (old?.isFile && options.resume) {
+      file = await Deno.open(tmp, { read: true, write: true });
+      ({ hash, length: existing } = await hashFile(file));
+    } else {
+      file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+    }
   } catch (err) {
     throw localError(err, target);
   }
@@ -50,7 +91,14 @@ export async function createAtomicFile(target: string): Promise<AtomicFile> {
   }
 
   return {
+    get existing() {
+      return existing;
+    },
+    get hash() {
+      return hash;
+    },
     async write(data) {
+      hash.update(data);
       try {
         let offset = 0;
         while (offset < data.length) {
@@ -63,6 +111,17 @@ export async function createAtomicFile(target: string): Promise<AtomicFile> {
       } catch (err) {
         throw localError(err, target);
       }
+    },
+    async restart() {
+      try {
+        fill = 0;
+        await file.truncate(0);
+        await file.seek(0, Deno.SeekMode.Start);
+      } catch (err) {
+        throw localError(err, target);
+      }
+      hash = createHash("sha256");
+      existing = 0;
     },
     async commit(mtime) {
       try {
@@ -77,16 +136,17 @@ export async function createAtomicFile(target: string): Promise<AtomicFile> {
         throw localError(err, target);
       }
     },
-    async discard() {
+    async discard(keep = false) {
       if (open) {
         open = false;
+        if (keep) await flush().catch(() => {});
         try {
           file.close();
         } catch {
           // already closed
         }
       }
-      if (!committed) await Deno.remove(tmp).catch(() => {});
+      if (!committed && !keep) await Deno.remove(tmp).catch(() => {});
     },
   };
 }

@@ -356,7 +356,7 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       // Bytes.
       const bytes = randomBytes(1000);
       const r1 = await c.upload(bytes, "a.bin");
-      assert.deepEqual(r1, { bytes: 1000, sha256: sha256Hex(bytes), path: "a.bin" });
+      assert.deepEqual(r1, { bytes: 1000, sha256: sha256Hex(bytes), path: "a.bin", resumed: 0 });
 
       // Bytes with an explicit mtime.
       const stamped = encoder.encode("stamped");
@@ -379,6 +379,7 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
         bytes: localBytes.length,
         sha256: sha256Hex(localBytes),
         path: "sub/local.txt",
+        resumed: 0,
       });
 
       // A stream whose size is not known in advance.
@@ -397,6 +398,7 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
         bytes: streamed.length,
         sha256: sha256Hex(streamed),
         path: "stream.bin",
+        resumed: 0,
       });
       assert.ok(
         progress.some((p) => p.total === null),
@@ -475,7 +477,7 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const dest = `${t.outside}/copy.bin`;
       const progress: { bytes: number; total: number | null }[] = [];
       const r1 = await c.download("file.bin", dest, { onProgress: (p) => progress.push(p) });
-      assert.deepEqual(r1, { bytes: data.length, sha256: sha256Hex(data), path: dest });
+      assert.deepEqual(r1, { bytes: data.length, sha256: sha256Hex(data), path: dest, resumed: 0 });
       assertSameBytes(await Deno.readFile(dest), data, "downloaded file");
       assert.deepEqual(progress[0], { bytes: 0, total: data.length });
       assert.deepEqual(progress.at(-1), { bytes: data.length, total: data.length });
@@ -497,7 +499,12 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       // To a WritableStream.
       const sink = collector();
       const r4 = await c.download("file.bin", sink.stream);
-      assert.deepEqual(r4, { bytes: data.length, sha256: sha256Hex(data), path: "file.bin" });
+      assert.deepEqual(r4, {
+        bytes: data.length,
+        sha256: sha256Hex(data),
+        path: "file.bin",
+        resumed: 0,
+      });
       assertSameBytes(sink.bytes(), data, "streamed download");
       assert.ok(sink.closed, "the stream is closed after a verified download");
 
