@@ -64,8 +64,11 @@ interface UploadState {
 }
 
 const uploadsBySession = new WeakMap<Session, Map<number, UploadState>>();
-/** Partial files being written right now, in this process; never opened twice. */
-const activePartials = new Set<string>();
+/**
+ * Temporary files being written right now in this process: a resumable partial is never opened
+ * twice, and the cleanup never removes one of these.
+ */
+export const activeTemps: Set<string> = new Set<string>();
 
 function uploadsOf(session: Session): Map<number, UploadState> {
   let uploads = uploadsBySession.get(session);
@@ -99,7 +102,7 @@ export function partialPath(
 /** Closes the temporary file and removes it; safe to call twice. */
 async function discard(state: UploadState): Promise<void> {
   closeFile(state);
-  activePartials.delete(state.tmp);
+  activeTemps.delete(state.tmp);
   await Deno.remove(state.tmp).catch(() => {});
 }
 
@@ -122,7 +125,7 @@ async function interrupted(state: UploadState): Promise<void> {
     // what is on disk is what the next UPLOAD_STATUS reports
   }
   closeFile(state);
-  activePartials.delete(state.tmp);
+  activeTemps.delete(state.tmp);
 }
 
 function forget(session: Session, state: UploadState): void {
@@ -201,7 +204,7 @@ async function createExclusive(path: string, clientPath: string): Promise<Deno.F
 /** Registers a running upload so its data, EOF, CANCEL and the connection's end find it. */
 function register(session: Session, state: UploadState): void {
   uploadsOf(session).set(state.id, state);
-  if (state.resumable) activePartials.add(state.tmp);
+  activeTemps.add(state.tmp);
   session.tasks.set(state.id, {
     op: "put",
     abort: new AbortController(),
@@ -259,7 +262,7 @@ export function handleUpload(session: Session, payload: Uint8Array): Promise<voi
     let tmp = req.size === UNKNOWN_SIZE
       ? null
       : partialPath(target.user, target.dir, target.name, req.size, req.mtime);
-    if (tmp !== null && activePartials.has(tmp)) tmp = null; // the same upload runs elsewhere
+    if (tmp !== null && activeTemps.has(tmp)) tmp = null; // the same upload runs elsewhere
     const resumable = tmp !== null;
     tmp ??= `${target.dir}/${TEMP_PREFIX}${randomSuffix()}${PART_SUFFIX}`;
     const file = await createExclusive(tmp, req.path);
@@ -278,7 +281,7 @@ export function handleUploadStatus(session: Session, payload: Uint8Array): Promi
       length: 0,
       sha256: new Uint8Array(createHash("sha256").digest()),
     };
-    const info = activePartials.has(tmp) ? null : await Deno.lstat(tmp).catch(() => null);
+    const info = activeTemps.has(tmp) ? null : await Deno.lstat(tmp).catch(() => null);
     if (info?.isFile) {
       const file = await Deno.open(tmp, { read: true });
       try {
@@ -302,7 +305,7 @@ export function handleUploadResume(session: Session, payload: Uint8Array): Promi
       throw new FerryError("BAD_ARGUMENT", `offset ${req.offset} is past the size ${req.size}`);
     }
     const tmp = partialPath(target.user, target.dir, target.name, req.size, req.mtime);
-    if (activePartials.has(tmp)) {
+    if (activeTemps.has(tmp)) {
       throw new FerryError("BUSY", `an upload of ${JSON.stringify(req.path)} is running`);
     }
     const info = await Deno.lstat(tmp).catch(() => null);
@@ -416,7 +419,7 @@ export async function handleEof(session: Session, payload: Uint8Array): Promise<
     state.file.close();
     state.closed = true;
     await Deno.rename(state.tmp, state.final);
-    activePartials.delete(state.tmp);
+    activeTemps.delete(state.tmp);
     await syncDirectory(state.dir);
   } catch (err) {
     await fail(session, state, err instanceof FerryError ? err : fsError(err, state.path), true);
