@@ -177,8 +177,8 @@ export function decodeAuthOk(payload: Uint8Array): AuthOk {
   const c = cursor(payload);
   const id = readU32(c, "id");
   const n = readU8(c, "role");
-  const role = (Object.keys(ROLE_NUMBERS) as Role[]).find((r) => ROLE_NUMBERS[r] === n);
-  if (role === undefined) throw new FerryError("BAD_ARGUMENT", `unknown role ${n}`);
+  // A role this version does not know is shown as the least one: new roles never break clients.
+  const role = (Object.keys(ROLE_NUMBERS) as Role[]).find((r) => ROLE_NUMBERS[r] === n) ?? "read";
   return { id, role, user: readString(c, "user") };
 }
 
@@ -253,6 +253,13 @@ export function encodeListEntries(m: ListEntries): Uint8Array {
   });
 }
 
+/** Reads a u64 that may not be "unknown" (all ones). */
+function readKnownU64(c: ByteCursor, field: string): number {
+  const v = readU64(c, field);
+  if (v === UNKNOWN_SIZE) throw new FerryError("BAD_ARGUMENT", `${field} may not be unknown`);
+  return v;
+}
+
 function putEntry(b: ByteBuilder, e: Entry, name: Uint8Array): void {
   putU8(b, KIND_NUMBERS[e.kind]);
   putU64(b, e.size);
@@ -262,7 +269,7 @@ function putEntry(b: ByteBuilder, e: Entry, name: Uint8Array): void {
 
 function readEntry(c: ByteCursor): Entry {
   const kind = KINDS[readU8(c, "kind")] ?? "other";
-  const size = readU64(c, "size");
+  const size = readKnownU64(c, "size");
   const mtime = readU64(c, "mtime");
   const name = readString(c, "name");
   return { name, kind, size, mtime: mtime === UNKNOWN_SIZE ? null : mtime };
@@ -334,7 +341,7 @@ export function encodeFileInfo(m: FileInfo): Uint8Array {
 export function decodeFileInfo(payload: Uint8Array): FileInfo {
   const c = cursor(payload);
   const id = readU32(c, "id");
-  const size = readU64(c, "size");
+  const size = readKnownU64(c, "size");
   const mtime = readU64(c, "mtime");
   return { id, size, mtime: mtime === UNKNOWN_SIZE ? null : mtime };
 }
@@ -468,7 +475,7 @@ export function encodeEof(m: Eof): Uint8Array {
 export function decodeEof(payload: Uint8Array): Eof {
   const c = cursor(payload);
   const id = readU32(c, "id");
-  const size = readU64(c, "size");
+  const size = readKnownU64(c, "size");
   return { id, size, sha256: readBytes(c, SHA256_SIZE, "sha256").slice() };
 }
 
@@ -596,7 +603,7 @@ export function encodeDigest(service: Service, m: Digest): Uint8Array {
 export function decodeDigest(payload: Uint8Array): Digest {
   const c = cursor(payload);
   const id = readU32(c, "id");
-  const length = readU64(c, "length");
+  const length = readKnownU64(c, "length");
   return { id, length, sha256: readBytes(c, SHA256_SIZE, "sha256").slice() };
 }
 

@@ -912,12 +912,20 @@ Deno.test("messages: unknown values from a peer", () => {
   });
   le[4] = 0xff;
   assert.equal(decodeListEntries(le).last, true);
-  // AUTH_OK: an unknown role is refused.
+  // AUTH_OK: a role this version does not know reads as the least one, "read".
   for (const role of [0, 4, 255]) {
-    const p = encodeAuthOk({ id: 1, role: "read", user: "u" }).subarray(HEADER_SIZE).slice();
+    const p = encodeAuthOk({ id: 1, role: "admin", user: "u" }).subarray(HEADER_SIZE).slice();
     p[4] = role;
-    assertFerry(() => decodeAuthOk(p), "BAD_ARGUMENT", `role ${role}`);
+    assert.equal(decodeAuthOk(p).role, "read", `role ${role}`);
   }
+  // Sizes that must be known refuse all-ones.
+  const info = encodeFileInfo({ id: 1, size: 5, mtime: null }).subarray(HEADER_SIZE).slice();
+  info.fill(0xff, 4, 12);
+  assertFerry(() => decodeFileInfo(info), "BAD_ARGUMENT", "FILE_INFO size all-ones");
+  const eof = encodeEof({ id: 1, size: 5, sha256: new Uint8Array(32) }).subarray(HEADER_SIZE)
+    .slice();
+  eof.fill(0xff, 4, 12);
+  assertFerry(() => decodeEof(eof), "BAD_ARGUMENT", "EOF size all-ones");
   // ERROR: an unknown code reads as INTERNAL.
   const e = encodeError({ id: 1, code: "NOT_FOUND", message: "m" }).subarray(HEADER_SIZE).slice();
   e[4] = 0x12;
