@@ -246,10 +246,14 @@ async function opening(session: Session, id: number, open: () => Promise<void>):
     assertNewRequest(session, id);
     await open();
   } catch (err) {
-    // Rejected before any data: answer now and drop the data frames already on their way.
-    if (!(err instanceof FerryError && err.code === "DUPLICATE_REQUEST")) {
-      markDiscarding(session, id);
+    // A second upload under the id of a running one makes their data frames indistinguishable:
+    // the running one is failed too, and everything with this id is dropped until its EOF.
+    const running = uploadsOf(session).get(id);
+    if (err instanceof FerryError && err.code === "DUPLICATE_REQUEST" && running !== undefined) {
+      await fail(session, running, err, false);
     }
+    // Rejected before any data: answer now and drop the data frames already on their way.
+    markDiscarding(session, id);
     throw err;
   }
 }
