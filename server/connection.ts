@@ -9,10 +9,12 @@
 
 import { readFrames } from "../protocol/reader.ts";
 import { createFrameWriter } from "../protocol/writer.ts";
-import { encodeError, peekRequestId } from "../protocol/messages.ts";
-import { MAX_VERSION, MIN_VERSION, serviceName } from "../protocol/services.ts";
-import { FerryError } from "../protocol/errors.ts";
+import { encodeError, ID_SIZE, peekRequestId } from "../protocol/messages.ts";
+import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/services.ts";
+import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
+import type { ByteSink } from "../protocol/writer.ts";
+import { FloodBudget } from "./limits.ts";
 import {
   asFerryError,
   assertNewRequest,
@@ -23,8 +25,44 @@ import {
 } from "./session.ts";
 import { BEFORE_AUTH, HANDLERS } from "./handlers/mod.ts";
 
-/** Handles one frame: checks version, service and authentication, then runs its handler. */
-export async function dispatch(session: Session, frame: Frame): Promise<void> {
+/**
+ * Refusals that only a broken or hostile client provokes; each costs the connection one unit
+ * of its flood budget. Outcomes of real work (NOT_FOUND, NOT_EMPTY...) cost nothing.
+ */
+const PROTOCOL_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "BAD_FRAME",
+  "UNSUPPORTED",
+  "UNSUPPORTED_VERSION",
+  "BAD_ARGUMENT",
+  "BAD_NAME",
+  "OUTSIDE_ROOT",
+  "NAME_TOO_LONG",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "UNKNOWN_REQUEST",
+  "DUPLICATE_REQUEST",
+]);
+
+/**
+ * What one frame costs from the connection's flood budget: 1 for a frame refused with a
+ * protocol error, a CANCEL (cf. HTTP/2 Rapid Reset), a HELLO after the first, a data frame
+ * without data or any empty frame (cf. HTTP/2 empty-frame floods); 0 for everything else.
+ */
+export function floodCost(frame: Frame, refusal: ErrorCode | undefined, hellos: number): number {
+  if (refusal !== undefined && PROTOCOL_REFUSALS.has(refusal)) return 1;
+  if (frame.payload.length === 0) return 1;
+  const name = serviceName(frame.type, frame.num);
+  if (name === "CANCEL") return 1;
+  if (name === "HELLO" && hellos > 1) return 1;
+  if (name === "UPLOAD_DATA" && frame.payload.length <= ID_SIZE) return 1;
+  return 0;
+}
+
+/**
+ * Handles one frame: checks version, service and authentication, then runs its handler.
+ * Returns the code of the error it answered, if any.
+ */
+export async function dispatch(session: Session, frame: Frame): Promise<ErrorCode | undefined> {
   const id = peekRequestId(frame.payload) ?? 0;
   const name = serviceName(frame.type, frame.num);
   try {
@@ -47,6 +85,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<void> {
       throw new FerryError("UNAUTHENTICATED", `authenticate before ${name}`);
     }
     await handler(session, frame.payload);
+    return undefined;
   } catch (err) {
     const e = asFerryError(err);
     logOp(session, {
@@ -56,6 +95,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<void> {
       error: e.message,
     });
     await sendError(session, id, e);
+    return e.code;
   }
 }
 
@@ -76,6 +116,17 @@ export interface ConnectionOptions {
   onSession?: (session: Session) => void;
 }
 
+/**
+ * Size of each read from a connection. Every read takes a fresh buffer (frames are views into
+ * it), so with hundreds of connections the buffers' size sets how much garbage waits for the
+ * collector: 64 KiB instead of the reader's default 256 KiB cut the peak RSS of the load test
+ * (200 connections) from about 350 to about 230 MiB, with no measurable loss of upload speed.
+ */
+const READ_CHUNK = 64 * 1024;
+
+/** Longest wait for a parting ERROR frame (TIMEOUT, BUSY) to be written before closing. */
+const PARTING_WRITE_MS = 1_000;
+
 /** Serves one accepted TLS connection until it closes; never throws. */
 export async function handleConnection(
   conn: Deno.TlsConn,
@@ -85,6 +136,8 @@ export async function handleConnection(
   const peer = peerOf(conn);
   const started = performance.now();
   let closed = false;
+  /** Why the server closed the connection, for the disconnect log line. */
+  let closeReason: string | undefined;
   const close = () => {
     if (closed) return;
     closed = true;
@@ -113,7 +166,24 @@ export async function handleConnection(
   }
   if (closed) return;
 
-  const writer = createFrameWriter(conn);
+  // Every write goes through this sink, which notes when writes last made progress: a peer
+  // that stops reading stalls them, and the stall timeout then closes the connection.
+  let lastActivity = Date.now();
+  let writesPending = 0;
+  let writeProgressAt = Date.now();
+  const sink: ByteSink = {
+    async write(p) {
+      if (writesPending++ === 0) writeProgressAt = Date.now();
+      try {
+        const n = await conn.write(p);
+        writeProgressAt = lastActivity = Date.now();
+        return n;
+      } finally {
+        writesPending--;
+      }
+    },
+  };
+  const writer = createFrameWriter(sink);
   const running = new Set<Promise<void>>();
   const session: Session = {
     conn: options.conn,
@@ -149,40 +219,99 @@ export async function handleConnection(
   options.onSession?.(session);
   log({ conn: options.conn, peer, event: "connect" });
 
+  /** Sends a parting ERROR (id 0), waiting at most PARTING_WRITE_MS for it, then closes. */
+  const closeWith = (error: FerryError, reason: string): Promise<void> => {
+    if (closed) return Promise.resolve();
+    closeReason ??= reason;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gone = new Promise<void>((r) => timer = setTimeout(r, PARTING_WRITE_MS));
+    const sent = writer.send(encodeError({ id: 0, code: error.code, message: error.message }))
+      .catch(() => {});
+    return Promise.race([sent, gone]).finally(() => {
+      clearTimeout(timer);
+      close();
+    });
+  };
+
   if (options.refuse !== undefined) {
-    await sendError(session, 0, options.refuse);
-    log({ conn: options.conn, peer, event: "refused", result: options.refuse.code });
-    close();
+    log({
+      conn: options.conn,
+      peer,
+      event: "refused",
+      result: options.refuse.code,
+      error: options.refuse.message,
+    });
+    await closeWith(options.refuse, "refused");
     return;
   }
 
   const authTimer = setTimeout(() => {
     if (session.account !== null) return;
     log({ conn: options.conn, peer, event: "auth", result: "TIMEOUT" });
-    writer.send(
-      encodeError({ id: 0, code: "TIMEOUT", message: "authentication deadline passed" }),
-    ).catch(() => {}).finally(close);
+    void closeWith(
+      new FerryError("TIMEOUT", "authentication deadline passed"),
+      "authentication deadline passed",
+    );
   }, limits.authTimeoutMs);
-  let lastActivity = Date.now();
-  const idleTimer = setInterval(() => {
-    if (session.tasks.size > 0 || Date.now() - lastActivity < limits.idleTimeoutMs) return;
-    log({ conn: options.conn, peer, event: "idle", result: "TIMEOUT" });
-    writer.send(encodeError({ id: 0, code: "TIMEOUT", message: "idle timeout" }))
-      .catch(() => {}).finally(close);
-  }, Math.min(1000, limits.idleTimeoutMs));
 
+  // Idle: nothing received, nothing written, and nothing running but uploads that wait for
+  // the client's data. Stalled: a write has made no progress (the peer stopped reading).
+  let dispatching = false;
+  const tickMs = Math.max(
+    10,
+    Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.writeStallTimeoutMs) / 4)),
+  );
+  const ticker = setInterval(() => {
+    if (closed) return;
+    const now = Date.now();
+    if (writesPending > 0) {
+      if (now - writeProgressAt < limits.writeStallTimeoutMs) return;
+      log({ conn: options.conn, peer, event: "stall", result: "TIMEOUT" });
+      closeReason ??= "write stalled: the client stopped reading";
+      close();
+      return;
+    }
+    if (dispatching || now - lastActivity < limits.idleTimeoutMs) return;
+    for (const task of session.tasks.values()) if (task.op !== "put") return;
+    log({ conn: options.conn, peer, event: "idle", result: "TIMEOUT" });
+    void closeWith(new FerryError("TIMEOUT", "idle timeout"), "idle timeout");
+  }, tickMs);
+
+  const flood = new FloodBudget(limits.floodBudget, limits.floodRefillPerSecond);
+  let frames = 0;
+  let hellos = 0;
   let reason = "closed by client";
   try {
-    for await (const frame of readFrames(conn)) {
+    for await (const frame of readFrames(conn, READ_CHUNK)) {
+      if (closed) break;
       lastActivity = Date.now();
-      await dispatch(session, frame);
+      frames++;
+      if (frame.type === SERVICES.HELLO.type && frame.num === SERVICES.HELLO.num) hellos++;
+      dispatching = true;
+      let refusal: ErrorCode | undefined;
+      try {
+        refusal = await dispatch(session, frame);
+      } finally {
+        dispatching = false;
+      }
+      if (!flood.spend(floodCost(frame, refusal, hellos))) {
+        log({ conn: options.conn, peer, event: "flood", result: "BUSY", frames });
+        await closeWith(
+          new FerryError(
+            "BUSY",
+            `too many refused, empty or cancelled frames (more than ${limits.floodBudget} at once); closing`,
+          ),
+          "flood of useless frames",
+        );
+        break;
+      }
       while (running.size >= limits.maxInflightPerConnection) await Promise.race(running);
       if (closed) break;
     }
   } catch (err) {
     if (err instanceof FerryError) {
       reason = err.message;
-      await sendError(session, 0, err);
+      await closeWith(err, err.message);
     } else if (closed) {
       reason = "closed by server";
     } else if (/close_notify|UnexpectedEof|Connection reset/i.test(String(err))) {
@@ -192,7 +321,8 @@ export async function handleConnection(
     }
   } finally {
     clearTimeout(authTimer);
-    clearInterval(idleTimer);
+    clearInterval(ticker);
+    if (closeReason !== undefined) reason = closeReason;
     const leftover = [...session.tasks.values()];
     for (const task of leftover) {
       task.abort.abort(new FerryError("CONNECTION_CLOSED", "connection closed"));

@@ -8,9 +8,20 @@
 import { FerryError } from "../protocol/errors.ts";
 import type { Account } from "./auth.ts";
 import { handleConnection } from "./connection.ts";
-import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { addressKey, DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type Logger, stderrLogger } from "./log.ts";
 import type { ServerContext, Session } from "./session.ts";
+
+/**
+ * Connections being refused (handshake, then ERROR BUSY) at once; past it, connections over a
+ * limit are closed at once, without a handshake, so a flood of them holds no timers or
+ * per-connection state. (Deno still waits in the background for the handshake of a TLS
+ * connection closed before it; see SECURITY.md.)
+ */
+export const MAX_REFUSING = 64;
+
+/** Pause after a failed accept (EMFILE...), so the accept loop does not spin. */
+const ACCEPT_ERROR_PAUSE_MS = 100;
 
 /** Version string sent to clients in WELCOME. */
 export const SERVER_AGENT = "ferry-server/0.1.0";
@@ -76,6 +87,10 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
   const connections = new Set<Promise<void>>();
   let shuttingDown: Promise<void> | null = null;
   let connCount = 0;
+  /** Connections admitted (not being refused), in all and per client address. */
+  let admitted = 0;
+  const perAddress = new Map<string, number>();
+  let refusing = 0;
 
   const ctx: ServerContext = {
     root,
@@ -87,6 +102,23 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     requestShutdown: (by) => void shutdown(`requested by ${by}`),
   };
 
+  /** Why `address` may not open another connection now, or `undefined` when it may. */
+  function overLimit(address: string): FerryError | undefined {
+    if (admitted >= limits.maxConnections) {
+      return new FerryError(
+        "BUSY",
+        `the server is at its limit of ${limits.maxConnections} connections`,
+      );
+    }
+    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerIp) {
+      return new FerryError(
+        "BUSY",
+        `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
+      );
+    }
+    return undefined;
+  }
+
   async function acceptLoop(): Promise<void> {
     while (true) {
       let conn: Deno.TlsConn;
@@ -95,15 +127,29 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
       } catch (err) {
         if (shuttingDown !== null || err instanceof Deno.errors.BadResource) return;
         log({ event: "accept", result: "error", error: String(err) });
+        // Out of file descriptors (EMFILE) and the like: pause instead of spinning.
+        await new Promise((r) => setTimeout(r, ACCEPT_ERROR_PAUSE_MS));
         continue;
       }
       const n = ++connCount;
-      const refuse = connections.size >= limits.maxConnections
-        ? new FerryError(
-          "BUSY",
-          `the server is at its limit of ${limits.maxConnections} connections`,
-        )
-        : undefined;
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const address = addressKey(remote.hostname);
+      const refuse = overLimit(address);
+      if (refuse !== undefined && refusing >= MAX_REFUSING) {
+        log({ conn: n, peer: address, event: "refused", result: "BUSY", handshake: false });
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+        continue;
+      }
+      if (refuse === undefined) {
+        admitted++;
+        perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      } else {
+        refusing++;
+      }
       const done = handleConnection(conn, ctx, {
         conn: n,
         refuse,
@@ -115,6 +161,14 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
         connections.delete(done);
         sockets.delete(conn);
         for (const s of sessions) if (s.conn === n) sessions.delete(s);
+        if (refuse === undefined) {
+          admitted--;
+          const left = (perAddress.get(address) ?? 1) - 1;
+          if (left > 0) perAddress.set(address, left);
+          else perAddress.delete(address);
+        } else {
+          refusing--;
+        }
       });
     }
   }

@@ -8,6 +8,7 @@ import { decodeAuth, decodeHello, encodeAuthOk, encodeWelcome } from "../../prot
 import { MAX_VERSION, MIN_VERSION } from "../../protocol/services.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { authenticate } from "../auth.ts";
+import { authThrottleOf, peerAddressKey } from "../limits.ts";
 import { logOp, sendError, type Session } from "../session.ts";
 
 /** HELLO (4,0): answers WELCOME with the newest version both sides speak. */
@@ -24,22 +25,57 @@ export async function handleHello(session: Session, payload: Uint8Array): Promis
   await session.writer.send(encodeWelcome({ id: hello.id, version, agent: session.ctx.agent }));
 }
 
-/** AUTH (4,2): checks the token in constant time; closes after too many failures. */
+/**
+ * AUTH (4,2): checks the token in constant time; closes after too many failures. An address
+ * with too many recent failures is locked out: its tokens are not even checked, and it is told
+ * BUSY with the time left, so guessing from it stops paying (other addresses are unaffected).
+ */
 export async function handleAuth(session: Session, payload: Uint8Array): Promise<void> {
   const auth = decodeAuth(payload);
   if (session.account !== null) {
     throw new FerryError("BAD_ARGUMENT", "this connection is already authenticated");
   }
+  const { limits } = session.ctx;
+  const throttle = authThrottleOf(session.ctx);
+  const address = peerAddressKey(session.peer);
+  const locked = throttle.lockedFor(address);
+  if (locked > 0) {
+    session.authFailures++;
+    logOp(session, {
+      op: "auth",
+      result: "BUSY",
+      address,
+      locked_ms: locked,
+      failures: session.authFailures,
+    });
+    await sendError(
+      session,
+      auth.id,
+      new FerryError(
+        "BUSY",
+        `too many failed logins from your address; try again in ${Math.ceil(locked / 1000)} s`,
+      ),
+    );
+    if (session.authFailures >= limits.maxAuthFailures) session.close();
+    return;
+  }
   const account = authenticate(session.ctx.accounts, auth.token);
   if (account === undefined) {
     session.authFailures++;
-    logOp(session, { op: "auth", result: "UNAUTHENTICATED", failures: session.authFailures });
+    const lockout = throttle.fail(address);
+    logOp(session, {
+      op: "auth",
+      result: "UNAUTHENTICATED",
+      failures: session.authFailures,
+      address: lockout > 0 ? address : undefined,
+      lockout_ms: lockout > 0 ? lockout : undefined,
+    });
     await sendError(
       session,
       auth.id,
       new FerryError("UNAUTHENTICATED", "the access token was not accepted"),
     );
-    if (session.authFailures >= session.ctx.limits.maxAuthFailures) session.close();
+    if (session.authFailures >= limits.maxAuthFailures) session.close();
     return;
   }
   session.account = account;
