@@ -64,6 +64,7 @@ const BY_ERRNO: Readonly<Record<string, readonly [ErrorCode, string]>> = {
   EFBIG: ["TOO_LARGE", "file too large for the server's file system"],
   ENAMETOOLONG: ["NAME_TOO_LONG", "file name too long"],
   ENOTEMPTY: ["NOT_EMPTY", "directory not empty"],
+  EINVAL: ["BAD_ARGUMENT", "invalid operation (for example, moving a directory into itself)"],
   EMFILE: ["BUSY", "the server has too many open files; try again later"],
   ENFILE: ["BUSY", "the server has too many open files; try again later"],
 };

@@ -256,14 +256,7 @@ async function prepare(t: TestServer): Promise<void> {
  * there; each is tolerated (and counted in the output) until then, so that the fuzzer keeps
  * finding the others. Remove an entry once its fix lands.
  */
-const KNOWN_BUGS: { what: string; matches: (l: LogFields) => boolean }[] = [
-  {
-    // RENAME of a directory into its own subtree (d -> d/e/x) reaches rename(2), which fails
-    // with EINVAL, mapped to INTERNAL; it should be refused up front as BAD_ARGUMENT.
-    what: "RENAME of a directory into itself is INTERNAL (EINVAL)",
-    matches: (l) => l.op === "RENAME" && /EINVAL/.test(String(l.error)),
-  },
-];
+const KNOWN_BUGS: { what: string; matches: (l: LogFields) => boolean }[] = [];
 const knownBugHits = new Map<string, number>();
 
 const EXPECTED_REASONS =

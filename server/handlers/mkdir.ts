@@ -13,7 +13,12 @@ import { fsError, parsePath, resolveParent } from "../paths.ts";
 import { logOp, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
 
-async function makeOne(root: string, path: string, existingOk: boolean): Promise<void> {
+async function makeOne(
+  root: string,
+  path: string,
+  existingOk: boolean,
+  last = true,
+): Promise<void> {
   const { absolute } = await resolveParent(root, path, "create");
   try {
     await Deno.mkdir(absolute);
@@ -22,7 +27,7 @@ async function makeOne(root: string, path: string, existingOk: boolean): Promise
       const info = await Deno.lstat(absolute);
       if (info.isDirectory) return;
       throw new FerryError(
-        "ALREADY_EXISTS",
+        last ? "ALREADY_EXISTS" : "NOT_A_DIRECTORY",
         `${JSON.stringify(path)} exists and is not a directory`,
       );
     }
@@ -44,7 +49,8 @@ export async function handleMkdir(session: Session, payload: Uint8Array): Promis
   }
   if (req.parents) {
     for (let i = 1; i <= components.length; i++) {
-      await makeOne(session.ctx.root, components.slice(0, i).join("/"), true);
+      const prefix = components.slice(0, i).join("/");
+      await makeOne(session.ctx.root, prefix, true, i === components.length);
     }
   } else {
     await makeOne(session.ctx.root, req.path, false);

@@ -18,6 +18,12 @@ export async function handleRename(session: Session, payload: Uint8Array): Promi
   requireRole(session, "write", "renaming");
   const from = await resolveParent(session.ctx.root, req.from, "read");
   const to = await resolveParent(session.ctx.root, req.to, "create");
+  if (to.absolute.startsWith(`${from.absolute}/`)) {
+    throw new FerryError(
+      "BAD_ARGUMENT",
+      `cannot move ${JSON.stringify(req.from)} into itself (${JSON.stringify(req.to)})`,
+    );
+  }
   try {
     await Deno.lstat(from.absolute);
   } catch (err) {
