@@ -18,14 +18,15 @@ export interface ByteSource {
 export const READ_SIZE = 256 * 1024;
 
 /**
- * Yields every frame from `source` until a clean end of stream.
+ * Yields the frames of each read from `source` as one batch, until a clean end of stream. A
+ * receiver that answers a whole batch before writing can merge its answers into one write.
  *
  * @throws {FerryError} `BAD_FRAME` when the stream ends inside a frame.
  */
-export async function* readFrames(
+export async function* readFrameBatches(
   source: ByteSource,
   readSize: number = READ_SIZE,
-): AsyncGenerator<Frame, void, undefined> {
+): AsyncGenerator<Frame[], void, undefined> {
   const decoder = createFrameDecoder();
   while (true) {
     // A fresh buffer per read: decoded payloads are views into it and stay valid.
@@ -40,6 +41,19 @@ export async function* readFrames(
       }
       return;
     }
-    for (const frame of decoder.push(buf.subarray(0, n))) yield frame;
+    const frames = decoder.push(buf.subarray(0, n));
+    if (frames.length > 0) yield frames;
   }
+}
+
+/**
+ * Yields every frame from `source` until a clean end of stream.
+ *
+ * @throws {FerryError} `BAD_FRAME` when the stream ends inside a frame.
+ */
+export async function* readFrames(
+  source: ByteSource,
+  readSize: number = READ_SIZE,
+): AsyncGenerator<Frame, void, undefined> {
+  for await (const batch of readFrameBatches(source, readSize)) yield* batch;
 }

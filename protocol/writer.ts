@@ -18,6 +18,13 @@ export interface ByteSink {
 export interface FrameWriter {
   /** Queues encoded frame bytes; resolves once written, rejects if the sink failed. */
   send(bytes: Uint8Array): Promise<void>;
+  /**
+   * Queues a small frame without starting a write: it goes out with the next `send` or
+   * `flush`, merged into one write (so answers to pipelined requests share a TCP segment).
+   */
+  defer(bytes: Uint8Array): void;
+  /** Starts writing whatever is queued. */
+  flush(): void;
   /** Bytes queued and not yet written. */
   readonly queued: number;
 }
@@ -104,8 +111,18 @@ export function createFrameWriter(sink: ByteSink): FrameWriter {
     });
   }
 
+  function defer(bytes: Uint8Array): void {
+    if (failure !== null) return;
+    queue.push({ bytes, resolve: () => {}, reject: () => {} });
+    queued += bytes.length;
+  }
+
   return {
     send,
+    defer,
+    flush: () => {
+      if (!flushing && queue.length > 0) void flush();
+    },
     get queued() {
       return queued;
     },

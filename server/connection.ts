@@ -7,7 +7,7 @@
  * @module
  */
 
-import { readFrames } from "../protocol/reader.ts";
+import { readFrameBatches } from "../protocol/reader.ts";
 import { createFrameWriter } from "../protocol/writer.ts";
 import { encodeError, ID_SIZE, peekRequestId } from "../protocol/messages.ts";
 import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/services.ts";
@@ -282,30 +282,46 @@ export async function handleConnection(
   let hellos = 0;
   let reason = "closed by client";
   try {
-    for await (const frame of readFrames(conn, READ_CHUNK)) {
-      if (closed) break;
-      lastActivity = Date.now();
-      frames++;
-      if (frame.type === SERVICES.HELLO.type && frame.num === SERVICES.HELLO.num) hellos++;
-      dispatching = true;
-      let refusal: ErrorCode | undefined;
-      try {
-        refusal = await dispatch(session, frame);
-      } finally {
-        dispatching = false;
+    for await (const batch of readFrameBatches(conn, READ_CHUNK)) {
+      for (const frame of batch) {
+        if (closed) break;
+        if (
+          (frame.version < MIN_VERSION || frame.version > MAX_VERSION) &&
+          serviceName(frame.type, frame.num) === undefined
+        ) {
+          // Neither the version nor the service is known: this is not a frame but garbage, e.g.
+          // the bytes after a Data_Len that lied. The stream cannot be trusted any more.
+          throw new FerryError(
+            "BAD_FRAME",
+            `unparseable frame (type ${frame.type}, num ${frame.num}, version ${frame.version}); closing`,
+          );
+        }
+        lastActivity = Date.now();
+        frames++;
+        if (frame.type === SERVICES.HELLO.type && frame.num === SERVICES.HELLO.num) hellos++;
+        dispatching = true;
+        let refusal: ErrorCode | undefined;
+        try {
+          refusal = await dispatch(session, frame);
+        } finally {
+          dispatching = false;
+        }
+        if (!flood.spend(floodCost(frame, refusal, hellos))) {
+          log({ conn: options.conn, peer, event: "flood", result: "BUSY", frames });
+          await closeWith(
+            new FerryError(
+              "BUSY",
+              `too many refused, empty or cancelled frames (more than ${limits.floodBudget} at once); closing`,
+            ),
+            "flood of useless frames",
+          );
+          break;
+        }
+        while (running.size >= limits.maxInflightPerConnection) await Promise.race(running);
+        if (closed) break;
       }
-      if (!flood.spend(floodCost(frame, refusal, hellos))) {
-        log({ conn: options.conn, peer, event: "flood", result: "BUSY", frames });
-        await closeWith(
-          new FerryError(
-            "BUSY",
-            `too many refused, empty or cancelled frames (more than ${limits.floodBudget} at once); closing`,
-          ),
-          "flood of useless frames",
-        );
-        break;
-      }
-      while (running.size >= limits.maxInflightPerConnection) await Promise.race(running);
+      // Answers deferred while this batch was handled go out together.
+      writer.flush();
       if (closed) break;
     }
   } catch (err) {

@@ -29,6 +29,7 @@ import {
   type Entry,
 } from "../protocol/messages.ts";
 import { type Service, SERVICES } from "../protocol/services.ts";
+import { HEADER_SIZE } from "../protocol/header.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { concat } from "./bytes.ts";
 
@@ -1593,4 +1594,25 @@ Deno.test("downloading a FIFO in the root is refused with BAD_ARGUMENT and shutd
       assert.deepEqual(problems, []);
     });
   }, { shutdownGraceMs: 300 });
+});
+
+Deno.test("raw: bytes after a Data_Len that lied are garbage: BAD_FRAME, then the server closes (row 3b)", async () => {
+  await withServer(async (t) => {
+    const raw = await openRaw(t);
+    try {
+      await rawLogin(raw);
+      // A LIST whose Data_Len says 4 bytes (just the id), followed by the path it left out and
+      // more junk: the leftovers parse as a header with an unknown version and service.
+      const list = encodePathRequest(SERVICES.LIST, { id: 5, path: "." });
+      const lying = list.slice(0, HEADER_SIZE + 4);
+      new DataView(lying.buffer).setUint16(6, 4);
+      await raw.send(lying, new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0xca, 0xfe, 0x00, 0x02, 0, 0]));
+      expectError(await raw.next(), "BAD_ARGUMENT", 5, "the short LIST");
+      expectError(await raw.next(), "BAD_FRAME", 0, "the garbage");
+      assert.equal(await raw.next(2_000), null, "the server closed the connection");
+    } finally {
+      await raw.close();
+    }
+    await withClient(t, TOKENS.read, async (c) => assert.deepEqual(await c.list(), []));
+  });
 });

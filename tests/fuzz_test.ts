@@ -260,7 +260,7 @@ const KNOWN_BUGS: { what: string; matches: (l: LogFields) => boolean }[] = [];
 const knownBugHits = new Map<string, number>();
 
 const EXPECTED_REASONS =
-  /^(closed by client|closed by server|truncated frame|flood of useless frames|idle timeout|authentication deadline passed|write stalled)/;
+  /^(closed by client|closed by server|truncated frame|unparseable frame|flood of useless frames|idle timeout|authentication deadline passed|write stalled)/;
 
 // ---------------------------------------------------------------------------------------------
 

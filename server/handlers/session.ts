@@ -12,7 +12,7 @@ import { authThrottleOf, peerAddressKey } from "../limits.ts";
 import { logOp, sendError, type Session } from "../session.ts";
 
 /** HELLO (4,0): answers WELCOME with the newest version both sides speak. */
-export async function handleHello(session: Session, payload: Uint8Array): Promise<void> {
+export function handleHello(session: Session, payload: Uint8Array): Promise<void> {
   const hello = decodeHello(payload);
   const version = Math.min(hello.maxVersion, MAX_VERSION);
   if (version < Math.max(hello.minVersion, MIN_VERSION)) {
@@ -22,7 +22,11 @@ export async function handleHello(session: Session, payload: Uint8Array): Promis
     );
   }
   logOp(session, { op: "hello", agent: hello.agent, version });
-  await session.writer.send(encodeWelcome({ id: hello.id, version, agent: session.ctx.agent }));
+  // Deferred: a client pipelines HELLO and AUTH, and WELCOME then leaves in the same write as
+  // AUTH_OK. Two small writes would wait out the client's delayed ACK (Deno's server-side TLS
+  // connections cannot turn Nagle's algorithm off): about 40 ms per connection.
+  session.writer.defer(encodeWelcome({ id: hello.id, version, agent: session.ctx.agent }));
+  return Promise.resolve();
 }
 
 /**
