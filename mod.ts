@@ -18,6 +18,19 @@
  * client.close();
  * ```
  *
+ * Transfers also go to and from streams, report progress and stop on an abort signal; a server
+ * without a CA-signed certificate can be trusted by its certificate's fingerprint:
+ *
+ * ```ts ignore
+ * const client = await connect({ token, trustedFingerprint: "21:EA:60:…:74:BE" });
+ * const controller = new AbortController();
+ * await client.download("big.iso", Deno.stdout.writable, {
+ *   signal: controller.signal,
+ *   onProgress: ({ bytes, total }) => console.error(bytes, total),
+ * });
+ * await client.upload(ReadableStream.from([new Uint8Array([1, 2, 3])]), "three.bin");
+ * ```
+ *
  * The server is started with `serve` from `server/server.ts`, or `deno task serve`.
  *
  * @module
@@ -32,8 +45,13 @@ export {
   type Entry,
   type EntryKind,
   type FerryClient,
+  isInterruption,
+  normalizeFingerprint,
   type Progress,
   type Role,
+  safeEntryName,
+  type ServerCertificate,
+  type ServerTrust,
   type TransferOptions,
   type TransferResult,
   type UploadOptions,

@@ -39,10 +39,13 @@ import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/ser
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
-import { createMux, type Mux } from "./mux.ts";
+import { type Connection, createMux, type Mux } from "./mux.ts";
+import { connectPinned, normalizeFingerprint, type ServerCertificate } from "./pinned_tls.ts";
 import { type AtomicFile, createAtomicFile, localError } from "./local_files.ts";
 
 export type { Entry, EntryKind, Role } from "../protocol/messages.ts";
+export type { ServerCertificate } from "./pinned_tls.ts";
+export { normalizeFingerprint } from "./pinned_tls.ts";
 
 /** Version string sent to servers in HELLO. */
 export const CLIENT_AGENT = "ferry/0.1.0";
@@ -62,6 +65,27 @@ export interface ConnectOptions {
   token: string;
   /** Deadline for connecting, the TLS handshake and authentication, in ms (default 15 s). */
   timeoutMs?: number;
+  /**
+   * Trust a server whose certificate no trusted CA signed if the certificate's SHA-256
+   * fingerprint is this one (`AB:01:…`, as the server prints at start-up; case and `:` are
+   * free). The fingerprint is checked before anything, the token included, is sent.
+   */
+  trustedFingerprint?: string;
+  /**
+   * Called when the server's certificate is signed by no trusted CA and does not match
+   * {@linkcode ConnectOptions.trustedFingerprint}: resolve `true` to trust it for this
+   * connection (trust on first use; remembering it is up to the caller). Without this callback
+   * such a server is refused with `TLS`.
+   */
+  onUnknownCertificate?: (certificate: ServerCertificate) => boolean | Promise<boolean>;
+}
+
+/** How the server's identity was established. */
+export interface ServerTrust {
+  /** `ca`: its certificate chains to a trusted CA; `fingerprint`: its fingerprint was trusted. */
+  readonly method: "ca" | "fingerprint";
+  /** The certificate's SHA-256 fingerprint (known only for `fingerprint`; `null` for `ca`). */
+  readonly fingerprint: string | null;
 }
 
 /** Progress of a transfer, for {@linkcode TransferOptions.onProgress}. */
@@ -128,6 +152,8 @@ export interface FerryClient {
   readonly role: Role;
   /** The server's name and version. */
   readonly serverAgent: string;
+  /** How the server's certificate was trusted. */
+  readonly trust: ServerTrust;
   /** Lists a remote directory (default: the root), or describes one remote file. */
   list(path?: string, options?: { signal?: AbortSignal }): Promise<Entry[]>;
   /**
@@ -272,36 +298,50 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   const port = options.port ?? DEFAULT_PORT;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const where = `${hostname}:${port}`;
-  let conn: Deno.TlsConn;
-  try {
-    conn = await withDeadline(
-      connectTcpNoDelay(hostname, port, options.caCerts),
-      timeoutMs,
-      () => {},
+  const pinned = options.trustedFingerprint === undefined
+    ? undefined
+    : normalizeFingerprint(options.trustedFingerprint);
+  let conn: Connection;
+  let trust: ServerTrust = { method: "ca", fingerprint: null };
+  const tlsConn = await openVerified(hostname, port, options.caCerts, timeoutMs);
+  if (!("reason" in tlsConn)) {
+    conn = tlsConn;
+  } else if (pinned === undefined && options.onUnknownCertificate === undefined) {
+    throw new FerryError(
+      "TLS",
+      `the certificate of ${where} is not trusted (${tlsConn.reason}); ${TRUST_HINT}`,
     );
-  } catch (err) {
-    if (err instanceof FerryError) throw err;
-    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  try {
-    await withDeadline(conn.handshake(), timeoutMs, () => conn.close());
-  } catch (err) {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
+  } else {
+    let opened = await connectPinned(hostname, port, timeoutMs, tlsConn.reason);
+    let accepted = opened.certificate.fingerprint === pinned;
+    if (!accepted && options.onUnknownCertificate !== undefined) {
+      const seen = opened.certificate.fingerprint;
+      // The user may take a while to decide; the server would time the connection out meanwhile,
+      // so it is dropped now and a fresh one must present the same certificate.
+      opened.conn.close();
+      if (await options.onUnknownCertificate(opened.certificate)) {
+        opened = await connectPinned(hostname, port, timeoutMs, tlsConn.reason);
+        accepted = opened.certificate.fingerprint === seen;
+        if (!accepted) {
+          opened.conn.close();
+          throw new FerryError("TLS", `the certificate of ${where} changed while connecting`);
+        }
+      } else {
+        throw new FerryError(
+          "TLS",
+          `the certificate of ${where} (SHA-256 ${seen}) is not trusted`,
+        );
+      }
+    } else if (!accepted) {
+      opened.conn.close();
       throw new FerryError(
         "TLS",
-        `the certificate of ${where} is not trusted (${message}); ${TRUST_HINT}`,
-        { cause: err },
+        `the certificate of ${where} has SHA-256 fingerprint ${opened.certificate.fingerprint}, ` +
+          `not the trusted ${pinned}`,
       );
     }
-    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+    conn = opened.conn;
+    trust = { method: "fingerprint", fingerprint: opened.certificate.fingerprint };
   }
 
   const mux = createMux(conn);
@@ -338,10 +378,53 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
     await mux.closed;
     throw err;
   }
-  return createClient(mux, session[0].agent, session[1].role, session[1].user);
+  return createClient(mux, session[0].agent, session[1].role, session[1].user, trust);
 }
 
-function createClient(mux: Mux, serverAgent: string, role: Role, user: string): FerryClient {
+/**
+ * TCP + TLS with the certificate verified against the CAs. A certificate that does not verify
+ * yields `{ reason }` (the connection is closed) so the caller can fall back to a fingerprint.
+ */
+async function openVerified(
+  hostname: string,
+  port: number,
+  caCerts: string[] | undefined,
+  timeoutMs: number,
+): Promise<Deno.TlsConn | { reason: string }> {
+  const where = `${hostname}:${port}`;
+  let conn: Deno.TlsConn;
+  try {
+    conn = await withDeadline(connectTcpNoDelay(hostname, port, caCerts), timeoutMs, () => {});
+  } catch (err) {
+    if (err instanceof FerryError) throw err;
+    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    await withDeadline(conn.handshake(), timeoutMs, () => conn.close());
+    return conn;
+  } catch (err) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
+      return { reason: message };
+    }
+    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+  }
+}
+
+function createClient(
+  mux: Mux,
+  serverAgent: string,
+  role: Role,
+  user: string,
+  trust: ServerTrust,
+): FerryClient {
   function list(path = ".", options: { signal?: AbortSignal } = {}): Promise<Entry[]> {
     const id = mux.nextId();
     const entries: Entry[] = [];
@@ -625,6 +708,7 @@ function createClient(mux: Mux, serverAgent: string, role: Role, user: string): 
     user,
     role,
     serverAgent,
+    trust,
     list,
     download,
     upload,
@@ -688,9 +772,32 @@ async function hashFromFile(file: Deno.FsFile, length: number, hash: Hash): Prom
 /** The local name for a remote path: its last component, refused if it could escape. */
 export function safeLocalName(remote: string): string {
   const name = basename(remote.replaceAll("\\", "/"));
-  // deno-lint-ignore no-control-regex
-  if (name === "" || name === "." || name === ".." || /[\x00-\x1f\x7f\\/:]/.test(name)) {
+  try {
+    return safeEntryName(name);
+  } catch {
     throw new FerryError("BAD_NAME", `${JSON.stringify(remote)} has no usable file name`);
+  }
+}
+
+const WINDOWS_RESERVED = /^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(?:\..*)?$/i;
+
+/**
+ * Checks that a name a server listed is one plain path component that is safe to create
+ * locally: not empty, `.` or `..`, and free of `/`, `\`, `:` and control characters (and, on
+ * Windows, of `<>"|?*`, reserved device names and a trailing dot or space). A hostile server
+ * can thus never make a recursive download write outside its target directory.
+ *
+ * @returns The name itself.
+ * @throws {FerryError} `BAD_NAME`.
+ */
+export function safeEntryName(name: string): string {
+  const bad = name === "" || name === "." || name === ".." ||
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f-\x9f\\/:]/.test(name) ||
+    (Deno.build.os === "windows" &&
+      (/[<>"|?*]/.test(name) || /[. ]$/.test(name) || WINDOWS_RESERVED.test(name)));
+  if (bad) {
+    throw new FerryError("BAD_NAME", `the server sent an unsafe name ${JSON.stringify(name)}`);
   }
   return name;
 }

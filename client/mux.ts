@@ -38,8 +38,18 @@ export interface Mux {
   close(): void;
 }
 
+/** What the multiplexer needs from a connection: a `Deno.Conn`, or a node TLS socket adapter. */
+export interface Connection {
+  /** Reads up to `p.length` bytes into `p`; `null` at the end of the stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`, returning how many bytes were written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the connection; pending reads end. */
+  close(): void;
+}
+
 /** Starts routing frames read from `conn`. */
-export function createMux(conn: Deno.Conn): Mux {
+export function createMux(conn: Connection): Mux {
   const writer = createFrameWriter(conn);
   const pending = new Map<number, RequestHandler>();
   let lastId = 0;

@@ -54,6 +54,12 @@ export interface Limits {
   maxUploadBytes: number;
   /** Time transfers in flight get to finish when the server shuts down, in ms. */
   shutdownGraceMs: number;
+  /** Most bytes the files in the data root may take together; 0 means no quota. */
+  quotaBytes: number;
+  /** A kept partial upload untouched for this long is removed, in ms. */
+  partialTtlMs: number;
+  /** How often stale temporary files are looked for (also once at start-up), in ms. */
+  cleanupIntervalMs: number;
 }
 
 /** Default limits. */
@@ -75,6 +81,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxInflightPerConnection: 16,
   maxUploadBytes: Number.MAX_SAFE_INTEGER,
   shutdownGraceMs: 10_000,
+  quotaBytes: 0,
+  partialTtlMs: 24 * 3_600_000,
+  cleanupIntervalMs: 3_600_000,
 };
 
 // ---------------------------------------------------------------------------------------------

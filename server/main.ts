@@ -118,6 +118,24 @@ const LIMIT_FLAGS: readonly { flag: string; key: keyof Limits; kind: LimitKind; 
     kind: "duration",
     help: "time transfers get to finish on shutdown",
   },
+  {
+    flag: "quota",
+    key: "quotaBytes",
+    kind: "size",
+    help: "bytes the data root may hold (0: none)",
+  },
+  {
+    flag: "partial-ttl",
+    key: "partialTtlMs",
+    kind: "duration",
+    help: "how long an interrupted upload is kept for resuming",
+  },
+  {
+    flag: "cleanup-interval",
+    key: "cleanupIntervalMs",
+    kind: "duration",
+    help: "how often stale temporary files are removed",
+  },
 ];
 
 /** A limit's default as written on the command line. */

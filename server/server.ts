@@ -11,6 +11,8 @@ import { handleConnection } from "./connection.ts";
 import { addressKey, DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type Logger, stderrLogger } from "./log.ts";
 import type { ServerContext, Session } from "./session.ts";
+import { createQuota } from "./quota.ts";
+import { cleanTemporaryFiles } from "./cleanup.ts";
 
 /**
  * Connections being refused (handshake, then ERROR BUSY) at once; past it, connections over a
@@ -92,8 +94,10 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
   const perAddress = new Map<string, number>();
   let refusing = 0;
 
+  const quota = await createQuota(root, limits.quotaBytes);
   const ctx: ServerContext = {
     root,
+    quota,
     accounts: options.accounts,
     limits,
     log,
@@ -175,8 +179,31 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
 
   const accepting = acceptLoop();
 
+  // Stale temporary files: once now, in the background, then every cleanupIntervalMs.
+  const cleanupAbort = new AbortController();
+  let cleaning: Promise<void> = Promise.resolve();
+  const cleanup = () => {
+    cleaning = cleaning.then(async () => {
+      try {
+        const { removed } = await cleanTemporaryFiles(root, {
+          partialTtlMs: limits.partialTtlMs,
+          signal: cleanupAbort.signal,
+        });
+        if (removed.length > 0) log({ event: "cleanup", removed: removed.length });
+      } catch (err) {
+        if (!cleanupAbort.signal.aborted) {
+          log({ event: "cleanup", result: "error", error: String(err) });
+        }
+      }
+    });
+  };
+  cleanup();
+  const cleanupTimer = setInterval(cleanup, limits.cleanupIntervalMs);
+
   async function drain(reason: string): Promise<void> {
     log({ event: "shutdown", reason, connections: connections.size });
+    clearInterval(cleanupTimer);
+    cleanupAbort.abort();
     try {
       listener.close();
     } catch {
@@ -197,6 +224,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
       }
     }
     await Promise.allSettled([...connections]);
+    await cleaning;
     log({ event: "stopped" });
   }
 

@@ -6,6 +6,7 @@
 
 import type { Account } from "./auth.ts";
 import type { Limits } from "./limits.ts";
+import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
 import type { FrameWriter } from "../protocol/writer.ts";
 import { encodeError } from "../protocol/messages.ts";
@@ -23,6 +24,8 @@ export interface ServerContext {
   readonly log: Logger;
   /** Server name and version, sent in WELCOME. */
   readonly agent: string;
+  /** The data root's quota and usage. */
+  readonly quota: Quota;
   /** True once shutdown has begun. */
   isShuttingDown(): boolean;
   /** Begins a graceful shutdown. */

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { connect, type FerryClient, FerryError } from "../mod.ts";
+import { connect, type FerryClient, type FerryError } from "../mod.ts";
 import { randomBytes, sha256Hex } from "./helpers.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));

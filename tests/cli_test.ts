@@ -7,218 +7,27 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "./helpers.ts";
 import { connect } from "../mod.ts";
-
-const REPO = fileURLToPath(new URL("..", import.meta.url));
-const SERVER_SCRIPT = "server/main.ts";
-const CLIENT_SCRIPT = "client/main.ts";
-const SERVER = `${REPO}${SERVER_SCRIPT}`;
-const CLIENT = `${REPO}${CLIENT_SCRIPT}`;
-
-/** The `--allow-*`/`--deny-*` flags of a deno.json task that runs `script`. */
-function taskFlags(taskName: string, script: string): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${REPO}deno.json`));
-  const task: string = config.tasks[taskName];
-  assert.equal(typeof task, "string", `deno.json has no task ${taskName}`);
-  const words = task.trim().split(/\s+/);
-  assert.deepEqual(words.slice(0, 2), ["deno", "run"], `task ${taskName} is not "deno run …"`);
-  const at = words.indexOf(script);
-  assert.ok(at > 1, `task ${taskName} does not run ${script}`);
-  const flags = words.slice(2, at);
-  for (const f of flags) assert.match(f, /^--(allow|deny)-[a-z]+(=.*)?$/, `unexpected flag ${f}`);
-  return flags;
-}
-
-const SERVER_FLAGS = taskFlags("serve", SERVER_SCRIPT);
-const CLIENT_FLAGS = taskFlags("client", CLIENT_SCRIPT);
-
-/** This process's environment without any FERRY_* variable, plus `extra`. */
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(Deno.env.toObject())) if (!k.startsWith("FERRY_")) env[k] = v;
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
-async function names(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) out.push(e.name);
-  return out.sort();
-}
-
-function sha256Hex(data: Uint8Array | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Collects a stream's text in the background. */
-function collect(stream: ReadableStream<Uint8Array>): { text(): string; done: Promise<void> } {
-  let text = "";
-  const decoder = new TextDecoder();
-  const done = (async () => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-    text += decoder.decode();
-  })();
-  return { text: () => text, done };
-}
-
-/** Resolves `promise`, or rejects after `ms` (the timer is always cleared). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A server subprocess. */
-interface ServerProcess {
-  child: Deno.ChildProcess;
-  port: number;
-  stderr(): string;
-  /** Resolves with its status once it exited and its output was read. */
-  exited: Promise<Deno.CommandStatus>;
-  /** Sends SIGKILL when still running; waits for the exit. Safe to call more than once. */
-  stop(): Promise<void>;
-}
-
-/** Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens. */
-async function spawnServer(cwd: string, extra: string[] = []): Promise<ServerProcess> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...SERVER_FLAGS, SERVER, "--host", "127.0.0.1", "--port", String(port), ...extra],
-    cwd,
-    clearEnv: true,
-    env: childEnv(),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out = collect(child.stdout);
-  const err = collect(child.stderr);
-  let running = true;
-  const exited = (async () => {
-    const status = await child.status;
-    running = false;
-    await Promise.all([out.done, err.done]);
-    return status;
-  })();
-  const proc: ServerProcess = {
-    child,
-    port,
-    stderr: err.text,
-    exited,
-    async stop() {
-      if (running) {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited meanwhile
-        }
-      }
-      await exited;
-    },
-  };
-  const deadline = Date.now() + 30_000;
-  while (!/listening on 127\.0\.0\.1:\d+/.test(err.text())) {
-    if (!running || Date.now() > deadline) {
-      await proc.stop();
-      throw new Error(`the server did not start listening; stderr:\n${err.text()}`);
-    }
-    await sleep(20);
-  }
-  return proc;
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the client CLI in `cwd` to completion (killed after 30 s). */
-async function ferry(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
-    cwd,
-    clearEnv: true,
-    env: childEnv(env),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  try {
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function describe(run: Run): string {
-  return `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`;
-}
-
-function assertOk(run: Run, what: string): void {
-  assert.equal(run.code, 0, `${what}: ${describe(run)}`);
-}
-
-/** Exit status `code`, and exactly one line `ferry: … [ERROR]` on standard error. */
-function assertFails(run: Run, code: number, error: string, what: string): void {
-  assert.equal(run.code, code, `${what}: ${describe(run)}`);
-  const lines = run.stderr.trimEnd().split("\n");
-  assert.equal(
-    lines.length,
-    1,
-    `${what}: expected one line on stderr, got ${JSON.stringify(run.stderr)}`,
-  );
-  assert.match(lines[0], new RegExp(`^ferry: .+ \\[(?:${error})\\]$`), what);
-}
-
-async function mode(path: string): Promise<number> {
-  return (await Deno.stat(path)).mode! & 0o777;
-}
-
-/** A temp directory removed (with everything in it) when disposed. */
-async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
+import {
+  assertFails,
+  assertOk,
+  childEnv,
+  CLIENT,
+  CLIENT_FLAGS,
+  exists,
+  ferry,
+  freePort,
+  mode,
+  names,
+  SERVER,
+  SERVER_FLAGS,
+  sha256Hex,
+  sleep,
+  spawnServer,
+  tempDir,
+  within,
+} from "./cli_helpers.ts";
 
 // ---------------------------------------------------------------------------------------------
 
@@ -249,7 +58,7 @@ Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", as
     assertOk(await ferry(cwd, ["--port", p, "put", "README.md"]), "put");
     assert.equal(await Deno.readTextFile(`${cwd}/data/README.md`), readme);
 
-    const ls = await ferry(cwd, ["--port", p, "ls"]);
+    const ls = await ferry(cwd, ["--port", p, "ls", "-l"]);
     assertOk(ls, "ls");
     assert.match(ls.stdout, /^file\s+\d+\s+.*\bREADME\.md$/m);
 
@@ -354,7 +163,7 @@ Deno.test("cli: failures exit with their documented status and one line on stder
       const client = await ferry(cwd, ["--help"]);
       assertOk(client, "ferry --help");
       assert.match(client.stdout, /Usage:/);
-      assert.match(client.stdout, /ls \[DIR\]/);
+      assert.match(client.stdout, /ls \[-l\] \[PATH\]/);
       const out = await new Deno.Command(Deno.execPath(), {
         args: ["run", ...SERVER_FLAGS, SERVER, "--help"],
         cwd,

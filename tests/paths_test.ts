@@ -574,7 +574,7 @@ Deno.test("fsError maps errors by code, class and message", () => {
     [withCode("Too many open files (os error 24)", "EMFILE"), "BUSY"],
     [new Error("File name too long (os error 36)"), "NAME_TOO_LONG"],
     [new Error("Directory not empty (os error 39)"), "NOT_EMPTY"],
-    [withCode("file name contained an unexpected NUL byte", "EINVAL"), "INTERNAL"],
+    [withCode("file name contained an unexpected NUL byte", "EINVAL"), "BAD_ARGUMENT"],
     [new TypeError("file name contained an unexpected NUL byte: stat '/srv/a'"), "BAD_NAME"],
     [withCode("Invalid cross-device link (os error 18)", "EXDEV"), "INTERNAL"],
     [new Error("boom"), "INTERNAL"],

@@ -18,8 +18,9 @@ export async function handleDelete(session: Session, payload: Uint8Array): Promi
   assertNewRequest(session, req.id);
   const { absolute } = await resolveParent(session.ctx.root, req.path, "read");
   try {
-    await Deno.lstat(absolute);
+    const info = await Deno.lstat(absolute);
     await Deno.remove(absolute);
+    if (info.isFile) session.ctx.quota.used = Math.max(0, session.ctx.quota.used - info.size);
   } catch (err) {
     throw fsError(err, req.path);
   }

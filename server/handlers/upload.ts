@@ -34,6 +34,7 @@ import { fsError, resolveParent, TEMP_PREFIX } from "../paths.ts";
 import { asFerryError, assertNewRequest, logOp, sendError, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
 import { hashPrefix } from "./stat.ts";
+import { release, reserve } from "../quota.ts";
 
 /** File bytes gathered before one write to disk. */
 const WRITE_BUFFER = 1024 * 1024;
@@ -58,6 +59,10 @@ interface UploadState {
   readonly started: number;
   /** True when `tmp` is kept for resuming if the connection drops. */
   readonly resumable: boolean;
+  /** Bytes reserved in the quota for this upload (its declared size). */
+  readonly reserved: number;
+  /** Size of the file this upload replaces, when it started (0 for a new file). */
+  readonly replacing: number;
   fill: number;
   received: number;
   closed: boolean;
@@ -129,7 +134,7 @@ async function interrupted(state: UploadState): Promise<void> {
 }
 
 function forget(session: Session, state: UploadState): void {
-  uploadsOf(session).delete(state.id);
+  if (uploadsOf(session).delete(state.id)) release(session.ctx.quota, state.reserved);
   session.tasks.delete(state.id);
 }
 
@@ -163,22 +168,24 @@ async function flush(state: UploadState): Promise<void> {
 async function prepareTarget(
   session: Session,
   req: Upload,
-): Promise<{ dir: string; name: string; absolute: string; user: string }> {
+): Promise<{ dir: string; name: string; absolute: string; user: string; replacing: number }> {
   requireRole(session, "write", "uploading");
   const limit = session.ctx.limits.maxUploadBytes;
   if (req.size !== UNKNOWN_SIZE && req.size > limit) {
     throw new FerryError("TOO_LARGE", `upload of ${req.size} bytes exceeds the limit of ${limit}`);
   }
   const target = await resolveParent(session.ctx.root, req.path, "create");
+  let replacing = 0;
   try {
     const existing = await Deno.lstat(target.absolute);
     if (existing.isDirectory) {
       throw new FerryError("IS_A_DIRECTORY", `${JSON.stringify(req.path)} is a directory`);
     }
+    if (existing.isFile) replacing = existing.size;
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw fsError(err, req.path);
   }
-  return { ...target, user: session.account?.user ?? "" };
+  return { ...target, user: session.account?.user ?? "", replacing };
 }
 
 /**
@@ -203,6 +210,7 @@ async function createExclusive(path: string, clientPath: string): Promise<Deno.F
 
 /** Registers a running upload so its data, EOF, CANCEL and the connection's end find it. */
 function register(session: Session, state: UploadState): void {
+  reserve(session.ctx.quota, state.reserved, state.replacing);
   uploadsOf(session).set(state.id, state);
   activeTemps.add(state.tmp);
   session.tasks.set(state.id, {
@@ -214,7 +222,7 @@ function register(session: Session, state: UploadState): void {
 
 function newState(
   req: Upload,
-  target: { dir: string; absolute: string },
+  target: { dir: string; absolute: string; replacing: number },
   tmp: string,
   file: Deno.FsFile,
   resumable: boolean,
@@ -234,6 +242,8 @@ function newState(
     buffer: new Uint8Array(WRITE_BUFFER),
     started: performance.now(),
     resumable,
+    reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
+    replacing: target.replacing,
     fill: 0,
     received,
     closed: false,
@@ -376,6 +386,13 @@ export async function handleUploadData(session: Session, payload: Uint8Array): P
         } of ${limit}`,
       );
     }
+    const quota = session.ctx.quota;
+    if (
+      state.expected === UNKNOWN_SIZE && quota.limit > 0 &&
+      quota.used + quota.reserved + state.received - state.replacing > quota.limit
+    ) {
+      throw new FerryError("NO_SPACE", `the server's quota of ${quota.limit} bytes is full`);
+    }
     let offset = 0;
     while (offset < data.length) {
       const n = Math.min(data.length - offset, state.buffer.length - state.fill);
@@ -422,7 +439,9 @@ export async function handleEof(session: Session, payload: Uint8Array): Promise<
     await state.file.sync();
     state.file.close();
     state.closed = true;
+    const replaced = (await Deno.lstat(state.final).catch(() => null))?.size ?? 0;
     await Deno.rename(state.tmp, state.final);
+    session.ctx.quota.used += state.received - replaced;
     activeTemps.delete(state.tmp);
     await syncDirectory(state.dir);
   } catch (err) {

@@ -1,0 +1,337 @@
+/**
+ * The CLI's commands (`ls`, `get`, `put`, `mkdir`, `mv`, `stat`, `rm`, `shutdown`): their
+ * options, argument checks (done before connecting) and what each prints, as text or as one
+ * JSON document.
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import { FerryError } from "../protocol/errors.ts";
+import type { Entry, FerryClient } from "./client.ts";
+import {
+  formatLong,
+  formatNames,
+  formatRate,
+  formatSize,
+  formatTime,
+  printable,
+  toJson,
+} from "./format.ts";
+import { globMatcher, splitGlob, unquote } from "./glob.ts";
+import type { ProgressDisplay } from "./progress.ts";
+import { confirm } from "./prompt.ts";
+import type { Session } from "./session.ts";
+import {
+  CONCURRENCY,
+  expandRemote,
+  getFiles,
+  joinRemote,
+  putFiles,
+  type TransferReport,
+  walkRemote,
+} from "./transfer.ts";
+
+/** What a command needs from the program around it. */
+export interface Context {
+  /** The connection. */
+  session: Session;
+  /** Print JSON instead of text. */
+  json: boolean;
+  /** No progress, summaries or notices. */
+  quiet: boolean;
+  /** Whether questions may be asked (standard input is a terminal and not a batch). */
+  interactive: boolean;
+  /** Writes one line of data to standard output. */
+  print(text: string): void;
+  /** Writes a notice to standard error (not with `quiet`). */
+  notice(text: string): void;
+  /** A progress display for a transfer (disabled when not on a terminal or `quiet`). */
+  progress(): ProgressDisplay;
+}
+
+/** Options a command was given (from `node:util` parseArgs). */
+export interface CommandFlags {
+  recursive?: boolean;
+  preserve?: boolean;
+  parents?: boolean;
+  resume?: boolean;
+  force?: boolean;
+  yes?: boolean;
+  long?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** The options every command and batch line may use, for `parseArgs`. */
+export const COMMAND_OPTIONS = {
+  recursive: { type: "boolean", short: "r" },
+  preserve: { type: "boolean", short: "p" },
+  parents: { type: "boolean" },
+  resume: { type: "boolean" },
+  force: { type: "boolean", short: "f" },
+  yes: { type: "boolean", short: "y" },
+  long: { type: "boolean", short: "l" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+} as const;
+
+interface CommandSpec {
+  min: number;
+  max: number;
+  usage: string;
+  /** Options allowed, as written (`-r`, `--recursive`, …); `--json`, `-q` always are. */
+  options: string[];
+}
+
+/** Every command: argument counts and options, checked before connecting. */
+export const COMMANDS: Record<string, CommandSpec> = {
+  ls: { min: 0, max: 1, usage: "ls [-l] [--json] [PATH]", options: ["-l", "--long"] },
+  get: {
+    min: 1,
+    max: Infinity,
+    usage: "get [-r] [-p] [--resume] REMOTE... [LOCAL]",
+    options: ["-r", "--recursive", "-p", "--preserve", "--resume"],
+  },
+  put: {
+    min: 1,
+    max: Infinity,
+    usage: "put [-r] [-p] [--resume] LOCAL... [REMOTE]",
+    options: ["-r", "--recursive", "-p", "--preserve", "--resume"],
+  },
+  mkdir: { min: 1, max: Infinity, usage: "mkdir [-p] DIR...", options: ["-p", "--parents"] },
+  mv: { min: 2, max: 2, usage: "mv [-f] FROM TO", options: ["-f", "--force"] },
+  stat: { min: 1, max: 1, usage: "stat [--json] PATH", options: [] },
+  rm: {
+    min: 1,
+    max: Infinity,
+    usage: "rm [-r] [-y] PATH...",
+    options: ["-r", "--recursive", "-y", "--yes"],
+  },
+  shutdown: { min: 0, max: 0, usage: "shutdown", options: [] },
+};
+
+function usage(message: string): FerryError {
+  return new FerryError("USAGE", `${message} (see ferry --help)`);
+}
+
+/** Checks a command's name, argument count and options (as written) before connecting. */
+export function validateCommand(command: string, args: string[], optionNames: string[]): void {
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (spec === undefined) throw usage(`unknown command ${JSON.stringify(command)}`);
+  if (args.length < spec.min || args.length > spec.max) throw usage(`usage: ${spec.usage}`);
+  for (const name of optionNames) {
+    if (["--json", "-q", "--quiet"].includes(name)) continue;
+    if (!spec.options.includes(name)) throw usage(`${command} does not take ${name}`);
+  }
+}
+
+function byName(a: Entry, b: Entry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+async function ls(ctx: Context, client: FerryClient, path: string, flags: CommandFlags) {
+  let entries: Entry[];
+  let glob;
+  try {
+    glob = splitGlob(path);
+  } catch (err) {
+    throw usage(`${printable(path)}: ${(err as Error).message}`);
+  }
+  if (glob !== null) {
+    const match = globMatcher(glob.pattern);
+    entries = (await client.list(glob.dir)).filter((e) => match(e.name));
+    if (entries.length === 0) {
+      throw new FerryError("NOT_FOUND", `no remote file matches ${printable(path)}`);
+    }
+  } else {
+    entries = await client.list(unquote(path));
+  }
+  entries.sort(byName);
+  if (ctx.json) ctx.print(toJson(entries));
+  else if (entries.length > 0) ctx.print(flags.long ? formatLong(entries) : formatNames(entries));
+}
+
+async function stat(ctx: Context, client: FerryClient, path: string) {
+  const entry = await client.stat(path);
+  const sha256 = entry.kind === "file" ? await client.hash(path) : null;
+  if (ctx.json) {
+    ctx.print(toJson({ path, ...entry, sha256 }));
+    return;
+  }
+  const rows: [string, string][] = [
+    ["path", printable(path)],
+    ["kind", entry.kind],
+    ["size", entry.kind === "file" ? `${entry.size} (${formatSize(entry.size)})` : "-"],
+    [
+      "mtime",
+      entry.mtime === null
+        ? "-"
+        : `${formatTime(entry.mtime, true)} (${new Date(entry.mtime).toISOString()})`,
+    ],
+  ];
+  if (sha256 !== null) rows.push(["sha256", sha256]);
+  ctx.print(rows.map(([k, v]) => `${k.padStart(6)}: ${v}`).join("\n"));
+}
+
+async function mv(client: FerryClient, from: string, to: string, flags: CommandFlags) {
+  let target = to;
+  // Like mv(1): onto an existing directory means into it.
+  const existing = await client.stat(to).catch((err) => {
+    if (err instanceof FerryError && err.code === "NOT_FOUND") return null;
+    throw err;
+  });
+  if (existing?.kind === "dir") target = joinRemote(to, basename(from.replace(/\/+$/, "")));
+  try {
+    await client.rename(from, target, { replace: flags.force ?? false });
+  } catch (err) {
+    if (err instanceof FerryError && err.code === "ALREADY_EXISTS" && !flags.force) {
+      throw new FerryError("ALREADY_EXISTS", `${err.message} (use --force to replace it)`);
+    }
+    throw err;
+  }
+}
+
+/** The kind of `path` itself (a symlink stays a symlink), from its parent's listing. */
+async function lstatKind(client: FerryClient, path: string): Promise<Entry["kind"]> {
+  const clean = path.replace(/\/+$/, "");
+  const slash = clean.lastIndexOf("/");
+  const parent = slash < 0 ? "." : clean.slice(0, slash);
+  const name = clean.slice(slash + 1);
+  if (name === "" || name === "." || name === "..") return (await client.stat(path)).kind;
+  const entry = (await client.list(parent)).find((e) => e.name === name);
+  if (entry === undefined) throw new FerryError("NOT_FOUND", `${printable(path)} does not exist`);
+  return entry.kind;
+}
+
+async function rm(ctx: Context, client: FerryClient, paths: string[], flags: CommandFlags) {
+  const targets: string[] = [];
+  for (const p of paths) for (const m of await expandRemote(client, p)) targets.push(m.path);
+  for (const target of targets) {
+    if (!flags.recursive || (await lstatKind(client, target)) !== "dir") {
+      await client.remove(target);
+      continue;
+    }
+    if (/^(\.\/?)*$/.test(target.replace(/\/+$/, ""))) {
+      throw usage("refusing to remove the server's root directory");
+    }
+    const tree = await walkRemote(client, target, (text) => ctx.notice(text));
+    if (!flags.yes) {
+      const question = `ferry: remove ${
+        printable(target)
+      } and everything in it (${tree.files.length} files, ${tree.dirs.length} directories)?`;
+      if (!ctx.interactive) {
+        throw usage(`rm -r ${printable(target)} needs --yes when standard input is not a terminal`);
+      }
+      if (!(await confirm(question))) throw new FerryError("CANCELLED", "nothing was removed");
+    }
+    const files = tree.files.map((f) => joinRemote(target, f.rel.join("/")));
+    for (let i = 0; i < files.length; i += CONCURRENCY * 4) {
+      await Promise.all(files.slice(i, i + CONCURRENCY * 4).map((f) => client.remove(f)));
+    }
+    // Deepest directories first.
+    const dirs = tree.dirs.map((d) => d.rel).sort((a, b) => b.length - a.length);
+    for (const d of dirs) await client.remove(joinRemote(target, d.join("/")));
+    await client.remove(target);
+  }
+}
+
+function summarize(
+  verb: string,
+  sources: string[],
+  dest: string,
+  report: TransferReport,
+  recursive: boolean,
+): string {
+  const rate = report.seconds > 0 ? formatRate(report.bytes / report.seconds) : "";
+  const secs = `${report.seconds.toFixed(2)} s`;
+  if (report.files.length === 1 && report.directories === 0 && !recursive) {
+    const f = report.files[0];
+    const from = verb === "get" ? f.remote : f.local;
+    const to = verb === "get" ? f.local : f.remote;
+    const resumed = f.resumed > 0 ? ` (resumed after ${formatSize(f.resumed)})` : "";
+    return `${verb} ${printable(from)} -> ${printable(to)}: ${
+      formatSize(f.bytes)
+    }${resumed} in ${secs} ${rate}, sha256 ${f.sha256}`;
+  }
+  const what = sources.map(printable).join(" ");
+  const dirs = report.directories > 0 ? `, ${report.directories} directories` : "";
+  return `${verb}${recursive ? " -r" : ""} ${what} -> ${
+    printable(dest)
+  }: ${report.files.length} files${dirs}, ${formatSize(report.bytes)} in ${secs} ${rate}`;
+}
+
+async function transfer(
+  ctx: Context,
+  verb: "get" | "put",
+  args: string[],
+  flags: CommandFlags,
+) {
+  const sources = args.length === 1 ? args : args.slice(0, -1);
+  const dest = args.length === 1 ? "." : args[args.length - 1];
+  const transferFlags = {
+    recursive: flags.recursive ?? false,
+    preserve: flags.preserve ?? false,
+    resume: flags.resume ?? false,
+  };
+  const display = ctx.progress();
+  let report: TransferReport;
+  try {
+    report = await (verb === "get" ? getFiles : putFiles)(
+      ctx.session,
+      sources,
+      dest,
+      transferFlags,
+      display,
+    );
+  } finally {
+    display.close();
+  }
+  if (ctx.json) ctx.print(toJson(report));
+  else if (!ctx.quiet && report.files.length + report.directories > 0) {
+    ctx.print(summarize(verb, sources, dest, report, transferFlags.recursive));
+  }
+  if (report.failed.length > 0) {
+    const first = report.failed[0];
+    const total = report.failed.length + report.files.length;
+    throw new FerryError(
+      first.code as FerryError["code"],
+      report.failed.length === 1 && total === 1
+        ? first.message
+        : `${report.failed.length} of ${total} files failed; the first: ${first.message}`,
+    );
+  }
+}
+
+/** Runs one command. */
+export async function runCommand(
+  ctx: Context,
+  command: string,
+  args: string[],
+  flags: CommandFlags,
+): Promise<void> {
+  if (command === "get" || command === "put") return await transfer(ctx, command, args, flags);
+  const { client } = await ctx.session.current();
+  switch (command) {
+    case "ls":
+      return await ls(ctx, client, args[0] ?? ".", flags);
+    case "stat":
+      return await stat(ctx, client, args[0]);
+    case "mkdir":
+      // `-p` is parsed as --preserve; for mkdir it means --parents.
+      for (const dir of args) {
+        await client.mkdir(dir, { parents: (flags.parents || flags.preserve) ?? false });
+      }
+      return;
+    case "mv":
+      return await mv(client, args[0], args[1], flags);
+    case "rm":
+      return await rm(ctx, client, args, flags);
+    case "shutdown":
+      await client.shutdown();
+      if (!ctx.quiet && !ctx.json) ctx.notice("server is shutting down");
+      return;
+    default:
+      throw usage(`unknown command ${JSON.stringify(command)}`);
+  }
+}
