@@ -1,0 +1,62 @@
+/**
+ * The cost of listing a large directory as server/handlers/list.ts does it (readDir, then an
+ * async lstat per entry, 64 at a time) against synchronous lstat in slices.
+ *
+ * ```sh
+ * deno run -A bench/experiments/lstat.ts DIR
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out;
+}
+
+async function measure(name: string, body: () => Promise<number>): Promise<void> {
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  const n = await body();
+  const ms = performance.now() - t;
+  const d = process.cpuUsage(cpu);
+  console.log(
+    `| ${name} | ${n} | ${ms.toFixed(0)} ms | ${((d.user + d.system) / 1000).toFixed(0)} ms |`,
+  );
+}
+
+if (import.meta.main) {
+  const dir = Deno.args[0];
+  console.log("| variant | entries | wall | CPU |\n| --- | --- | --- | --- |");
+  await measure("readDir only", async () => (await names(dir)).length);
+  await measure("readDir + async lstat, 64 at once (list.ts today)", async () => {
+    const all = await names(dir);
+    let n = 0;
+    for (let i = 0; i < all.length; i += 64) {
+      const infos = await Promise.allSettled(
+        all.slice(i, i + 64).map((x) => Deno.lstat(`${dir}/${x}`)),
+      );
+      n += infos.filter((r) => r.status === "fulfilled").length;
+    }
+    return n;
+  });
+  await measure("readDir + lstatSync, 1,000 per slice, yielding between slices", async () => {
+    const all = await names(dir);
+    let n = 0;
+    for (let i = 0; i < all.length; i += 1000) {
+      for (const x of all.slice(i, i + 1000)) {
+        try {
+          Deno.lstatSync(`${dir}/${x}`);
+          n++;
+        } catch {
+          // removed meanwhile
+        }
+      }
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return n;
+  });
+}
