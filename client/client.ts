@@ -474,7 +474,9 @@ function createClient(
       sink = streamSink(target.getWriter());
     }
     const id = mux.nextId();
-    const hash = createHash("sha256");
+    // A fresh download to a path is hashed once, by the partial file; the suffix hash is needed
+    // only when the EOF's digest covers fewer bytes than the file (a resumed or offset download).
+    const suffixHash = file !== null && offset === 0 ? null : createHash("sha256");
     let total: number | null = null;
     let mtime: number | null = null;
     let bytes = 0;
@@ -497,7 +499,7 @@ function createClient(
               `server sent more than the ${total} bytes it announced`,
             );
           }
-          hash.update(data);
+          suffixHash?.update(data);
           await sink.write(data);
           if (options.onProgress && bytes - reported >= 256 * 1024) {
             reported = bytes;
@@ -506,7 +508,7 @@ function createClient(
           return undefined;
         }
         if (is(f, SERVICES.EOF)) {
-          return verifyEof(f, hash, bytes, total);
+          return verifyEof(f, suffixHash ?? (file as AtomicFile).hash.copy(), bytes, total);
         }
         throw unexpected(f, "downloading");
       });
@@ -580,7 +582,7 @@ function createClient(
         file?.close();
         throw localError(err, source);
       }
-      chunks = fileChunks(file, source);
+      chunks = fileChunks(file, source, size);
     } else if (source instanceof Uint8Array) {
       size = source.length;
       chunks = bytesChunks(source);
@@ -636,7 +638,9 @@ function createClient(
           ? encodeUploadResume({ id, offset, size, mtime, path: remote })
           : encodeUpload({ id, size, mtime, path: remote }),
       );
-      const out = new Uint8Array(dataFramesSize(CHUNK));
+      let out = new Uint8Array(
+        dataFramesSize(size === UNKNOWN_SIZE ? CHUNK : Math.min(CHUNK, size - offset)),
+      );
       while (true) {
         const next = iterator.next();
         next.catch(() => {});
@@ -646,6 +650,9 @@ function createClient(
           const piece = chunk.subarray(o, o + CHUNK);
           hash.update(piece);
           bytes += piece.length;
+          if (dataFramesSize(piece.length) > out.length) {
+            out = new Uint8Array(dataFramesSize(piece.length));
+          }
           await mux.writer.send(encodeDataFrames(SERVICES.UPLOAD_DATA, id, piece, out));
         }
         if (options.onProgress && bytes - reported >= 256 * 1024) {
@@ -807,9 +814,15 @@ export function safeEntryName(name: string): string {
   return name;
 }
 
-async function* fileChunks(file: Deno.FsFile, path: string): AsyncGenerator<Uint8Array> {
-  // Two buffers alternate so the chunk handed out stays intact while the next one is read.
-  const buffers = [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
+async function* fileChunks(
+  file: Deno.FsFile,
+  path: string,
+  size: number,
+): AsyncGenerator<Uint8Array> {
+  // Two buffers alternate so the chunk handed out stays intact while the next one is read;
+  // a small file gets small ones (a pipelined batch of 1,000 small uploads stays small).
+  const length = Math.max(1, Math.min(CHUNK, size + 1));
+  const buffers = [new Uint8Array(length), new Uint8Array(length)];
   let which = 0;
   try {
     while (true) {

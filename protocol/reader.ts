@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createFrameDecoder } from "./decoder.ts";
+import { decodeHeader, HEADER_SIZE } from "./header.ts";
 import type { Frame } from "./frame.ts";
 import { FerryError } from "./errors.ts";
 
@@ -14,12 +14,27 @@ export interface ByteSource {
   read(p: Uint8Array): Promise<number | null>;
 }
 
-/** Default size of each read; large reads cut per-call overhead (see BENCHMARKS.md). */
-export const READ_SIZE = 256 * 1024;
+/** Size of the reader's reusable buffer for headers and small frames. */
+export const READ_SIZE = 64 * 1024;
 
 /**
- * Yields the frames of each read from `source` as one batch, until a clean end of stream. A
- * receiver that answers a whole batch before writing can merge its answers into one write.
+ * Payloads at least this long are read straight into their own array once their header is in:
+ * a TLS read returns at most one 16 KiB record, so most of a large frame never passes through
+ * the reader's buffer, and nothing is allocated per read.
+ */
+const DIRECT_PAYLOAD = 16 * 1024;
+
+function truncated(bytes: number): FerryError {
+  return new FerryError(
+    "BAD_FRAME",
+    `truncated frame: stream ended with ${bytes} bytes of an unfinished frame`,
+  );
+}
+
+/**
+ * Yields the frames that each read from `source` completes, as one batch, until a clean end of
+ * stream. A receiver that answers a whole batch before writing can merge its answers into one
+ * write. Payloads are arrays of their own (never views of a buffer that is reused).
  *
  * @throws {FerryError} `BAD_FRAME` when the stream ends inside a frame.
  */
@@ -27,22 +42,49 @@ export async function* readFrameBatches(
   source: ByteSource,
   readSize: number = READ_SIZE,
 ): AsyncGenerator<Frame[], void, undefined> {
-  const decoder = createFrameDecoder();
+  const buffer = new Uint8Array(Math.max(readSize, 2 * DIRECT_PAYLOAD));
+  let start = 0;
+  let end = 0;
   while (true) {
-    // A fresh buffer per read: decoded payloads are views into it and stay valid.
-    const buf = new Uint8Array(readSize);
-    const n = await source.read(buf);
-    if (n === null) {
-      if (decoder.buffered > 0) {
-        throw new FerryError(
-          "BAD_FRAME",
-          `truncated frame: stream ended with ${decoder.buffered} bytes of an unfinished frame`,
-        );
+    const batch: Frame[] = [];
+    while (end - start >= HEADER_SIZE) {
+      const h = decodeHeader(buffer, start);
+      const frameEnd = start + HEADER_SIZE + h.length;
+      if (frameEnd > end) break;
+      const payload = buffer.slice(start + HEADER_SIZE, frameEnd);
+      batch.push({ type: h.type, num: h.num, version: h.version, payload });
+      start = frameEnd;
+    }
+    if (batch.length > 0) yield batch;
+
+    if (end - start >= HEADER_SIZE && decodeHeader(buffer, start).length >= DIRECT_PAYLOAD) {
+      // A large frame has begun: give it its own array and read the rest straight into it.
+      const h = decodeHeader(buffer, start);
+      const payload = new Uint8Array(h.length);
+      let filled = end - start - HEADER_SIZE;
+      payload.set(buffer.subarray(start + HEADER_SIZE, end));
+      start = end = 0;
+      while (filled < payload.length) {
+        const n = await source.read(payload.subarray(filled));
+        if (n === null) throw truncated(HEADER_SIZE + filled);
+        filled += n;
       }
+      yield [{ type: h.type, num: h.num, version: h.version, payload }];
+      continue;
+    }
+
+    // Keep the unfinished start of a frame at the front, then read more behind it.
+    if (start > 0) {
+      buffer.copyWithin(0, start, end);
+      end -= start;
+      start = 0;
+    }
+    const n = await source.read(buffer.subarray(end));
+    if (n === null) {
+      if (end > 0) throw truncated(end);
       return;
     }
-    const frames = decoder.push(buf.subarray(0, n));
-    if (frames.length > 0) yield frames;
+    end += n;
   }
 }
 
