@@ -215,6 +215,10 @@ export async function handleConnection(
       running.add(promise);
       promise.finally(() => running.delete(promise));
     },
+    track(work) {
+      running.add(work);
+      work.finally(() => running.delete(work));
+    },
   };
   options.onSession?.(session);
   log({ conn: options.conn, peer, event: "connect" });

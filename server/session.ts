@@ -70,6 +70,11 @@ export interface Session {
    * @throws {FerryError} `DUPLICATE_REQUEST` when `id` is already in flight.
    */
   run(id: number, op: string, body: (signal: AbortSignal) => Promise<void>): void;
+  /**
+   * Counts `work` (which must not reject) among the connection's operations in flight: the
+   * reader pauses at the limit, and the connection's end waits for it.
+   */
+  track(work: Promise<void>): void;
 }
 
 /** Throws `DUPLICATE_REQUEST` when request `id` is already in flight on `session`. */

@@ -24,6 +24,7 @@ import {
   decodeUploadStatus,
   encodeDigest,
   encodeIdOnly,
+  type Eof,
   type Upload,
 } from "../../protocol/messages.ts";
 import { SERVICES } from "../../protocol/services.ts";
@@ -66,6 +67,8 @@ interface UploadState {
   fill: number;
   received: number;
   closed: boolean;
+  /** True once the quota reservation was given back. */
+  released: boolean;
 }
 
 const uploadsBySession = new WeakMap<Session, Map<number, UploadState>>();
@@ -134,8 +137,12 @@ async function interrupted(state: UploadState): Promise<void> {
 }
 
 function forget(session: Session, state: UploadState): void {
-  if (uploadsOf(session).delete(state.id)) release(session.ctx.quota, state.reserved);
+  uploadsOf(session).delete(state.id);
   session.tasks.delete(state.id);
+  if (!state.released) {
+    state.released = true;
+    release(session.ctx.quota, state.reserved);
+  }
 }
 
 /** Fails an upload: removes its temp file, drops its later frames, answers ERROR. */
@@ -239,7 +246,12 @@ function newState(
     hash,
     expected: req.size,
     mtime: req.mtime,
-    buffer: new Uint8Array(WRITE_BUFFER),
+    // Sized to the upload when it is small: 1,000 pipelined 4 KiB uploads must not zero 1 GiB.
+    buffer: new Uint8Array(
+      req.size === UNKNOWN_SIZE
+        ? WRITE_BUFFER
+        : Math.max(1, Math.min(WRITE_BUFFER, req.size - received)),
+    ),
     started: performance.now(),
     resumable,
     reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
@@ -247,6 +259,7 @@ function newState(
     fill: 0,
     received,
     closed: false,
+    released: false,
   };
 }
 
@@ -406,14 +419,26 @@ export async function handleUploadData(session: Session, payload: Uint8Array): P
   }
 }
 
-/** EOF (3,3) handler: verifies size and SHA-256, then commits the file atomically. */
-export async function handleEof(session: Session, payload: Uint8Array): Promise<void> {
+/**
+ * EOF (3,3) handler: the upload stops taking data, and its commit (verify size and SHA-256,
+ * fsync, rename, fsync the directory) runs in the background, so the commits of pipelined
+ * uploads overlap instead of queueing behind one another's fsyncs.
+ */
+export function handleEof(session: Session, payload: Uint8Array): Promise<void> {
   const eof = decodeEof(payload);
   const state = uploadFor(session, eof.id);
   if (state === undefined) {
     session.discarding.delete(eof.id);
-    return;
+    return Promise.resolve();
   }
+  // Later data frames with this id are unknown; the id stays in flight until OK or ERROR.
+  uploadsOf(session).delete(state.id);
+  session.track(commit(session, state, eof));
+  return Promise.resolve();
+}
+
+/** Verifies and commits a complete upload, then answers OK or ERROR; never throws. */
+async function commit(session: Session, state: UploadState, eof: Eof): Promise<void> {
   try {
     if (state.expected !== UNKNOWN_SIZE && state.received !== state.expected) {
       throw new FerryError(
@@ -456,18 +481,54 @@ export async function handleEof(session: Session, payload: Uint8Array): Promise<
     ms: Math.round(performance.now() - state.started),
     result: "ok",
   });
-  await session.writer.send(encodeIdOnly(SERVICES.OK, eof.id));
+  try {
+    await session.writer.send(encodeIdOnly(SERVICES.OK, eof.id));
+  } catch {
+    // The connection is gone; the file is committed all the same.
+  }
 }
 
-/** Makes a rename durable by fsyncing its directory (a no-op where directories can't be opened). */
-async function syncDirectory(dir: string): Promise<void> {
-  if (Deno.build.os === "windows") return;
+/** Directory fsyncs per directory: the one running, and the one queued behind it. */
+const directorySyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
+
+async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await Deno.open(dir, { read: true });
   try {
     await handle.sync();
   } finally {
     handle.close();
   }
+}
+
+/**
+ * Makes a rename durable by fsyncing its directory (a no-op where directories can't be opened).
+ * Group commit: an fsync that starts after the rename covers it, so concurrent commits into one
+ * directory share fsyncs — at most one runs and one waits per directory.
+ */
+function syncDirectory(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return Promise.resolve();
+  const current = directorySyncs.get(dir);
+  if (current === undefined) {
+    const running = fsyncDirectory(dir).finally(() => advance(dir));
+    running.catch(() => {}); // the caller gets the error; the chain must not be unhandled
+    directorySyncs.set(dir, { running, next: null });
+    return running;
+  }
+  // The running fsync may have started before this rename: join the one queued after it.
+  current.next ??= current.running.catch(() => {}).then(() => fsyncDirectory(dir));
+  return current.next;
+}
+
+function advance(dir: string): void {
+  const current = directorySyncs.get(dir);
+  if (current === undefined) return;
+  if (current.next === null) {
+    directorySyncs.delete(dir);
+    return;
+  }
+  const running = current.next.finally(() => advance(dir));
+  running.catch(() => {}); // its waiters hold `next` and get the error
+  directorySyncs.set(dir, { running, next: null });
 }
 
 /** CANCEL of an upload: removes its temporary file and answers CANCELLED. */
