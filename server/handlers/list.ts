@@ -20,8 +20,12 @@ import { fsError, isTempName, resolveExisting } from "../paths.ts";
 import { logOp, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
 
-/** Entries stat'ed at once. */
-const STAT_BATCH = 64;
+/**
+ * Entries stat'ed in one synchronous slice. One async lstat per entry costs a thread hand-off
+ * each (about twice the time and four times the CPU for 100,000 entries); a slice of sync
+ * lstats blocks the event loop for about a millisecond, and the loop runs between slices.
+ */
+const STAT_BATCH = 512;
 
 /** Describes a file-system entry from its lstat result. */
 export function entryOf(name: string, info: Deno.FileInfo): Entry {
@@ -47,13 +51,17 @@ async function* directoryEntries(
 ): AsyncGenerator<Entry> {
   let names: string[] = [];
   const statBatch = async function* () {
-    const infos = await Promise.allSettled(names.map((n) => Deno.lstat(`${absolute}/${n}`)));
-    for (let i = 0; i < names.length; i++) {
-      const r = infos[i];
-      // An entry removed between readDir and lstat is simply not listed.
-      if (r.status === "fulfilled") yield entryOf(names[i], r.value);
+    const entries: Entry[] = [];
+    for (const name of names) {
+      try {
+        entries.push(entryOf(name, Deno.lstatSync(`${absolute}/${name}`)));
+      } catch {
+        // An entry removed between readDir and lstat is simply not listed.
+      }
     }
     names = [];
+    yield* entries;
+    await new Promise((resolve) => setTimeout(resolve, 0)); // let other connections run
   };
   try {
     for await (const dirEntry of Deno.readDir(absolute)) {
