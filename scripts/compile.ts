@@ -64,7 +64,7 @@ export const BINARIES = [
       "--allow-net",
       "--allow-read",
       "--allow-write",
-      "--allow-env=FERRY_TOKEN,FERRY_ROOT,FERRY_CERTS",
+      "--allow-env=FERRY_*",
     ],
   },
   {

@@ -23,6 +23,7 @@ import {
 } from "./auth.ts";
 import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
 import { stderrLogger } from "./log.ts";
+import { mergeSettings, parseConfigFile } from "./config.ts";
 import { serve } from "./server.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 
@@ -210,11 +211,14 @@ Usage:
   ferry-server adduser NAME [--role read|write|admin]
                                   add a user to <certs>/users.json and print their new token
 
-Options:
+Options (each also as a FERRY_* variable, e.g. FERRY_MAX_CONNECTIONS, or as a key of the
+--config file, e.g. {"port": 4433, "max-connections": 64}; flags win over variables, variables
+over the file):
+  --config FILE      JSON settings file                (env FERRY_CONFIG)
   --host ADDR        address to listen on            (default 0.0.0.0)
   --port N           port                             (default 4433)
-  --root DIR         directory to serve, created if missing   (default ./data, env FERRY_ROOT)
-  --certs DIR        certificates and token           (default ./certs, env FERRY_CERTS)
+  --root DIR         directory to serve, created if missing   (default ./data)
+  --certs DIR        certificates and token           (default ./certs)
   --cert FILE        use your own certificate chain (PEM) instead of --certs/server.pem
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
@@ -276,13 +280,32 @@ async function addUser(file: string, user: string | undefined, role: string): Pr
   return 0;
 }
 
+/** An environment variable, or `undefined` when it is unset or not granted (never prompts). */
+function readEnv(name: string): string | undefined {
+  const { state } = Deno.permissions.querySync({ name: "env", variable: name });
+  return state === "granted" ? Deno.env.get(name) : undefined;
+}
+
+/** Every setting that flags, FERRY_* variables and the config file can give. */
+const SETTINGS: readonly string[] = [
+  "host",
+  "port",
+  "root",
+  "certs",
+  "cert",
+  "key",
+  "users",
+  ...LIMIT_FLAGS.map(({ flag }) => flag),
+];
+
 async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values: flags, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
-      host: { type: "string", default: "0.0.0.0" },
-      port: { type: "string", default: "4433" },
+      config: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
       root: { type: "string" },
       certs: { type: "string" },
       cert: { type: "string" },
@@ -294,12 +317,21 @@ async function main(args: string[]): Promise<number> {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) {
+  if (flags.help) {
     console.log(HELP);
     return 0;
   }
-  const certsDir = values.certs ?? Deno.env.get("FERRY_CERTS") ?? "./certs";
-  const rootDir = values.root ?? Deno.env.get("FERRY_ROOT") ?? "./data";
+  // Flags, then FERRY_* variables, then the config file, then defaults.
+  const configPath = flags.config ?? readEnv("FERRY_CONFIG");
+  const fileSettings = configPath === undefined
+    ? {}
+    : parseConfigFile(await Deno.readTextFile(configPath), configPath, SETTINGS);
+  const values = {
+    ...flags,
+    ...mergeSettings(SETTINGS, flags, readEnv, fileSettings),
+  };
+  const certsDir = values.certs ?? "./certs";
+  const rootDir = values.root ?? "./data";
 
   if (positionals[0] === "certs") {
     const { set, created } = await ensureCertificates(certsDir, { force: values.force });
@@ -342,7 +374,7 @@ async function main(args: string[]): Promise<number> {
 
   await Deno.mkdir(rootDir, { recursive: true });
   const server = await serve({
-    hostname: values.host,
+    hostname: values.host ?? "0.0.0.0",
     port: intOption(values.port, "port", 4433),
     root: rootDir,
     cert,
