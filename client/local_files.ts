@@ -79,15 +79,34 @@ export async function createAtomicFile(
   } catch (err) {
     throw localError(err, target);
   }
-  const buffer = new Uint8Array(BUFFER);
+  // Two buffers: while one is being written (the copy into the page cache runs on Deno's I/O
+  // threads), the other fills from the network, so disk and network work overlap.
+  const buffers = [new Uint8Array(BUFFER), new Uint8Array(BUFFER)];
+  let buffer = buffers[0];
   let fill = 0;
+  let writing: Promise<void> = Promise.resolve();
   let open = true;
   let committed = false;
 
-  async function flush(): Promise<void> {
+  async function writeAll(bytes: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < fill) offset += await file.write(buffer.subarray(offset, fill));
+    while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
+  }
+
+  /** Starts writing the filled buffer and switches to the other one (after its write ended). */
+  async function flush(): Promise<void> {
+    const full = buffer.subarray(0, fill);
+    await writing;
+    writing = writeAll(full);
+    writing.catch(() => {}); // awaited by the next flush or by commit
+    buffer = buffer === buffers[0] ? buffers[1] : buffers[0];
     fill = 0;
+  }
+
+  /** Writes everything buffered and waits for it. */
+  async function drain(): Promise<void> {
+    if (fill > 0) await flush();
+    await writing;
   }
 
   return {
@@ -114,6 +133,7 @@ export async function createAtomicFile(
     },
     async restart() {
       try {
+        await writing;
         fill = 0;
         await file.truncate(0);
         await file.seek(0, Deno.SeekMode.Start);
@@ -125,7 +145,7 @@ export async function createAtomicFile(
     },
     async commit(mtime) {
       try {
-        await flush();
+        await drain();
         if (mtime) await file.utime(new Date(), mtime);
         await file.sync();
         file.close();
@@ -139,7 +159,8 @@ export async function createAtomicFile(
     async discard(keep = false) {
       if (open) {
         open = false;
-        if (keep) await flush().catch(() => {});
+        if (keep) await drain().catch(() => {});
+        else await writing.catch(() => {});
         try {
           file.close();
         } catch {
