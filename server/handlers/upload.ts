@@ -56,7 +56,12 @@ interface UploadState {
   readonly hash: Hash;
   readonly expected: number;
   readonly mtime: number | null;
-  readonly buffer: Uint8Array;
+  /** The buffer being filled. */
+  buffer: Uint8Array;
+  /** The other buffer, whose bytes may still be being written (allocated when first needed). */
+  spare: Uint8Array | null;
+  /** The write to disk under way, if any: disk writes overlap with receiving. */
+  writing: Promise<void>;
   readonly started: number;
   /** True when `tmp` is kept for resuming if the connection drops. */
   readonly resumable: boolean;
@@ -109,6 +114,7 @@ export function partialPath(
 
 /** Closes the temporary file and removes it; safe to call twice. */
 async function discard(state: UploadState): Promise<void> {
+  await state.writing.catch(() => {});
   closeFile(state);
   activeTemps.delete(state.tmp);
   await Deno.remove(state.tmp).catch(() => {});
@@ -128,7 +134,7 @@ function closeFile(state: UploadState): void {
 async function interrupted(state: UploadState): Promise<void> {
   if (!state.resumable) return discard(state);
   try {
-    await flush(state);
+    await settle(state);
   } catch {
     // what is on disk is what the next UPLOAD_STATUS reports
   }
@@ -163,12 +169,24 @@ function markDiscarding(session: Session, id: number): void {
   session.discarding.add(id);
 }
 
+/** Hashes the filled buffer and starts writing it, switching to the other buffer. */
 async function flush(state: UploadState): Promise<void> {
   if (state.fill === 0) return;
   const data = state.buffer.subarray(0, state.fill);
   state.hash.update(data);
-  await writeAll(state.file, data);
+  await state.writing; // the other buffer's write must end before that buffer is reused
+  state.writing = writeAll(state.file, data);
+  state.writing.catch(() => {}); // surfaces at the next flush or settle
+  const next = state.spare ?? new Uint8Array(state.buffer.length);
+  state.spare = state.buffer;
+  state.buffer = next;
   state.fill = 0;
+}
+
+/** Writes everything received and waits until it is written. */
+async function settle(state: UploadState): Promise<void> {
+  await flush(state);
+  await state.writing;
 }
 
 /** Checks the role, the size limit and the target; returns where the file goes. */
@@ -247,6 +265,8 @@ function newState(
     expected: req.size,
     mtime: req.mtime,
     // Sized to the upload when it is small: 1,000 pipelined 4 KiB uploads must not zero 1 GiB.
+    spare: null,
+    writing: Promise.resolve(),
     buffer: new Uint8Array(
       req.size === UNKNOWN_SIZE
         ? WRITE_BUFFER
@@ -452,7 +472,7 @@ async function commit(session: Session, state: UploadState, eof: Eof): Promise<v
         `EOF says ${eof.size} bytes, ${state.received} arrived`,
       );
     }
-    await flush(state);
+    await settle(state);
     const digest = new Uint8Array(state.hash.digest());
     if (!digest.every((b, i) => b === eof.sha256[i])) {
       throw new FerryError(
