@@ -43,6 +43,7 @@ import {
   tcpClosedWithin,
   waitFor,
 } from "./raw.ts";
+import { concat } from "./bytes.ts";
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -550,8 +551,8 @@ Deno.test("flood: 100,000 empty frames, 10,000 LIST+CANCEL pairs and a HELLO sto
       pairs.push(encodePathRequest(SERVICES.LIST, { id: 100 + i, path: "." }));
       pairs.push(encodeIdOnly(SERVICES.CANCEL, 100 + i));
     }
-    floods["LIST+CANCEL"] = concatAll(pairs);
-    floods["HELLO storm"] = concatAll(
+    floods["LIST+CANCEL"] = concat(pairs);
+    floods["HELLO storm"] = concat(
       Array.from(
         { length: 20_000 },
         (_, i) => encodeHello({ id: i, minVersion: 1, maxVersion: 1, agent: "storm" }),
@@ -598,16 +599,6 @@ Deno.test("flood: 100,000 empty frames, 10,000 LIST+CANCEL pairs and a HELLO sto
   }
 });
 
-function concatAll(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 Deno.test("a client that stops reading: a 64 MiB download and 10,000 pipelined LISTs, never read; server memory stays bounded, the stall timeout closes it, others OK (rows 35, 36)", async () => {
   const server = await spawnServer(["--write-stall-timeout", "3s"]);
   try {
@@ -633,7 +624,7 @@ Deno.test("a client that stops reading: a 64 MiB download and 10,000 pipelined L
         (_, i) => encodePathRequest(SERVICES.LIST, { id: 10 + i, path: "." }),
       );
       // The server stops reading once its replies back up, so this write may never finish.
-      const sending = raw.send(concatAll(lists)).catch(() => {});
+      const sending = raw.send(concat(lists)).catch(() => {});
       const until = Date.now() + 2_500;
       while (Date.now() < until) {
         peak = Math.max(peak, server.statusKiB("VmRSS"));
@@ -669,7 +660,7 @@ Deno.test("a slow reader (about 4 KiB/s) of a large download is closed by the st
     const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] });
     try {
       await conn.handshake();
-      const w = conn.write(concatAll([
+      const w = conn.write(concat([
         encodeHello({ id: 1, minVersion: 1, maxVersion: 1, agent: "slow" }),
         encodeAuth({ id: 2, token: TOKENS.read }),
         encodeDownload({ id: 3, offset: 0, path: "big.bin" }),
@@ -696,7 +687,7 @@ Deno.test("a slow reader (about 4 KiB/s) of a large download is closed by the st
     const conn2 = await Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] });
     try {
       await conn2.handshake();
-      await conn2.write(concatAll([
+      await conn2.write(concat([
         encodeHello({ id: 1, minVersion: 1, maxVersion: 1, agent: "patient" }),
         encodeAuth({ id: 2, token: TOKENS.read }),
         encodeDownload({ id: 3, offset: 0, path: "big.bin" }),

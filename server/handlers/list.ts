@@ -77,22 +77,34 @@ async function* directoryEntries(
   yield* statBatch();
 }
 
+/**
+ * Locates an existing path inside `root` and stats it (symlinks inside the root followed);
+ * `entry` describes it under its last path component (`.` for the root).
+ */
+export async function statPath(
+  root: string,
+  clientPath: string,
+): Promise<{ absolute: string; info: Deno.FileInfo; entry: Entry }> {
+  const { absolute, components } = await resolveExisting(root, clientPath);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(absolute);
+  } catch (err) {
+    throw fsError(err, clientPath);
+  }
+  return { absolute, info, entry: entryOf(components.at(-1) ?? ".", info) };
+}
+
 /** LIST (0,0) handler. */
 export function handleList(session: Session, payload: Uint8Array): Promise<void> {
   const req = decodePathRequest(payload);
   requireRole(session, "read", "listing");
   session.run(req.id, "ls", async (signal) => {
     const started = performance.now();
-    const { absolute, components } = await resolveExisting(session.ctx.root, req.path);
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(absolute);
-    } catch (err) {
-      throw fsError(err, req.path);
-    }
+    const { absolute, info, entry } = await statPath(session.ctx.root, req.path);
     const entries: AsyncIterable<Entry> | Entry[] = info.isDirectory
       ? directoryEntries(absolute, req.path, signal)
-      : [entryOf(components.at(-1) ?? ".", info)];
+      : [entry];
 
     let batch: Entry[] = [];
     let size = LIST_ENTRIES_OVERHEAD;

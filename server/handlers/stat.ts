@@ -15,24 +15,17 @@ import {
 import { SERVICES } from "../../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
-import { fsError, resolveExisting } from "../paths.ts";
+import { resolveExisting } from "../paths.ts";
 import { logOp, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
-import { entryOf } from "./list.ts";
+import { statPath } from "./list.ts";
 import { CHUNK, openRegularFile, readFull } from "./download.ts";
 
 /** STAT (0,3) handler: the entry for one path (symlinks inside the root are followed). */
 export async function handleStat(session: Session, payload: Uint8Array): Promise<void> {
   const req = decodePathRequest(payload);
   requireRole(session, "read", "stat");
-  const { absolute, components } = await resolveExisting(session.ctx.root, req.path);
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(absolute);
-  } catch (err) {
-    throw fsError(err, req.path);
-  }
-  const entry = entryOf(components.at(-1) ?? ".", info);
+  const { entry } = await statPath(session.ctx.root, req.path);
   logOp(session, { op: "stat", path: req.path, result: "ok" });
   await session.writer.send(encodeStatResult({ id: req.id, entry }));
 }
