@@ -516,9 +516,14 @@ let serverFlags: string[] = [];
 /** Whether the CLI has `put -r` (it did not when the benchmark was written). */
 let cliPutRecursive = false;
 
+/** The V8 flags of the shipped `serve` task, so the benchmark measures the shipped server. */
+const SERVE_V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks
+  .serve as string).split(/\s+/).filter((w) => w.startsWith("--v8-flags="));
+
 async function startFerry(d: Data): Promise<Ferry> {
   const { service, match } = await startService("ferry-server", DENO, [
     "run",
+    ...SERVE_V8_FLAGS,
     "--allow-net",
     "--allow-read",
     "--allow-write",

@@ -61,6 +61,10 @@ export const BINARIES = [
     // The data root and certs directory are chosen at run time, so reads and writes cannot be
     // narrowed to fixed paths here; the network and environment are.
     permissions: [
+      // A small young generation: many connections' short-lived garbage stays small (the
+      // server's peak RSS with 50 downloads or a 100,000-entry listing), at no cost in speed.
+      // The same flag is in the `serve` task.
+      "--v8-flags=--max-semi-space-size=2",
       "--allow-net",
       "--allow-read",
       "--allow-write",

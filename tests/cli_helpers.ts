@@ -15,7 +15,7 @@ export const CLIENT_SCRIPT = "client/main.ts";
 export const SERVER = `${REPO}${SERVER_SCRIPT}`;
 export const CLIENT = `${REPO}${CLIENT_SCRIPT}`;
 
-/** The `--allow-*`/`--deny-*` flags of a deno.json task that runs `script`. */
+/** The `--allow-*`/`--deny-*` (and `--v8-flags`) flags of a deno.json task that runs `script`. */
 export function taskFlags(taskName: string, script: string): string[] {
   const config = JSON.parse(Deno.readTextFileSync(`${REPO}deno.json`));
   const task: string = config.tasks[taskName];
@@ -25,7 +25,9 @@ export function taskFlags(taskName: string, script: string): string[] {
   const at = words.indexOf(script);
   assert.ok(at > 1, `task ${taskName} does not run ${script}`);
   const flags = words.slice(2, at);
-  for (const f of flags) assert.match(f, /^--(allow|deny)-[a-z]+(=.*)?$/, `unexpected flag ${f}`);
+  for (const f of flags) {
+    assert.match(f, /^--((allow|deny)-[a-z]+|v8-flags)(=.*)?$/, `unexpected flag ${f}`);
+  }
   return flags;
 }
 
