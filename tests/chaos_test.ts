@@ -9,16 +9,10 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { connect, type FerryClient, type FerryError } from "../mod.ts";
 import { randomBytes, sha256Hex } from "./helpers.ts";
+import { freePort } from "./raw.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const MiB = 1024 * 1024;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 /** A tiny seeded generator (mulberry32), so a failing run can be replayed. */
 function rng(seed: number): () => number {
