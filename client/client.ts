@@ -6,15 +6,12 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { basename } from "node:path";
 import {
-  DATA_CHUNK,
   dataFramesSize,
   decodeAuthOk,
   decodeData,
   decodeDigest,
   decodeEof,
-  decodeError,
   decodeFileInfo,
   decodeListEntries,
   decodeStatResult,
@@ -35,13 +32,18 @@ import {
   type Entry,
   type Role,
 } from "../protocol/messages.ts";
-import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/services.ts";
+import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint, type ServerCertificate } from "./pinned_tls.ts";
 import { type AtomicFile, createAtomicFile, localError } from "./local_files.ts";
+import { hex, is, request, unexpected, withDeadline } from "./requests.ts";
+import { bytesChunks, CHUNK, equalBytes, fileChunks, hashFromFile, streamSink } from "./sources.ts";
+import { safeLocalName } from "./local_names.ts";
+
+export { safeEntryName, safeLocalName } from "./local_names.ts";
 
 export type { Entry, EntryKind, Role } from "../protocol/messages.ts";
 export type { ServerCertificate } from "./pinned_tls.ts";
@@ -188,71 +190,6 @@ export interface FerryClient {
   close(): void;
   /** Resolves once the connection has closed. */
   readonly closed: Promise<void>;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Turns an ERROR frame into a FerryError; any other unexpected frame into `BAD_FRAME`. */
-function unexpected(frame: Frame, expecting: string): FerryError {
-  if (frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
-    const e = decodeError(frame.payload);
-    return new FerryError(e.code, e.message);
-  }
-  const name = serviceName(frame.type, frame.num) ?? `(${frame.type},${frame.num})`;
-  return new FerryError("BAD_FRAME", `server sent ${name} while ${expecting}`);
-}
-
-function is(frame: Frame, service: { type: number; num: number }): boolean {
-  return frame.type === service.type && frame.num === service.num;
-}
-
-/**
- * Sends `first` and resolves with the value `onFrame` returns (anything but `undefined`) for a
- * frame answering it; an ERROR frame rejects.
- */
-function request<T>(
-  mux: Mux,
-  id: number,
-  first: Uint8Array | null,
-  onFrame: (frame: Frame) => T | undefined | Promise<T | undefined>,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    mux.open(id, {
-      async onFrame(frame) {
-        if (is(frame, SERVICES.ERROR)) {
-          mux.finish(id);
-          reject(unexpected(frame, ""));
-          return;
-        }
-        const value = await onFrame(frame);
-        if (value !== undefined) {
-          mux.finish(id);
-          resolve(value);
-        }
-      },
-      onError: reject,
-    });
-    if (first !== null) mux.writer.send(first).catch(reject);
-  });
-}
-
-async function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          onTimeout();
-          reject(new FerryError("UNREACHABLE", `no answer within ${ms} ms`));
-        }, ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -737,9 +674,6 @@ function createClient(
   };
 }
 
-/** File bytes per data-frame batch: four full frames. */
-const CHUNK = 4 * DATA_CHUNK;
-
 function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): string {
   const eof = decodeEof(f.payload);
   const digest = new Uint8Array(hash.digest());
@@ -763,98 +697,4 @@ function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): s
 export function isInterruption(err: unknown): boolean {
   return err instanceof FerryError &&
     ["CONNECTION_CLOSED", "UNREACHABLE", "TIMEOUT", "SHUTTING_DOWN"].includes(err.code);
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** Hashes the first `length` bytes of `file` into `hash`, leaving the position after them. */
-async function hashFromFile(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
-  const buf = new Uint8Array(CHUNK);
-  let remaining = length;
-  while (remaining > 0) {
-    const n = await file.read(buf.subarray(0, Math.min(CHUNK, remaining)));
-    if (n === null) throw new Error("the local file is shorter than the part already uploaded");
-    hash.update(buf.subarray(0, n));
-    remaining -= n;
-  }
-}
-
-/** The local name for a remote path: its last component, refused if it could escape. */
-export function safeLocalName(remote: string): string {
-  const name = basename(remote.replaceAll("\\", "/"));
-  try {
-    return safeEntryName(name);
-  } catch {
-    throw new FerryError("BAD_NAME", `${JSON.stringify(remote)} has no usable file name`);
-  }
-}
-
-const WINDOWS_RESERVED = /^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(?:\..*)?$/i;
-
-/**
- * Checks that a name a server listed is one plain path component that is safe to create
- * locally: not empty, `.` or `..`, and free of `/`, `\`, `:` and control characters (and, on
- * Windows, of `<>"|?*`, reserved device names and a trailing dot or space). A hostile server
- * can thus never make a recursive download write outside its target directory.
- *
- * @returns The name itself.
- * @throws {FerryError} `BAD_NAME`.
- */
-export function safeEntryName(name: string): string {
-  const bad = name === "" || name === "." || name === ".." ||
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f-\x9f\\/:]/.test(name) ||
-    (Deno.build.os === "windows" &&
-      (/[<>"|?*]/.test(name) || /[. ]$/.test(name) || WINDOWS_RESERVED.test(name)));
-  if (bad) {
-    throw new FerryError("BAD_NAME", `the server sent an unsafe name ${JSON.stringify(name)}`);
-  }
-  return name;
-}
-
-async function* fileChunks(
-  file: Deno.FsFile,
-  path: string,
-  size: number,
-): AsyncGenerator<Uint8Array> {
-  // Two buffers alternate so the chunk handed out stays intact while the next one is read;
-  // a small file gets small ones (a pipelined batch of 1,000 small uploads stays small).
-  const length = Math.max(1, Math.min(CHUNK, size + 1));
-  const buffers = [new Uint8Array(length), new Uint8Array(length)];
-  let which = 0;
-  try {
-    while (true) {
-      const buf = buffers[which];
-      which ^= 1;
-      let filled = 0;
-      while (filled < buf.length) {
-        const n = await file.read(buf.subarray(filled));
-        if (n === null) break;
-        filled += n;
-      }
-      if (filled === 0) return;
-      yield buf.subarray(0, filled);
-      if (filled < buf.length) return;
-    }
-  } catch (err) {
-    throw localError(err, path);
-  }
-}
-
-async function* bytesChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  for (let o = 0; o < bytes.length; o += CHUNK) yield bytes.subarray(o, o + CHUNK);
-}
-
-function streamSink(writer: WritableStreamDefaultWriter<Uint8Array>) {
-  return {
-    write: (data: Uint8Array) => writer.write(data.slice()),
-    async commit() {
-      await writer.close();
-    },
-    async discard(reason?: unknown) {
-      await writer.abort(reason).catch(() => {});
-    },
-  };
 }

@@ -1,0 +1,84 @@
+/**
+ * Request plumbing over a {@linkcode Mux}: send a request, route its answer frames to a callback,
+ * and turn ERROR frames into {@linkcode FerryError}s.
+ *
+ * @module
+ */
+
+import { decodeError } from "../protocol/messages.ts";
+import { serviceName, SERVICES } from "../protocol/services.ts";
+import { FerryError } from "../protocol/errors.ts";
+import type { Frame } from "../protocol/frame.ts";
+import type { Mux } from "./mux.ts";
+
+/** Lower-case hex of bytes. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Turns an ERROR frame into a FerryError; any other unexpected frame into `BAD_FRAME`. */
+export function unexpected(frame: Frame, expecting: string): FerryError {
+  if (frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
+    const e = decodeError(frame.payload);
+    return new FerryError(e.code, e.message);
+  }
+  const name = serviceName(frame.type, frame.num) ?? `(${frame.type},${frame.num})`;
+  return new FerryError("BAD_FRAME", `server sent ${name} while ${expecting}`);
+}
+
+/** True when `frame` belongs to `service`. */
+export function is(frame: Frame, service: { type: number; num: number }): boolean {
+  return frame.type === service.type && frame.num === service.num;
+}
+
+/**
+ * Sends `first` and resolves with the value `onFrame` returns (anything but `undefined`) for a
+ * frame answering it; an ERROR frame rejects.
+ */
+export function request<T>(
+  mux: Mux,
+  id: number,
+  first: Uint8Array | null,
+  onFrame: (frame: Frame) => T | undefined | Promise<T | undefined>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    mux.open(id, {
+      async onFrame(frame) {
+        if (is(frame, SERVICES.ERROR)) {
+          mux.finish(id);
+          reject(unexpected(frame, ""));
+          return;
+        }
+        const value = await onFrame(frame);
+        if (value !== undefined) {
+          mux.finish(id);
+          resolve(value);
+        }
+      },
+      onError: reject,
+    });
+    if (first !== null) mux.writer.send(first).catch(reject);
+  });
+}
+
+/** Resolves like `promise`, or rejects `UNREACHABLE` (after calling `onTimeout`) after `ms`. */
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout();
+          reject(new FerryError("UNREACHABLE", `no answer within ${ms} ms`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Upload sources read in chunks sized for data frames, and the writable-stream sink of a
+ * download.
+ *
+ * @module
+ */
+
+import type { Hash } from "node:crypto";
+import { DATA_CHUNK } from "../protocol/messages.ts";
+import { localError } from "./local_files.ts";
+
+/** File bytes per data-frame batch: four full frames. */
+export const CHUNK = 4 * DATA_CHUNK;
+
+/** True when two byte arrays are equal. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Hashes the first `length` bytes of `file` into `hash`, leaving the position after them. */
+export async function hashFromFile(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
+  const buf = new Uint8Array(CHUNK);
+  let remaining = length;
+  while (remaining > 0) {
+    const n = await file.read(buf.subarray(0, Math.min(CHUNK, remaining)));
+    if (n === null) throw new Error("the local file is shorter than the part already uploaded");
+    hash.update(buf.subarray(0, n));
+    remaining -= n;
+  }
+}
+
+/** Reads a file from its current position in chunks of at most {@linkcode CHUNK} bytes. */
+export async function* fileChunks(
+  file: Deno.FsFile,
+  path: string,
+  size: number,
+): AsyncGenerator<Uint8Array> {
+  // Two buffers alternate so the chunk handed out stays intact while the next one is read;
+  // a small file gets small ones (a pipelined batch of 1,000 small uploads stays small).
+  const length = Math.max(1, Math.min(CHUNK, size + 1));
+  const buffers = [new Uint8Array(length), new Uint8Array(length)];
+  let which = 0;
+  try {
+    while (true) {
+      const buf = buffers[which];
+      which ^= 1;
+      let filled = 0;
+      while (filled < buf.length) {
+        const n = await file.read(buf.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      if (filled === 0) return;
+      yield buf.subarray(0, filled);
+      if (filled < buf.length) return;
+    }
+  } catch (err) {
+    throw localError(err, path);
+  }
+}
+
+/** Cuts bytes into chunks of at most {@linkcode CHUNK} bytes (views, not copies). */
+export async function* bytesChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let o = 0; o < bytes.length; o += CHUNK) yield bytes.subarray(o, o + CHUNK);
+}
+
+/** The sink of a download into a writable stream: aborted when verification fails. */
+export function streamSink(writer: WritableStreamDefaultWriter<Uint8Array>) {
+  return {
+    write: (data: Uint8Array) => writer.write(data.slice()),
+    async commit() {
+      await writer.close();
+    },
+    async discard(reason?: unknown) {
+      await writer.abort(reason).catch(() => {});
+    },
+  };
+}
