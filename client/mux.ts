@@ -9,7 +9,7 @@ import { readFrames } from "../protocol/reader.ts";
 import { createFrameWriter, type FrameWriter } from "../protocol/writer.ts";
 import { decodeError, encodeIdOnly, peekRequestId } from "../protocol/messages.ts";
 import { SERVICES } from "../protocol/services.ts";
-import { FerryError } from "../protocol/errors.ts";
+import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 
 /** Receives the frames of one request. A throw fails the request and cancels it on the server. */
@@ -48,6 +48,14 @@ export interface Connection {
   close(): void;
 }
 
+/** Connection-level (id 0) errors after which the server closes the connection. */
+const FATAL_CONNECTION_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "BUSY",
+  "TIMEOUT",
+  "BAD_FRAME",
+  "SHUTTING_DOWN",
+]);
+
 /** Starts routing frames read from `conn`. */
 export function createMux(conn: Connection): Mux {
   const writer = createFrameWriter(conn);
@@ -85,10 +93,12 @@ export function createMux(conn: Connection): Mux {
       for await (const frame of readFrames(conn)) {
         const id = peekRequestId(frame.payload);
         if (id === 0 && frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
-          // A connection-level error (timeout, busy, protocol): everything in flight fails.
+          // A connection-level error. After those that end the connection (busy, a deadline, a
+          // garbled stream) the server closes it: everything in flight fails with that error at
+          // once. Others (a frame too short to carry an id) change nothing.
           const e = decodeError(frame.payload);
           connectionError = new FerryError(e.code, `server: ${e.message}`);
-          failAll(connectionError);
+          if (FATAL_CONNECTION_ERRORS.has(e.code)) failAll(connectionError);
           continue;
         }
         const handler = id === undefined ? undefined : pending.get(id);
@@ -106,7 +116,8 @@ export function createMux(conn: Connection): Mux {
       }
     } catch (err) {
       if (!isClosed) {
-        connectionError = err instanceof FerryError ? err : new FerryError(
+        // An error the server announced (id 0) explains the loss better than the loss itself.
+        connectionError ??= err instanceof FerryError ? err : new FerryError(
           "CONNECTION_CLOSED",
           `connection lost: ${err instanceof Error ? err.message : String(err)}`,
         );
