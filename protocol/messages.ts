@@ -451,6 +451,29 @@ export function encodeDataFrames(
   return out.subarray(0, size);
 }
 
+/** Bytes of one full data frame: header, request id and {@linkcode DATA_CHUNK} file bytes. */
+export const DATA_FRAME_SIZE = HEADER_SIZE + ID_SIZE + DATA_CHUNK;
+
+/**
+ * Writes the header and request id of a data frame of `service` carrying `length` file bytes at
+ * `offset` in `target`; the file bytes go at `offset + 12`. For senders that read file data
+ * straight into their frame buffer instead of copying it there.
+ */
+export function putDataFrameHeader(
+  service: Service,
+  id: number,
+  length: number,
+  target: Uint8Array,
+  offset: number,
+): void {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) {
+    throw new RangeError(`request id ${id} does not fit 32 bits`);
+  }
+  if (length > DATA_CHUNK) throw new RangeError(`${length} bytes exceed a data frame`);
+  encodeHeader({ ...service, version: PROTOCOL_VERSION, length: ID_SIZE + length }, target, offset);
+  new DataView(target.buffer, target.byteOffset).setUint32(offset + HEADER_SIZE, id, false);
+}
+
 /** EOF (3,3): the end of a file's data, with the byte count and SHA-256 of what was sent. */
 export interface Eof {
   /** Request id. */

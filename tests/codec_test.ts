@@ -28,6 +28,7 @@ import {
   type AuthOk,
   type Data,
   DATA_CHUNK,
+  DATA_FRAME_SIZE,
   dataFramesSize,
   decodeAuth,
   decodeAuthOk,
@@ -82,6 +83,7 @@ import {
   type Mkdir,
   type PathRequest,
   peekRequestId,
+  putDataFrameHeader,
   type Rename,
   SHA256_SIZE,
   type StatResult,
@@ -1316,4 +1318,22 @@ Deno.test("services: every (type, num) pair is unique and u16", () => {
 Deno.test("services: version range", () => {
   assert.equal(PROTOCOL_VERSION, 1);
   assert.ok(MIN_VERSION <= PROTOCOL_VERSION && PROTOCOL_VERSION <= MAX_VERSION);
+});
+
+Deno.test("putDataFrameHeader frames data read in place exactly like encodeDataFrames", () => {
+  const data = new Uint8Array(DATA_CHUNK + 100).map((_, i) => i % 251);
+  const out = new Uint8Array(2 * DATA_FRAME_SIZE);
+  let end = 0;
+  for (let o = 0; o < data.length; o += DATA_CHUNK) {
+    const piece = data.subarray(o, o + DATA_CHUNK);
+    out.set(piece, end + HEADER_SIZE + ID_SIZE);
+    putDataFrameHeader(SERVICES.DOWNLOAD_DATA, 77, piece.length, out, end);
+    end += HEADER_SIZE + ID_SIZE + piece.length;
+  }
+  assert.deepEqual(out.subarray(0, end), encodeDataFrames(SERVICES.DOWNLOAD_DATA, 77, data));
+  assert.throws(() => putDataFrameHeader(SERVICES.DOWNLOAD_DATA, 2 ** 32, 1, out, 0), RangeError);
+  assert.throws(
+    () => putDataFrameHeader(SERVICES.DOWNLOAD_DATA, 1, DATA_CHUNK + 1, out, 0),
+    RangeError,
+  );
 });

@@ -9,20 +9,25 @@
 import { createHash } from "node:crypto";
 import {
   DATA_CHUNK,
-  dataFramesSize,
+  DATA_FRAME_SIZE,
   decodeDownload,
-  encodeDataFrames,
   encodeEof,
   encodeFileInfo,
+  ID_SIZE,
+  putDataFrameHeader,
 } from "../../protocol/messages.ts";
 import { SERVICES } from "../../protocol/services.ts";
+import { HEADER_SIZE } from "../../protocol/header.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { fsError, resolveExisting } from "../paths.ts";
 import { logOp, type Session } from "../session.ts";
 import { requireRole } from "./access.ts";
 
+/** Data frames sent per write. */
+const FRAMES_PER_WRITE = 4;
+
 /** File bytes read and sent per write: four full data frames. */
-export const CHUNK = 4 * DATA_CHUNK;
+export const CHUNK = FRAMES_PER_WRITE * DATA_CHUNK;
 
 /** Reads until `buf` is full or the file ends; returns the count. */
 export async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
@@ -102,21 +107,32 @@ export function handleDownload(session: Session, payload: Uint8Array): Promise<v
         encodeFileInfo({ id: req.id, size: info.size, mtime: info.mtime?.getTime() ?? null }),
       );
       const hash = createHash("sha256");
-      const buf = new Uint8Array(CHUNK);
-      const out = new Uint8Array(dataFramesSize(CHUNK));
+      // One read per write fills the frames of one reused buffer: the file data lands after the
+      // first frame's header and is then moved apart, in place, to make room for the others'.
+      // No second buffer per download, and no more reads than writes.
+      const out = new Uint8Array(FRAMES_PER_WRITE * DATA_FRAME_SIZE);
+      const start = HEADER_SIZE + ID_SIZE;
       let remaining = info.size - req.offset;
       while (remaining > 0) {
         signal.throwIfAborted();
-        const n = await readFull(file, buf.subarray(0, Math.min(CHUNK, remaining)));
+        const n = await readFull(file, out.subarray(start, start + Math.min(CHUNK, remaining)));
         if (n === 0) {
           throw new FerryError("INTERNAL", `${JSON.stringify(req.path)} shrank while being sent`);
         }
-        const data = buf.subarray(0, n);
-        hash.update(data);
-        // `out` is reused: send resolves only after the bytes were written.
-        await session.writer.send(encodeDataFrames(SERVICES.DOWNLOAD_DATA, req.id, data, out));
+        hash.update(out.subarray(start, start + n));
+        const frames = Math.ceil(n / DATA_CHUNK);
+        for (let k = frames - 1; k >= 0; k--) {
+          const length = Math.min(DATA_CHUNK, n - k * DATA_CHUNK);
+          const from = start + k * DATA_CHUNK;
+          out.copyWithin(k * DATA_FRAME_SIZE + start, from, from + length);
+          putDataFrameHeader(SERVICES.DOWNLOAD_DATA, req.id, length, out, k * DATA_FRAME_SIZE);
+        }
         remaining -= n;
         sent += n;
+        // `out` is reused: send resolves only after the bytes were written.
+        await session.writer.send(
+          out.subarray(0, (frames - 1) * DATA_FRAME_SIZE + start + (n - (frames - 1) * DATA_CHUNK)),
+        );
       }
       await session.writer.send(
         encodeEof({ id: req.id, size: sent, sha256: new Uint8Array(hash.digest()) }),
