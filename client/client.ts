@@ -684,7 +684,7 @@ function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): s
       `download incomplete: ${bytes} bytes received, ${total} announced, EOF says ${eof.size}`,
     );
   }
-  if (!digest.every((b, i) => b === eof.sha256[i])) {
+  if (!equalBytes(digest, eof.sha256)) {
     throw new FerryError(
       "CHECKSUM_MISMATCH",
       "SHA-256 of the received bytes does not match the server's",

@@ -431,19 +431,14 @@ export function encodeDataFrames(
   data: Uint8Array,
   target?: Uint8Array,
 ): Uint8Array {
-  if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) {
-    throw new RangeError(`request id ${id} does not fit 32 bits`);
-  }
   const size = dataFramesSize(data.length);
   const out = target ?? new Uint8Array(size);
   if (out.length < size) throw new RangeError(`target of ${out.length} bytes, need ${size}`);
-  const view = new DataView(out.buffer, out.byteOffset, size);
   let src = 0;
   let dst = 0;
   do {
     const n = Math.min(DATA_CHUNK, data.length - src);
-    encodeHeader({ ...service, version: PROTOCOL_VERSION, length: ID_SIZE + n }, out, dst);
-    view.setUint32(dst + HEADER_SIZE, id, false);
+    putDataFrameHeader(service, id, n, out, dst);
     out.set(data.subarray(src, src + n), dst + HEADER_SIZE + ID_SIZE);
     src += n;
     dst += HEADER_SIZE + ID_SIZE + n;
