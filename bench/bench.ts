@@ -656,7 +656,7 @@ function ferryCli(f: Ferry, port: number, args: string[]) {
     "--allow-read",
     "--allow-write",
     "--allow-env",
-    `${REPO}/client/main.ts`,
+    `${REPO}/cli/main.ts`,
     "--host",
     "127.0.0.1",
     "--port",
@@ -1223,7 +1223,7 @@ async function main(): Promise<void> {
   try {
     const d = await prepare(base);
     serverFlags = await ferryServerFlags();
-    const cliHelp = await run(DENO, ["run", "-A", `${REPO}/client/main.ts`, "--help"], {
+    const cliHelp = await run(DENO, ["run", "-A", `${REPO}/cli/main.ts`, "--help"], {
       allowFail: true,
     });
     cliPutRecursive = /put \[-r\]|put -r/.test(cliHelp.stdout + cliHelp.stderr);

@@ -73,7 +73,7 @@ export const BINARIES = [
   },
   {
     name: "ferry",
-    entry: "client/main.ts",
+    entry: "cli/main.ts",
     // The same as the `client` task in deno.json (tests/client_cli_test.ts checks it).
     permissions: [
       "--allow-net",

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const SERVER_SCRIPT = "server/main.ts";
-export const CLIENT_SCRIPT = "client/main.ts";
+export const CLIENT_SCRIPT = "cli/main.ts";
 export const SERVER = `${REPO}${SERVER_SCRIPT}`;
 export const CLIENT = `${REPO}${CLIENT_SCRIPT}`;
 

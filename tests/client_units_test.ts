@@ -7,12 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { globMatcher, hasWildcard, splitGlob } from "../client/glob.ts";
-import { parseBatchLine } from "../client/batch.ts";
-import { printable, toJson } from "../client/format.ts";
+import { globMatcher, hasWildcard, splitGlob } from "../cli/glob.ts";
+import { parseBatchLine } from "../cli/batch.ts";
+import { printable, toJson } from "../cli/format.ts";
 import { normalizeFingerprint, safeEntryName } from "../client/client.ts";
-import { createProgressDisplay } from "../client/progress.ts";
-import { createSession, withReconnect } from "../client/session.ts";
+import { createProgressDisplay } from "../cli/progress.ts";
+import { createReconnector, withReconnect } from "../cli/reconnect.ts";
 import { ALL_TARGETS, BINARIES, resolveTargets } from "../scripts/compile.ts";
 import { CLIENT_FLAGS } from "./cli_helpers.ts";
 import { type FerryClient, FerryError } from "../mod.ts";
@@ -160,7 +160,7 @@ Deno.test("client units: withReconnect retries interruptions with back-off, once
     opened++;
     return Promise.resolve({ close() {}, closed: new Promise(() => {}) } as unknown as FerryClient);
   };
-  const session = createSession(fake);
+  const session = createReconnector(fake);
   const notices: string[] = [];
   let calls = 0;
   const result = await withReconnect(

@@ -6,9 +6,9 @@
  */
 
 import { FerryError } from "../protocol/errors.ts";
-import { type FerryClient, isInterruption } from "./client.ts";
+import { type FerryClient, isInterruption } from "../client/client.ts";
 
-/** One connection of a session, numbered so concurrent failures reconnect only once. */
+/** One connection of a {@linkcode Reconnector}, numbered so concurrent failures reconnect only once. */
 export interface Connected {
   /** The client of this connection. */
   client: FerryClient;
@@ -16,8 +16,8 @@ export interface Connected {
   generation: number;
 }
 
-/** A connection that can be replaced. */
-export interface Session {
+/** The CLI's connection to the server, which can be replaced after an interruption. */
+export interface Reconnector {
   /** The current connection, connecting if there is none (or it closed). */
   current(): Promise<Connected>;
   /** Replaces connection `generation` (once, however many callers ask) and returns the new one. */
@@ -28,8 +28,8 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** A session over `open`, which connects and authenticates. */
-export function createSession(open: () => Promise<FerryClient>): Session {
+/** A reconnector over `open`, which connects and authenticates. */
+export function createReconnector(open: () => Promise<FerryClient>): Reconnector {
   let connected: Promise<Connected> | null = null;
   let generation = 0;
   let isClosed = false;
@@ -82,18 +82,18 @@ export function createSession(open: () => Promise<FerryClient>): Session {
 export const BACKOFF_MS = [500, 1000, 2000];
 
 /**
- * Runs `op` on the session's connection; when it fails with an interruption (the connection,
+ * Runs `op` on the current connection; when it fails with an interruption (the connection,
  * not the data), reconnects after 0.5, 1 and 2 s and runs it again with `resume` set, up to
  * three times. `notice` is told about each attempt.
  */
 export async function withReconnect<T>(
-  session: Session,
+  connection: Reconnector,
   what: string,
   op: (client: FerryClient, retrying: boolean) => Promise<T>,
   notice: (text: string) => void,
   backoff: readonly number[] = BACKOFF_MS,
 ): Promise<T> {
-  let connected = await session.current();
+  let connected = await connection.current();
   let failure: FerryError | null = null;
   for (let attempt = 0;; attempt++) {
     if (failure === null) {
@@ -116,7 +116,7 @@ export async function withReconnect<T>(
     );
     await new Promise((r) => setTimeout(r, wait));
     try {
-      connected = await session.reconnect(connected.generation);
+      connected = await connection.reconnect(connected.generation);
       failure = null;
     } catch (err) {
       if (!isInterruption(err)) throw err;

@@ -8,7 +8,7 @@
 
 import { basename } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import type { Entry, FerryClient } from "./client.ts";
+import type { Entry, FerryClient } from "../client/client.ts";
 import {
   formatLong,
   formatNames,
@@ -21,7 +21,7 @@ import {
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { confirm } from "./prompt.ts";
-import type { Session } from "./session.ts";
+import type { Reconnector } from "./reconnect.ts";
 import {
   CONCURRENCY,
   expandRemote,
@@ -35,7 +35,7 @@ import {
 /** What a command needs from the program around it. */
 export interface Context {
   /** The connection. */
-  session: Session;
+  connection: Reconnector;
   /** Print JSON instead of text. */
   json: boolean;
   /** No progress, summaries or notices. */
@@ -278,7 +278,7 @@ async function transfer(
   let report: TransferReport;
   try {
     report = await (verb === "get" ? getFiles : putFiles)(
-      ctx.session,
+      ctx.connection,
       sources,
       dest,
       transferFlags,
@@ -311,7 +311,7 @@ export async function runCommand(
   flags: CommandFlags,
 ): Promise<void> {
   if (command === "get" || command === "put") return await transfer(ctx, command, args, flags);
-  const { client } = await ctx.session.current();
+  const { client } = await ctx.connection.current();
   switch (command) {
     case "ls":
       return await ls(ctx, client, args[0] ?? ".", flags);

@@ -15,11 +15,11 @@ import {
   safeEntryName,
   safeLocalName,
   type TransferResult,
-} from "./client.ts";
+} from "../client/client.ts";
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
-import { localError } from "./local_files.ts";
+import { localError } from "../client/local_files.ts";
 import type { ProgressDisplay } from "./progress.ts";
-import { type Session, withReconnect } from "./session.ts";
+import { type Reconnector, withReconnect } from "./reconnect.ts";
 import { printable } from "./format.ts";
 
 /** Files moved at once over the connection. */
@@ -423,7 +423,7 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
 
 /** Shared by `get` and `put`: moves the planned files and reports. */
 async function execute(
-  session: Session,
+  connection: Reconnector,
   plan: Plan,
   direction: "get" | "put",
   flags: TransferFlags,
@@ -450,7 +450,7 @@ async function execute(
     const onProgress = (p: Progress) => bar.update(p);
     try {
       const result: TransferResult = await withReconnect(
-        session,
+        connection,
         `${direction} ${printable(job.label)}`,
         (client, retrying) =>
           direction === "get"
@@ -505,7 +505,7 @@ async function execute(
 
 /** `get [-r] [-p] [--resume] REMOTE... LOCAL`. */
 export async function getFiles(
-  session: Session,
+  connection: Reconnector,
   sources: string[],
   dest: string,
   flags: TransferFlags,
@@ -514,7 +514,7 @@ export async function getFiles(
   const started = performance.now();
   const failed: TransferReport["failed"] = [];
   const warn = (text: string) => display.message(text);
-  const { client } = await session.current();
+  const { client } = await connection.current();
   const plan = await planGet(client, sources, dest, flags, warn, failed);
   for (const d of plan.dirs) {
     try {
@@ -523,7 +523,7 @@ export async function getFiles(
       throw localError(err, d.path);
     }
   }
-  const report = await execute(session, plan, "get", flags, display, failed, started);
+  const report = await execute(connection, plan, "get", flags, display, failed, started);
   report.directories = plan.dirs.length;
   if (flags.preserve) {
     // Deepest first: writing into a directory changes its time.
@@ -541,7 +541,7 @@ export async function getFiles(
 
 /** `put [-r] [-p] [--resume] LOCAL... REMOTE`. */
 export async function putFiles(
-  session: Session,
+  connection: Reconnector,
   sources: string[],
   dest: string,
   flags: TransferFlags,
@@ -550,7 +550,7 @@ export async function putFiles(
   const started = performance.now();
   const failed: TransferReport["failed"] = [];
   const warn = (text: string) => display.message(text);
-  const { client } = await session.current();
+  const { client } = await connection.current();
   const plan = await planPut(client, sources, dest, flags, warn, failed);
   // Parents first; each level's directories at once.
   const byDepth = new Map<number, string[]>();
@@ -566,7 +566,7 @@ export async function putFiles(
       );
     }
   }
-  const report = await execute(session, plan, "put", flags, display, failed, started);
+  const report = await execute(connection, plan, "put", flags, display, failed, started);
   report.directories = plan.remoteDirs.length;
   return report;
 }

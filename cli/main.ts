@@ -1,5 +1,5 @@
 /**
- * `ferry`: the command-line client, a thin layer over the library in `client/client.ts`.
+ * `ferry`: the command-line client, a thin layer over the library in `client/`.
  *
  * @module
  */
@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import { connect, DEFAULT_PORT, type FerryClient, normalizeFingerprint } from "./client.ts";
+import { connect, DEFAULT_PORT, type FerryClient, normalizeFingerprint } from "../client/client.ts";
 import { exitCodeFor } from "./exit_codes.ts";
 import {
   COMMAND_OPTIONS,
@@ -21,8 +21,8 @@ import { parseBatchLine } from "./batch.ts";
 import { printable } from "./format.ts";
 import { closeAllDisplays, createProgressDisplay, NO_PROGRESS } from "./progress.ts";
 import { confirm, stdinLines } from "./prompt.ts";
-import { createSession, type Session } from "./session.ts";
-import type { ServerCertificate } from "./pinned_tls.ts";
+import { createReconnector, type Reconnector } from "./reconnect.ts";
+import type { ServerCertificate } from "../client/pinned_tls.ts";
 
 const HELP = `ferry: copy files to and from a ferry server over TLS
 
@@ -287,9 +287,14 @@ function opener(
   };
 }
 
-function context(session: Session, json: boolean, quiet: boolean, interactive: boolean): Context {
+function context(
+  connection: Reconnector,
+  json: boolean,
+  quiet: boolean,
+  interactive: boolean,
+): Context {
   return {
-    session,
+    connection,
     json,
     quiet,
     interactive,
@@ -320,7 +325,7 @@ function report(err: unknown, prefix = ""): FerryError {
 
 async function runBatch(
   source: string,
-  session: Session,
+  connection: Reconnector,
   flags: CommandFlags,
   interactiveAllowed: boolean,
 ): Promise<number> {
@@ -371,7 +376,7 @@ async function runBatch(
       const json = values.json || flags.json || false;
       const quiet = values.quiet || flags.quiet || false;
       await runCommand(
-        context(session, json, quiet, interactiveAllowed && source !== "-"),
+        context(connection, json, quiet, interactiveAllowed && source !== "-"),
         command,
         args,
         values,
@@ -422,23 +427,23 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const s = await settings(values);
-  const session = createSession(
+  const connection = createReconnector(
     opener(s, { interactive: interactive && values.batch !== "-", quiet: flags.quiet ?? false }),
   );
   try {
     if (values.batch !== undefined) {
-      return await runBatch(values.batch, session, flags, interactive);
+      return await runBatch(values.batch, connection, flags, interactive);
     }
     const [command, ...args] = positionals;
     await runCommand(
-      context(session, flags.json ?? false, flags.quiet ?? false, interactive),
+      context(connection, flags.json ?? false, flags.quiet ?? false, interactive),
       command,
       args,
       flags,
     );
     return 0;
   } finally {
-    await session.close();
+    await connection.close();
   }
 }
 
