@@ -36,24 +36,18 @@
  * @module
  */
 
-export {
-  CLIENT_AGENT,
-  connect,
-  type ConnectOptions,
-  DEFAULT_PORT,
-  type DownloadOptions,
-  type Entry,
-  type EntryKind,
-  type FerryClient,
-  isInterruption,
-  normalizeFingerprint,
-  type Progress,
-  type Role,
-  safeEntryName,
-  type ServerCertificate,
-  type ServerTrust,
-  type TransferOptions,
-  type TransferResult,
-  type UploadOptions,
-} from "./client/client.ts";
+export { connect, DEFAULT_PORT } from "./client/connect.ts";
+export type {
+  ConnectOptions,
+  DownloadOptions,
+  FerryClient,
+  Progress,
+  ServerTrust,
+  TransferOptions,
+  TransferResult,
+  UploadOptions,
+} from "./client/types.ts";
+export { isInterruption } from "./client/errors.ts";
+export { normalizeFingerprint, type ServerCertificate } from "./client/pinned_tls.ts";
+export type { Entry, EntryKind, Role } from "./protocol/messages.ts";
 export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

@@ -8,7 +8,8 @@
 
 import { basename } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import type { Entry, FerryClient } from "../client/client.ts";
+import type { Entry } from "../protocol/messages.ts";
+import type { FerryClient } from "../client/types.ts";
 import {
   formatLong,
   formatNames,

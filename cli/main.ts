@@ -7,7 +7,9 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import { connect, DEFAULT_PORT, type FerryClient, normalizeFingerprint } from "../client/client.ts";
+import { connect, DEFAULT_PORT } from "../client/connect.ts";
+import type { FerryClient } from "../client/types.ts";
+import { normalizeFingerprint } from "../client/pinned_tls.ts";
 import { exitCodeFor } from "./exit_codes.ts";
 import {
   COMMAND_OPTIONS,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Progress } from "../client/client.ts";
+import type { Progress } from "../client/types.ts";
 import { formatDuration, formatRate, formatSize, printable } from "./format.ts";
 
 /** Options for {@linkcode createProgressDisplay}. */

@@ -6,7 +6,8 @@
  */
 
 import { FerryError } from "../protocol/errors.ts";
-import { type FerryClient, isInterruption } from "../client/client.ts";
+import type { FerryClient } from "../client/types.ts";
+import { isInterruption } from "../client/errors.ts";
 
 /** One connection of a {@linkcode Reconnector}, numbered so concurrent failures reconnect only once. */
 export interface Connected {

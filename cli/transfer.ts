@@ -8,14 +8,9 @@
 
 import { basename, join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
-import {
-  type Entry,
-  type FerryClient,
-  type Progress,
-  safeEntryName,
-  safeLocalName,
-  type TransferResult,
-} from "../client/client.ts";
+import type { Entry } from "../protocol/messages.ts";
+import type { FerryClient, Progress, TransferResult } from "../client/types.ts";
+import { safeEntryName, safeLocalName } from "../client/local_names.ts";
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
 import { localError } from "../client/local_files.ts";
 import type { ProgressDisplay } from "./progress.ts";

@@ -9,8 +9,9 @@ import { readFrames } from "../protocol/reader.ts";
 import { createFrameWriter, type FrameWriter } from "../protocol/writer.ts";
 import { decodeError, encodeIdOnly, peekRequestId } from "../protocol/messages.ts";
 import { SERVICES } from "../protocol/services.ts";
-import { type ErrorCode, FerryError } from "../protocol/errors.ts";
+import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
+import { CONNECTION_ENDING_ERRORS } from "./errors.ts";
 
 /** Receives the frames of one request. A throw fails the request and cancels it on the server. */
 export interface RequestHandler {
@@ -47,14 +48,6 @@ export interface Connection {
   /** Closes the connection; pending reads end. */
   close(): void;
 }
-
-/** Connection-level (id 0) errors after which the server closes the connection. */
-const FATAL_CONNECTION_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  "BUSY",
-  "TIMEOUT",
-  "BAD_FRAME",
-  "SHUTTING_DOWN",
-]);
 
 /** Starts routing frames read from `conn`. */
 export function createMux(conn: Connection): Mux {
@@ -98,7 +91,7 @@ export function createMux(conn: Connection): Mux {
           // once. Others (a frame too short to carry an id) change nothing.
           const e = decodeError(frame.payload);
           connectionError = new FerryError(e.code, `server: ${e.message}`);
-          if (FATAL_CONNECTION_ERRORS.has(e.code)) failAll(connectionError);
+          if (CONNECTION_ENDING_ERRORS.has(e.code)) failAll(connectionError);
           continue;
         }
         const handler = id === undefined ? undefined : pending.get(id);

@@ -82,3 +82,17 @@ export async function withDeadline<T>(
     clearTimeout(timer);
   }
 }
+
+/** Resolves like `done`; when `signal` aborts, request `id` fails with `CANCELLED` and the server is told. */
+export function withAbort<T>(
+  mux: Mux,
+  done: Promise<T>,
+  id: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (signal === undefined) return done;
+  const onAbort = () => mux.abort(id, new FerryError("CANCELLED", "cancelled"));
+  if (signal.aborted) onAbort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  return done.finally(() => signal.removeEventListener("abort", onAbort));
+}

@@ -64,8 +64,18 @@ export async function* bytesChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array
   for (let o = 0; o < bytes.length; o += CHUNK) yield bytes.subarray(o, o + CHUNK);
 }
 
+/** The sink of a download into a writable stream. */
+export interface StreamSink {
+  /** Writes a copy of `data` (the caller reuses its buffer). */
+  write(data: Uint8Array): Promise<void>;
+  /** Closes the stream: the download verified. */
+  commit(): Promise<void>;
+  /** Aborts the stream with `reason`: the download failed. */
+  discard(reason?: unknown): Promise<void>;
+}
+
 /** The sink of a download into a writable stream: aborted when verification fails. */
-export function streamSink(writer: WritableStreamDefaultWriter<Uint8Array>) {
+export function streamSink(writer: WritableStreamDefaultWriter<Uint8Array>): StreamSink {
   return {
     write: (data: Uint8Array) => writer.write(data.slice()),
     async commit() {

@@ -1,0 +1,220 @@
+/**
+ * Connecting: TCP with Nagle off, TLS verified against the trusted CAs or, failing that, a
+ * certificate fingerprint (given, or accepted by the caller on first use), then the version
+ * negotiation (HELLO) and authentication (AUTH).
+ *
+ * @module
+ */
+
+import {
+  decodeAuthOk,
+  decodeWelcome,
+  encodeAuth,
+  encodeHello,
+  type Role,
+} from "../protocol/messages.ts";
+import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
+import { FerryError } from "../protocol/errors.ts";
+import { type Connection, createMux, type Mux } from "./mux.ts";
+import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
+import { is, request, unexpected, withDeadline } from "./requests.ts";
+import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
+import { createClient } from "./client.ts";
+
+/** Version string sent to servers in HELLO. */
+export const CLIENT_AGENT = "ferry/0.1.0";
+
+/** Default server port. */
+export const DEFAULT_PORT = 4433;
+
+/**
+ * Opens TCP with Nagle's algorithm off, then starts TLS over it. `Deno.connectTls` leaves Nagle
+ * on, which costs a delayed-ACK wait (about 40 ms on Linux) on the first round trip after the
+ * handshake, while the server's session tickets are in flight.
+ */
+async function connectTcpNoDelay(
+  hostname: string,
+  port: number,
+  caCerts: string[] | undefined,
+): Promise<Deno.TlsConn> {
+  const tcp = await Deno.connect({ hostname, port });
+  try {
+    tcp.setNoDelay(true);
+    return await Deno.startTls(tcp, { hostname, caCerts });
+  } catch (err) {
+    tcp.close();
+    throw err;
+  }
+}
+
+/** How to make a server's certificate trusted, for error messages. */
+export const TRUST_HINT =
+  "pass --ca with the server's CA certificate (the server's certs/ca.pem), or set caCerts";
+
+/**
+ * Connects to a ferry server, verifies its certificate, negotiates the version and
+ * authenticates.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * const client = await connect({ token: Deno.env.get("FERRY_TOKEN")!, caCerts: [await Deno.readTextFile("certs/ca.pem")] });
+ * for (const entry of await client.list()) console.log(entry.name, entry.size);
+ * client.close();
+ * ```
+ *
+ * @throws {FerryError} `UNREACHABLE`, `TLS` (certificate not trusted), `UNAUTHENTICATED`.
+ */
+export async function connect(options: ConnectOptions): Promise<FerryClient> {
+  const hostname = options.hostname ?? "localhost";
+  const port = options.port ?? DEFAULT_PORT;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const pinned = options.trustedFingerprint === undefined
+    ? undefined
+    : normalizeFingerprint(options.trustedFingerprint);
+  const tlsConn = await openVerified(hostname, port, options.caCerts, timeoutMs);
+  const { conn, trust }: { conn: Connection; trust: ServerTrust } = "reason" in tlsConn
+    ? await openTrusted(hostname, port, timeoutMs, tlsConn.reason, pinned, options)
+    : { conn: tlsConn, trust: { method: "ca", fingerprint: null } };
+
+  // Let the server's post-handshake TLS 1.3 session tickets arrive first, so that the HELLO
+  // below acknowledges them. Otherwise the server's first answer waits behind the unacknowledged
+  // tickets (Nagle's algorithm, which Deno's server side cannot turn off) for this side's
+  // delayed ACK: about 40 ms per connection on Linux. One macrotask is enough on loopback.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const mux = createMux(conn);
+  const { agent, role, user } = await login(mux, options.token, timeoutMs);
+  return createClient(mux, agent, role, user, trust);
+}
+
+/**
+ * TLS to a server no trusted CA vouches for (`reason` says why): accepted if its certificate has
+ * the `pinned` fingerprint, or if `onUnknownCertificate` accepts it; otherwise `TLS`.
+ */
+async function openTrusted(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+  reason: string,
+  pinned: string | undefined,
+  options: ConnectOptions,
+): Promise<{ conn: Connection; trust: ServerTrust }> {
+  const where = `${hostname}:${port}`;
+  if (pinned === undefined && options.onUnknownCertificate === undefined) {
+    throw new FerryError(
+      "TLS",
+      `the certificate of ${where} is not trusted (${reason}); ${TRUST_HINT}`,
+    );
+  }
+  let opened = await connectPinned(hostname, port, timeoutMs, reason);
+  let accepted = opened.certificate.fingerprint === pinned;
+  if (!accepted && options.onUnknownCertificate !== undefined) {
+    const seen = opened.certificate.fingerprint;
+    // The user may take a while to decide; the server would time the connection out meanwhile,
+    // so it is dropped now and a fresh one must present the same certificate.
+    opened.conn.close();
+    if (await options.onUnknownCertificate(opened.certificate)) {
+      opened = await connectPinned(hostname, port, timeoutMs, reason);
+      accepted = opened.certificate.fingerprint === seen;
+      if (!accepted) {
+        opened.conn.close();
+        throw new FerryError("TLS", `the certificate of ${where} changed while connecting`);
+      }
+    } else {
+      throw new FerryError("TLS", `the certificate of ${where} (SHA-256 ${seen}) is not trusted`);
+    }
+  } else if (!accepted) {
+    opened.conn.close();
+    throw new FerryError(
+      "TLS",
+      `the certificate of ${where} has SHA-256 fingerprint ${opened.certificate.fingerprint}, ` +
+        `not the trusted ${pinned}`,
+    );
+  }
+  return {
+    conn: opened.conn,
+    trust: { method: "fingerprint", fingerprint: opened.certificate.fingerprint },
+  };
+}
+
+/** HELLO and AUTH, pipelined; on failure or after `timeoutMs` the connection is closed. */
+async function login(
+  mux: Mux,
+  token: string,
+  timeoutMs: number,
+): Promise<{ agent: string; role: Role; user: string }> {
+  const helloId = mux.nextId();
+  const authId = mux.nextId();
+  const welcome = request(
+    mux,
+    helloId,
+    encodeHello({
+      id: helloId,
+      minVersion: MIN_VERSION,
+      maxVersion: MAX_VERSION,
+      agent: CLIENT_AGENT,
+    }),
+    (f) =>
+      is(f, SERVICES.WELCOME)
+        ? decodeWelcome(f.payload)
+        : Promise.reject(unexpected(f, "greeting")),
+  );
+  const authOk = request(
+    mux,
+    authId,
+    encodeAuth({ id: authId, token }),
+    (f) =>
+      is(f, SERVICES.AUTH_OK)
+        ? decodeAuthOk(f.payload)
+        : Promise.reject(unexpected(f, "authenticating")),
+  );
+  try {
+    const [hello, auth] = await withDeadline(
+      Promise.all([welcome, authOk]),
+      timeoutMs,
+      () => mux.close(),
+    );
+    return { agent: hello.agent, role: auth.role, user: auth.user };
+  } catch (err) {
+    mux.close();
+    await mux.closed;
+    throw err;
+  }
+}
+
+/**
+ * TCP + TLS with the certificate verified against the CAs. A certificate that does not verify
+ * yields `{ reason }` (the connection is closed) so the caller can fall back to a fingerprint.
+ */
+async function openVerified(
+  hostname: string,
+  port: number,
+  caCerts: string[] | undefined,
+  timeoutMs: number,
+): Promise<Deno.TlsConn | { reason: string }> {
+  const where = `${hostname}:${port}`;
+  let conn: Deno.TlsConn;
+  try {
+    conn = await withDeadline(connectTcpNoDelay(hostname, port, caCerts), timeoutMs, () => {});
+  } catch (err) {
+    if (err instanceof FerryError) throw err;
+    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    await withDeadline(conn.handshake(), timeoutMs, () => conn.close());
+    return conn;
+  } catch (err) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
+      return { reason: message };
+    }
+    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+  }
+}

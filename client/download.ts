@@ -1,0 +1,187 @@
+/**
+ * Downloads: a remote file to a local path (through a hidden partial file that is renamed into
+ * place once verified, and can be resumed) or to a writable stream, checked against the size and
+ * SHA-256 the server sends in its EOF.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import {
+  decodeData,
+  decodeDigest,
+  decodeEof,
+  decodeFileInfo,
+  encodeDownload,
+  encodeHashRequest,
+} from "../protocol/messages.ts";
+import { SERVICES } from "../protocol/services.ts";
+import { FerryError } from "../protocol/errors.ts";
+import type { Frame } from "../protocol/frame.ts";
+import type { Mux } from "./mux.ts";
+import type { DownloadOptions, TransferResult } from "./types.ts";
+import { type AtomicFile, createAtomicFile } from "./local_files.ts";
+import { safeLocalName } from "./local_names.ts";
+import { hex, is, request, unexpected, withAbort } from "./requests.ts";
+import { equalBytes, type StreamSink, streamSink } from "./sources.ts";
+import { isInterruption } from "./errors.ts";
+
+/** Downloads `remote` to a local path or a writable stream (see `FerryClient.download`). */
+export async function download(
+  mux: Mux,
+  remote: string,
+  destination: string | WritableStream<Uint8Array>,
+  options: DownloadOptions = {},
+): Promise<TransferResult> {
+  let offset = options.offset ?? 0;
+  const target = await localTarget(remote, destination);
+  let file: AtomicFile | null = null;
+  let stream: StreamSink | null = null;
+  let sink: Sink;
+  if (typeof target === "string") {
+    file = await createAtomicFile(target, { resume: options.resume });
+    if (file.existing > 0) {
+      offset = await matchingPrefix(mux, remote, file);
+      if (offset === 0) await file.restart();
+    }
+    sink = file;
+  } else {
+    stream = streamSink(target.getWriter());
+    sink = stream;
+  }
+  try {
+    const received = await receive(mux, { remote, offset, sink, file, options });
+    let sha256 = received.sha256;
+    if (file !== null) {
+      sha256 = file.hash.copy().digest("hex");
+      const mtime = received.mtime;
+      await file.commit(options.preserveTimes && mtime !== null ? new Date(mtime) : null);
+    } else {
+      await stream?.commit();
+    }
+    return {
+      bytes: received.bytes,
+      sha256,
+      path: typeof target === "string" ? target : remote,
+      resumed: offset,
+    };
+  } catch (err) {
+    if (file !== null) await file.discard(isInterruption(err));
+    else await stream?.discard(err);
+    throw err;
+  }
+}
+
+/** Where the data goes: a path (an existing directory gets the remote's name) or the stream. */
+async function localTarget(
+  remote: string,
+  destination: string | WritableStream<Uint8Array>,
+): Promise<string | WritableStream<Uint8Array>> {
+  if (typeof destination !== "string") return destination;
+  const info = await Deno.stat(destination).catch(() => null);
+  return info?.isDirectory ? `${destination}/${safeLocalName(remote)}` : destination;
+}
+
+/** Where received bytes are written. */
+interface Sink {
+  write(data: Uint8Array): Promise<void>;
+}
+
+/** One DOWNLOAD request: where it starts, where its bytes go, and the partial file if any. */
+interface Receiving {
+  remote: string;
+  offset: number;
+  sink: Sink;
+  file: AtomicFile | null;
+  options: DownloadOptions;
+}
+
+/** What a DOWNLOAD request received: the verified digest, the bytes and the remote time. */
+interface Received {
+  sha256: string;
+  bytes: number;
+  mtime: number | null;
+}
+
+/** Sends DOWNLOAD and writes the data frames to the sink until a verified EOF. */
+async function receive(mux: Mux, r: Receiving): Promise<Received> {
+  const { offset, sink, file, options } = r;
+  const id = mux.nextId();
+  // A fresh download to a path is hashed once, by the partial file; the suffix hash is needed
+  // only when the EOF's digest covers fewer bytes than the file (a resumed or offset download).
+  const suffixHash = file !== null && offset === 0 ? null : createHash("sha256");
+  let total: number | null = null;
+  let mtime: number | null = null;
+  let bytes = 0;
+  let reported = 0;
+  const done = request(mux, id, encodeDownload({ id, offset, path: r.remote }), async (f) => {
+    if (is(f, SERVICES.FILE_INFO)) {
+      const info = decodeFileInfo(f.payload);
+      total = info.size - offset;
+      mtime = info.mtime;
+      options.onProgress?.({ bytes, total });
+      return undefined;
+    }
+    if (is(f, SERVICES.DOWNLOAD_DATA)) {
+      const { data } = decodeData(f.payload);
+      bytes += data.length;
+      if (total === null || bytes > total) {
+        throw new FerryError("BAD_FRAME", `server sent more than the ${total} bytes it announced`);
+      }
+      suffixHash?.update(data);
+      await sink.write(data);
+      if (options.onProgress && bytes - reported >= 256 * 1024) {
+        reported = bytes;
+        options.onProgress({ bytes, total });
+      }
+      return undefined;
+    }
+    if (is(f, SERVICES.EOF)) {
+      return verifyEof(f, suffixHash ?? (file as AtomicFile).hash.copy(), bytes, total);
+    }
+    throw unexpected(f, "downloading");
+  });
+  const sha256 = await withAbort(mux, done, id, options.signal);
+  options.onProgress?.({ bytes, total });
+  return { sha256, bytes, mtime };
+}
+
+/** The length of the local partial file if the server's file starts with the same bytes, else 0. */
+async function matchingPrefix(mux: Mux, remote: string, file: AtomicFile): Promise<number> {
+  const id = mux.nextId();
+  const digest = await request(
+    mux,
+    id,
+    encodeHashRequest({ id, length: file.existing, path: remote }),
+    (f) => {
+      if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload);
+      throw unexpected(f, "hashing");
+    },
+  ).catch((err) => {
+    if (err instanceof FerryError && err.code === "BAD_ARGUMENT") return null; // remote is shorter
+    throw err;
+  });
+  if (digest === null || digest.length !== file.existing) return 0;
+  const local = new Uint8Array(file.hash.copy().digest());
+  return equalBytes(local, digest.sha256) ? file.existing : 0;
+}
+
+/** Checks an EOF against what was received; returns the hex SHA-256. */
+function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): string {
+  const eof = decodeEof(f.payload);
+  const digest = new Uint8Array(hash.digest());
+  if (total === null) throw new FerryError("BAD_FRAME", "server sent EOF before FILE_INFO");
+  if (eof.size !== bytes || bytes !== total) {
+    throw new FerryError(
+      "CHECKSUM_MISMATCH",
+      `download incomplete: ${bytes} bytes received, ${total} announced, EOF says ${eof.size}`,
+    );
+  }
+  if (!equalBytes(digest, eof.sha256)) {
+    throw new FerryError(
+      "CHECKSUM_MISMATCH",
+      "SHA-256 of the received bytes does not match the server's",
+    );
+  }
+  return hex(digest);
+}

@@ -1,0 +1,96 @@
+/**
+ * The operations that are one request and its answer: list, stat, hash, mkdir, rename, remove
+ * and shutdown.
+ *
+ * @module
+ */
+
+import {
+  decodeDigest,
+  decodeListEntries,
+  decodeStatResult,
+  encodeHashRequest,
+  encodeIdOnly,
+  encodeMkdir,
+  encodePathRequest,
+  encodeRename,
+  type Entry,
+} from "../protocol/messages.ts";
+import { SERVICES } from "../protocol/services.ts";
+import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
+import type { Mux } from "./mux.ts";
+import { hex, is, request, unexpected, withAbort } from "./requests.ts";
+
+/** Lists a remote directory (default: the root), or describes one remote file. */
+export function list(
+  mux: Mux,
+  path = ".",
+  options: { signal?: AbortSignal } = {},
+): Promise<Entry[]> {
+  const id = mux.nextId();
+  const entries: Entry[] = [];
+  const done = request(mux, id, encodePathRequest(SERVICES.LIST, { id, path }), (f) => {
+    if (!is(f, SERVICES.LIST_ENTRIES)) throw unexpected(f, "listing");
+    const batch = decodeListEntries(f.payload);
+    entries.push(...batch.entries);
+    return batch.last ? entries : undefined;
+  });
+  return withAbort(mux, done, id, options.signal);
+}
+
+/** Describes one remote path (`name` is its last component). */
+export function stat(mux: Mux, path: string): Promise<Entry> {
+  const id = mux.nextId();
+  return request(mux, id, encodePathRequest(SERVICES.STAT, { id, path }), (f) => {
+    if (is(f, SERVICES.STAT_RESULT)) return decodeStatResult(f.payload).entry;
+    throw unexpected(f, "stat");
+  });
+}
+
+/** Hex SHA-256 of a remote file, computed by the server. */
+export function hashRemote(mux: Mux, path: string): Promise<string> {
+  const id = mux.nextId();
+  return request(
+    mux,
+    id,
+    encodeHashRequest({ id, length: UNKNOWN_SIZE, path }),
+    (f) => {
+      if (is(f, SERVICES.HASH_RESULT)) return hex(decodeDigest(f.payload).sha256);
+      throw unexpected(f, "hashing");
+    },
+  );
+}
+
+/** Deletes a remote file, symlink or empty directory. */
+export function remove(mux: Mux, path: string): Promise<void> {
+  return simple(mux, (id) => encodePathRequest(SERVICES.DELETE, { id, path }));
+}
+
+/** Creates a remote directory; with `parents`, also missing parents, and succeeds if it exists. */
+export function mkdir(mux: Mux, path: string, options: { parents?: boolean } = {}): Promise<void> {
+  return simple(mux, (id) => encodeMkdir({ id, parents: options.parents ?? false, path }));
+}
+
+/** Renames or moves a remote path; an existing file at `to` is replaced only with `replace`. */
+export function rename(
+  mux: Mux,
+  from: string,
+  to: string,
+  options: { replace?: boolean } = {},
+): Promise<void> {
+  return simple(mux, (id) => encodeRename({ id, replace: options.replace ?? false, from, to }));
+}
+
+/** Shuts the server down (admin only). */
+export function shutdown(mux: Mux): Promise<void> {
+  return simple(mux, (id) => encodeIdOnly(SERVICES.CLOSE_SERVER, id));
+}
+
+/** Sends the request `encode(id)` builds and waits for its OK. */
+function simple(mux: Mux, encode: (id: number) => Uint8Array): Promise<void> {
+  const id = mux.nextId();
+  return request(mux, id, encode(id), (f) => {
+    if (is(f, SERVICES.OK)) return true;
+    throw unexpected(f, "waiting for OK");
+  }).then(() => {});
+}

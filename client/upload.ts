@@ -1,0 +1,222 @@
+/**
+ * Uploads: a local path, bytes or a stream sent as data frames and committed by the server only
+ * once the SHA-256 in the EOF matches; an interrupted upload of a path or bytes can resume from
+ * what the server kept.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import {
+  dataFramesSize,
+  decodeDigest,
+  type Digest,
+  encodeDataFrames,
+  encodeEof,
+  encodeUpload,
+  encodeUploadResume,
+  encodeUploadStatus,
+} from "../protocol/messages.ts";
+import { SERVICES } from "../protocol/services.ts";
+import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
+import { FerryError } from "../protocol/errors.ts";
+import type { Mux } from "./mux.ts";
+import type { Progress, TransferResult, UploadOptions } from "./types.ts";
+import { localError } from "./local_files.ts";
+import { hex, is, request, unexpected } from "./requests.ts";
+import { bytesChunks, CHUNK, equalBytes, fileChunks, hashFromFile } from "./sources.ts";
+
+/** An opened upload source. */
+interface Source {
+  /** The data, from the current position. */
+  chunks: AsyncIterable<Uint8Array>;
+  /** The open file of a path source (closed when the upload ends). */
+  file: Deno.FsFile | null;
+  /** The bytes of a bytes source. */
+  bytes: Uint8Array | null;
+  /** Its size, or `UNKNOWN_SIZE`. */
+  size: number;
+  /** The modification time to give the remote file. */
+  mtime: number | null;
+  /** How errors name it. */
+  name: string;
+}
+
+/** Uploads a local path, bytes or a stream to `remote` (see `FerryClient.upload`). */
+export async function upload(
+  mux: Mux,
+  source: string | Uint8Array | ReadableStream<Uint8Array>,
+  remote: string,
+  options: UploadOptions = {},
+): Promise<TransferResult> {
+  const src = await openSource(source, options);
+  let hash = createHash("sha256");
+  let offset = 0;
+  if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
+    ({ offset, hash } = await resumePoint(mux, src, remote));
+  }
+  const id = mux.nextId();
+  const done = request(mux, id, null, (f) => {
+    if (is(f, SERVICES.OK)) return true;
+    throw unexpected(f, "uploading");
+  });
+  // Rejects as soon as the request fails (server error, abort, lost connection), so a source
+  // that is waiting for data never keeps the upload pending.
+  const failed = done.then(() => new Promise<never>(() => {}));
+  failed.catch(() => {});
+
+  const signal = options.signal;
+  const onAbort = () => mux.abort(id, new FerryError("CANCELLED", "upload cancelled"));
+  const iterator = src.chunks[Symbol.asyncIterator]();
+  try {
+    signal?.throwIfAborted();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const { size, mtime } = src;
+    await mux.writer.send(
+      offset > 0
+        ? encodeUploadResume({ id, offset, size, mtime, path: remote })
+        : encodeUpload({ id, size, mtime, path: remote }),
+    );
+    const bytes = await sendData(mux, id, { iterator, failed, hash, size, offset }, options);
+    signal?.throwIfAborted();
+    const sha256 = new Uint8Array(hash.digest());
+    await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
+    await done;
+    options.onProgress?.({ bytes, total: bytes });
+    return { bytes, sha256: hex(sha256), path: remote, resumed: offset };
+  } catch (err) {
+    const e = err instanceof FerryError
+      ? err
+      : signal?.aborted
+      ? new FerryError("CANCELLED", "upload cancelled")
+      : localError(err, src.name);
+    // Fails the request and tells the server, unless it already ended.
+    mux.abort(id, e);
+    iterator.return?.()?.catch(() => {});
+    throw e;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    try {
+      src.file?.close();
+    } catch {
+      // closed by the chunk reader
+    }
+  }
+}
+
+/** Opens a path (its size and, unless given, its time), or takes bytes or a stream as they are. */
+async function openSource(
+  source: string | Uint8Array | ReadableStream<Uint8Array>,
+  options: UploadOptions,
+): Promise<Source> {
+  let size = options.size ?? UNKNOWN_SIZE;
+  let mtime = options.mtime?.getTime() ?? null;
+  if (typeof source === "string") {
+    let file: Deno.FsFile | null = null;
+    try {
+      file = await Deno.open(source, { read: true });
+      const info = await file.stat();
+      if (info.isDirectory) throw new FerryError("IS_A_DIRECTORY", `${source} is a directory`);
+      size = info.size;
+      if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+    } catch (err) {
+      file?.close();
+      throw localError(err, source);
+    }
+    const chunks = fileChunks(file, source, size);
+    return { chunks, file, bytes: null, size, mtime, name: source };
+  }
+  const name = "upload source";
+  if (source instanceof Uint8Array) {
+    const size = source.length;
+    return { chunks: bytesChunks(source), file: null, bytes: source, size, mtime, name };
+  }
+  return { chunks: source, file: null, bytes: null, size, mtime, name };
+}
+
+/**
+ * Where an interrupted upload can continue: the length the server kept if the source starts
+ * with the same bytes (then `src` is positioned after them), else 0; and the hash so far.
+ */
+async function resumePoint(
+  mux: Mux,
+  src: Source,
+  remote: string,
+): Promise<{ offset: number; hash: Hash }> {
+  const hash = createHash("sha256");
+  const kept = await uploadStatus(mux, remote, src.size, src.mtime);
+  if (kept.length === 0 || kept.length > src.size) return { offset: 0, hash };
+  try {
+    if (src.file !== null) {
+      await hashFromFile(src.file, kept.length, hash);
+    } else if (src.bytes !== null) {
+      hash.update(src.bytes.subarray(0, kept.length));
+    }
+  } catch (err) {
+    src.file?.close();
+    throw localError(err, src.name);
+  }
+  if (equalBytes(new Uint8Array(hash.copy().digest()), kept.sha256)) {
+    if (src.bytes !== null) src.chunks = bytesChunks(src.bytes.subarray(kept.length));
+    return { offset: kept.length, hash };
+  }
+  await src.file?.seek(0, Deno.SeekMode.Start);
+  return { offset: 0, hash: createHash("sha256") };
+}
+
+/** What the server kept of an interrupted upload: its length and SHA-256. */
+function uploadStatus(
+  mux: Mux,
+  remote: string,
+  size: number,
+  mtime: number | null,
+): Promise<Digest> {
+  const id = mux.nextId();
+  return request(mux, id, encodeUploadStatus({ id, size, mtime, path: remote }), (f) => {
+    if (is(f, SERVICES.UPLOAD_PARTIAL)) return decodeDigest(f.payload);
+    throw unexpected(f, "asking for an upload's status");
+  });
+}
+
+/** The data of one upload, and the request's failure to stop at. */
+interface Sending {
+  iterator: AsyncIterator<Uint8Array>;
+  failed: Promise<never>;
+  hash: Hash;
+  size: number;
+  offset: number;
+}
+
+/** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
+async function sendData(
+  mux: Mux,
+  id: number,
+  s: Sending,
+  options: { onProgress?: (progress: Progress) => void },
+): Promise<number> {
+  const { size, hash } = s;
+  let bytes = 0;
+  let reported = 0;
+  let out = new Uint8Array(
+    dataFramesSize(size === UNKNOWN_SIZE ? CHUNK : Math.min(CHUNK, size - s.offset)),
+  );
+  while (true) {
+    const next = s.iterator.next();
+    next.catch(() => {});
+    const { value: chunk, done: end } = await Promise.race([next, s.failed]);
+    if (end) return bytes;
+    for (let o = 0; o < chunk.length; o += CHUNK) {
+      const piece = chunk.subarray(o, o + CHUNK);
+      hash.update(piece);
+      bytes += piece.length;
+      if (dataFramesSize(piece.length) > out.length) {
+        out = new Uint8Array(dataFramesSize(piece.length));
+      }
+      await mux.writer.send(encodeDataFrames(SERVICES.UPLOAD_DATA, id, piece, out));
+    }
+    if (options.onProgress && bytes - reported >= 256 * 1024) {
+      reported = bytes;
+      options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
+    }
+  }
+}
