@@ -31,7 +31,8 @@
  * await client.upload(ReadableStream.from([new Uint8Array([1, 2, 3])]), "three.bin");
  * ```
  *
- * The server is started with `serve` from `server/server.ts`, or `deno task serve`.
+ * This module is the client library only. The server is a program, not part of this API: run it
+ * with `deno task serve` (or the compiled `ferry-server`).
  *
  * @module
  */
