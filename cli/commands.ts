@@ -7,7 +7,7 @@
  */
 
 import { basename } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
+import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
 import type { FerryClient } from "../client/types.ts";
 import {
@@ -23,15 +23,9 @@ import { globMatcher, splitGlob, unquote } from "./glob.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { confirm } from "./prompt.ts";
 import type { Reconnector } from "./reconnect.ts";
-import {
-  CONCURRENCY,
-  expandRemote,
-  getFiles,
-  joinRemote,
-  putFiles,
-  type TransferReport,
-  walkRemote,
-} from "./transfer.ts";
+import { CONCURRENCY, expandRemote, joinRemote, walkRemote } from "./remote_tree.ts";
+import { type TransferFailure, transferFiles, type TransferReport } from "./transfer.ts";
+import { usage } from "./usage.ts";
 
 /** What a command needs from the program around it. */
 export interface Context {
@@ -53,16 +47,42 @@ export interface Context {
 
 /** Options a command was given (from `node:util` parseArgs). */
 export interface CommandFlags {
+  /** `-r`: whole directory trees (get, put, rm). */
   recursive?: boolean;
+  /** `-p`: keep modification times (get, put); for mkdir, `--parents`. */
   preserve?: boolean;
+  /** `--parents`: mkdir creates missing parents and succeeds if the directory exists. */
   parents?: boolean;
+  /** `--resume`: continue an interrupted transfer (get, put). */
   resume?: boolean;
+  /** `-f`: mv replaces an existing file. */
   force?: boolean;
+  /** `-y`: rm -r does not ask. */
   yes?: boolean;
+  /** `-l`: ls shows kind, size and modification time. */
   long?: boolean;
+  /** `--json`: print one JSON document. */
   json?: boolean;
+  /** `-q`: no progress bars, summaries or notices. */
   quiet?: boolean;
 }
+
+/**
+ * How a command ended when it did not throw. `code` is `null` when it succeeded; when some files
+ * of a `get` or `put` could not be moved it is the first failure's code, and `message` says what
+ * failed. The exit status is decided from it, with thrown errors, in `main.ts`.
+ */
+export interface Outcome {
+  /** The files a `get` or `put` could not move; empty for every other command. */
+  readonly failed: readonly TransferFailure[];
+  /** The error code the command ended with, or `null` if it succeeded. */
+  readonly code: ErrorCode | null;
+  /** What failed, in one line (empty if nothing did). */
+  readonly message: string;
+}
+
+/** The outcome of a command that did everything it was asked. */
+export const SUCCEEDED: Outcome = { failed: [], code: null, message: "" };
 
 /** The options every command and batch line may use, for `parseArgs`. */
 export const COMMAND_OPTIONS = {
@@ -77,9 +97,13 @@ export const COMMAND_OPTIONS = {
   quiet: { type: "boolean", short: "q" },
 } as const;
 
-interface CommandSpec {
+/** What a command accepts. */
+export interface CommandSpec {
+  /** Fewest arguments. */
   min: number;
+  /** Most arguments. */
   max: number;
+  /** Its synopsis, for usage errors. */
   usage: string;
   /** Options allowed, as written (`-r`, `--recursive`, …); `--json`, `-q` always are. */
   options: string[];
@@ -111,10 +135,6 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   shutdown: { min: 0, max: 0, usage: "shutdown", options: [] },
 };
-
-function usage(message: string): FerryError {
-  return new FerryError("USAGE", `${message} (see ferry --help)`);
-}
 
 /** Checks a command's name, argument count and options (as written) before connecting. */
 export function validateCommand(command: string, args: string[], optionNames: string[]): void {
@@ -267,7 +287,7 @@ async function transfer(
   verb: "get" | "put",
   args: string[],
   flags: CommandFlags,
-) {
+): Promise<Outcome> {
   const sources = args.length === 1 ? args : args.slice(0, -1);
   const dest = args.length === 1 ? "." : args[args.length - 1];
   const transferFlags = {
@@ -278,13 +298,7 @@ async function transfer(
   const display = ctx.progress();
   let report: TransferReport;
   try {
-    report = await (verb === "get" ? getFiles : putFiles)(
-      ctx.connection,
-      sources,
-      dest,
-      transferFlags,
-      display,
-    );
+    report = await transferFiles(verb, ctx.connection, sources, dest, transferFlags, display);
   } finally {
     display.close();
   }
@@ -292,47 +306,55 @@ async function transfer(
   else if (!ctx.quiet && report.files.length + report.directories > 0) {
     ctx.print(summarize(verb, sources, dest, report, transferFlags.recursive));
   }
-  if (report.failed.length > 0) {
-    const first = report.failed[0];
-    const total = report.failed.length + report.files.length;
-    throw new FerryError(
-      first.code as FerryError["code"],
-      report.failed.length === 1 && total === 1
-        ? first.message
-        : `${report.failed.length} of ${total} files failed; the first: ${first.message}`,
-    );
-  }
+  if (report.failed.length === 0) return SUCCEEDED;
+  const first = report.failed[0];
+  const total = report.failed.length + report.files.length;
+  return {
+    failed: report.failed,
+    code: first.code,
+    message: report.failed.length === 1 && total === 1
+      ? first.message
+      : `${report.failed.length} of ${total} files failed; the first: ${first.message}`,
+  };
 }
 
-/** Runs one command. */
+/**
+ * Runs one command. A command that fails outright throws; a `get` or `put` that moved some files
+ * but not others returns an outcome naming the failures.
+ */
 export async function runCommand(
   ctx: Context,
   command: string,
   args: string[],
   flags: CommandFlags,
-): Promise<void> {
+): Promise<Outcome> {
   if (command === "get" || command === "put") return await transfer(ctx, command, args, flags);
   const { client } = await ctx.connection.current();
   switch (command) {
     case "ls":
-      return await ls(ctx, client, args[0] ?? ".", flags);
+      await ls(ctx, client, args[0] ?? ".", flags);
+      break;
     case "stat":
-      return await stat(ctx, client, args[0]);
+      await stat(ctx, client, args[0]);
+      break;
     case "mkdir":
       // `-p` is parsed as --preserve; for mkdir it means --parents.
       for (const dir of args) {
         await client.mkdir(dir, { parents: (flags.parents || flags.preserve) ?? false });
       }
-      return;
+      break;
     case "mv":
-      return await mv(client, args[0], args[1], flags);
+      await mv(client, args[0], args[1], flags);
+      break;
     case "rm":
-      return await rm(ctx, client, args, flags);
+      await rm(ctx, client, args, flags);
+      break;
     case "shutdown":
       await client.shutdown();
       if (!ctx.quiet && !ctx.json) ctx.notice("server is shutting down");
-      return;
+      break;
     default:
       throw usage(`unknown command ${JSON.stringify(command)}`);
   }
+  return SUCCEEDED;
 }

@@ -1,9 +1,20 @@
 /**
- * Lines from standard input (batch commands, answers to questions) and yes/no questions asked
- * on standard error.
+ * Lines from standard input (batch commands, answers to questions), yes/no questions asked on
+ * standard error, and the lines the CLI writes there.
  *
  * @module
  */
+
+const encoder = new TextEncoder();
+
+/** Writes one line to standard error (nothing if standard error is gone). */
+export function stderr(text: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(text + "\n"));
+  } catch {
+    // nowhere to report
+  }
+}
 
 /** Reads standard input one line at a time. */
 export interface LineReader {

@@ -7,20 +7,16 @@
  */
 
 import { basename, join } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
+import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
 import type { FerryClient, Progress, TransferResult } from "../client/types.ts";
-import { safeEntryName, safeLocalName } from "../client/local_names.ts";
-import { globMatcher, splitGlob, unquote } from "./glob.ts";
+import { safeLocalName } from "../client/local_names.ts";
 import { localError } from "../client/local_files.ts";
+import { CONNECTION_FAILURES } from "../client/errors.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
 import { printable } from "./format.ts";
-
-/** Files moved at once over the connection. */
-export const CONCURRENCY = 8;
-/** Deepest directory tree walked (the server refuses deeper paths anyway). */
-const MAX_DEPTH = 256;
+import { CONCURRENCY, expandRemote, joinRemote, walkRemote } from "./remote_tree.ts";
 
 /** Options of `get` and `put`. */
 export interface TransferFlags {
@@ -63,7 +59,17 @@ export interface TransferReport {
   /** Wall-clock seconds. */
   seconds: number;
   /** Failures, when some files could not be moved (the command then fails). */
-  failed: { path: string; code: string; message: string }[];
+  failed: TransferFailure[];
+}
+
+/** A file a `get` or `put` could not move. */
+export interface TransferFailure {
+  /** The remote path of a `get`, the local path of a `put`. */
+  path: string;
+  /** Why, as an error code. */
+  code: ErrorCode;
+  /** Why, in words. */
+  message: string;
 }
 
 /** A plan: directories to create (parents first) and files to move. */
@@ -72,12 +78,6 @@ interface Plan {
   files: FileJob[];
   /** Whether this was more than one plain file (progress keeps a line per file). */
   many: boolean;
-}
-
-/** Joins remote path parts with `/`; `.` is the root. */
-export function joinRemote(dir: string, name: string): string {
-  const d = dir.replace(/\/+$/, "");
-  return d === "" || d === "." ? name : `${d}/${name}`;
 }
 
 async function localStat(path: string): Promise<Deno.FileInfo | null> {
@@ -96,83 +96,6 @@ async function remoteStat(client: FerryClient, path: string): Promise<Entry | nu
     if (err instanceof FerryError && err.code === "NOT_FOUND") return null;
     throw err;
   }
-}
-
-/**
- * Lists a remote directory, refusing names that are not one plain path component or appear
- * twice: a hostile server cannot make a recursive download escape its target.
- */
-export async function listChecked(client: FerryClient, dir: string): Promise<Entry[]> {
-  const entries = await client.list(dir);
-  const seen = new Set<string>();
-  for (const e of entries) {
-    try {
-      safeEntryName(e.name);
-    } catch (err) {
-      throw new FerryError(
-        "BAD_NAME",
-        `listing ${printable(dir)}: ${(err as Error).message}; nothing was written`,
-      );
-    }
-    if (seen.has(e.name)) {
-      throw new FerryError(
-        "BAD_FRAME",
-        `listing ${printable(dir)}: the server listed ${JSON.stringify(e.name)} twice`,
-      );
-    }
-    seen.add(e.name);
-  }
-  return entries;
-}
-
-/** A remote tree below `root`: directories (relative, parents first) and files. */
-export async function walkRemote(
-  client: FerryClient,
-  root: string,
-  warn: (text: string) => void,
-): Promise<
-  { dirs: { rel: string[]; mtime: number | null }[]; files: (Entry & { rel: string[] })[] }
-> {
-  const dirs: { rel: string[]; mtime: number | null }[] = [];
-  const files: (Entry & { rel: string[] })[] = [];
-  let level: string[][] = [[]];
-  let depth = 0;
-  while (level.length > 0) {
-    if (++depth > MAX_DEPTH) {
-      throw new FerryError(
-        "BAD_ARGUMENT",
-        `${printable(root)} is nested more than ${MAX_DEPTH} levels deep`,
-      );
-    }
-    const next: string[][] = [];
-    // List a level's directories a few at a time over the one connection.
-    for (let i = 0; i < level.length; i += CONCURRENCY) {
-      const batch = level.slice(i, i + CONCURRENCY);
-      const listings = await Promise.all(
-        batch.map((rel) =>
-          listChecked(client, rel.length === 0 ? root : joinRemote(root, rel.join("/")))
-        ),
-      );
-      batch.forEach((rel, j) => {
-        for (const e of listings[j]) {
-          const path = [...rel, e.name];
-          if (e.kind === "file") files.push({ ...e, rel: path });
-          else if (e.kind === "dir") {
-            dirs.push({ rel: path, mtime: e.mtime });
-            next.push(path);
-          } else {
-            warn(
-              `ferry: skipping ${
-                printable(joinRemote(root, path.join("/")))
-              }: a ${e.kind}, not a file or directory`,
-            );
-          }
-        }
-      });
-    }
-    level = next;
-  }
-  return { dirs, files };
 }
 
 /** A local tree below `root`: directories (relative, parents first) and files. */
@@ -215,48 +138,6 @@ export async function walkLocal(
     level = next;
   }
   return { dirs, files };
-}
-
-/** Expands a remote source with wildcards into matching entries; plain paths pass through. */
-export async function expandRemote(
-  client: FerryClient,
-  source: string,
-): Promise<{ path: string; entry: Entry | null }[]> {
-  let glob;
-  try {
-    glob = splitGlob(source);
-  } catch (err) {
-    throw new FerryError("USAGE", `${printable(source)}: ${(err as Error).message}`);
-  }
-  if (glob === null) return [{ path: unquote(source), entry: null }];
-  const match = globMatcher(glob.pattern);
-  const entries = await client.list(glob.dir);
-  const out: { path: string; entry: Entry | null }[] = [];
-  const seen = new Set<string>();
-  for (const e of entries) {
-    if (!match(e.name)) continue;
-    if (seen.has(e.name)) {
-      throw new FerryError(
-        "BAD_FRAME",
-        `${printable(source)}: the server listed ${JSON.stringify(e.name)} twice`,
-      );
-    }
-    seen.add(e.name);
-    try {
-      safeEntryName(e.name);
-    } catch (err) {
-      throw new FerryError(
-        "BAD_NAME",
-        `${printable(source)}: ${(err as Error).message}; nothing was written`,
-      );
-    }
-    out.push({ path: joinRemote(glob.dir, e.name), entry: e });
-  }
-  if (out.length === 0) {
-    throw new FerryError("NOT_FOUND", `no remote file matches ${printable(source)}`);
-  }
-  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return out;
 }
 
 /** Plans a `get` of `sources` into local `dest`. */
@@ -485,12 +366,7 @@ async function execute(
         );
       }
       // A lost connection that reconnecting could not mend ends the whole transfer.
-      if (
-        ["CONNECTION_CLOSED", "UNREACHABLE", "TIMEOUT", "SHUTTING_DOWN", "TLS", "UNAUTHENTICATED"]
-          .includes(e.code)
-      ) {
-        fatal = e;
-      }
+      if (CONNECTION_FAILURES.has(e.code)) fatal = e;
     }
   });
   report.files.sort((a, b) => (a.remote < b.remote ? -1 : a.remote > b.remote ? 1 : 0));
@@ -498,8 +374,12 @@ async function execute(
   return report;
 }
 
-/** `get [-r] [-p] [--resume] REMOTE... LOCAL`. */
-export async function getFiles(
+/**
+ * `get [-r] [-p] [--resume] REMOTE... LOCAL` or `put [-r] [-p] [--resume] LOCAL... REMOTE`:
+ * plans, creates the directories (parents first), moves the files and reports.
+ */
+export async function transferFiles(
+  direction: "get" | "put",
   connection: Reconnector,
   sources: string[],
   dest: string,
@@ -510,6 +390,13 @@ export async function getFiles(
   const failed: TransferReport["failed"] = [];
   const warn = (text: string) => display.message(text);
   const { client } = await connection.current();
+  if (direction === "put") {
+    const plan = await planPut(client, sources, dest, flags, warn, failed);
+    await makeRemoteDirs(client, plan.remoteDirs);
+    const report = await execute(connection, plan, "put", flags, display, failed, started);
+    report.directories = plan.remoteDirs.length;
+    return report;
+  }
   const plan = await planGet(client, sources, dest, flags, warn, failed);
   for (const d of plan.dirs) {
     try {
@@ -520,36 +407,27 @@ export async function getFiles(
   }
   const report = await execute(connection, plan, "get", flags, display, failed, started);
   report.directories = plan.dirs.length;
-  if (flags.preserve) {
-    // Deepest first: writing into a directory changes its time.
-    for (const d of [...plan.dirs].reverse()) {
-      if (d.mtime === null) continue;
-      try {
-        await Deno.utime(d.path, new Date(), new Date(d.mtime));
-      } catch (err) {
-        throw localError(err, d.path);
-      }
-    }
-  }
+  if (flags.preserve) await setLocalDirTimes(plan.dirs);
   return report;
 }
 
-/** `put [-r] [-p] [--resume] LOCAL... REMOTE`. */
-export async function putFiles(
-  connection: Reconnector,
-  sources: string[],
-  dest: string,
-  flags: TransferFlags,
-  display: ProgressDisplay,
-): Promise<TransferReport> {
-  const started = performance.now();
-  const failed: TransferReport["failed"] = [];
-  const warn = (text: string) => display.message(text);
-  const { client } = await connection.current();
-  const plan = await planPut(client, sources, dest, flags, warn, failed);
-  // Parents first; each level's directories at once.
+/** Gives local directories their remote modification times, deepest first. */
+async function setLocalDirTimes(dirs: Plan["dirs"]): Promise<void> {
+  // Deepest first: writing into a directory changes its time.
+  for (const d of [...dirs].reverse()) {
+    if (d.mtime === null) continue;
+    try {
+      await Deno.utime(d.path, new Date(), new Date(d.mtime));
+    } catch (err) {
+      throw localError(err, d.path);
+    }
+  }
+}
+
+/** Creates remote directories: parents first, each level's directories at once. */
+async function makeRemoteDirs(client: FerryClient, remoteDirs: string[]): Promise<void> {
   const byDepth = new Map<number, string[]>();
-  for (const d of plan.remoteDirs) {
+  for (const d of remoteDirs) {
     const depth = d.split("/").length;
     byDepth.set(depth, [...(byDepth.get(depth) ?? []), d]);
   }
@@ -561,7 +439,4 @@ export async function putFiles(
       );
     }
   }
-  const report = await execute(connection, plan, "put", flags, display, failed, started);
-  report.directories = plan.remoteDirs.length;
-  return report;
 }
