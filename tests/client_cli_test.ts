@@ -314,7 +314,10 @@ Deno.test("client cli: rm -r asks on a terminal", { ignore: !hasScript() }, asyn
 
 Deno.test("client cli: --json prints one document per command", async () => {
   await using s = await cliServer();
-  await Deno.writeTextFile(`${s.cwd}/up.txt`, "json me\n");
+  const content = new TextEncoder().encode("json me\n");
+  await Deno.writeFile(`${s.cwd}/up.txt`, content);
+  // The digest the documents must report, computed apart from the client (WebCrypto, not node).
+  const expected = new Uint8Array(await crypto.subtle.digest("SHA-256", content)).toHex();
   const put = await s.run(["put", "--json", "up.txt", "j.txt"]);
   assertOk(put, "put --json");
   const p = JSON.parse(put.stdout);
@@ -328,10 +331,14 @@ Deno.test("client cli: --json prints one document per command", async () => {
   ]);
   assert.equal(p.files[0].remote, "j.txt");
   assert.equal(p.bytes, 8);
+  assert.equal(p.files[0].sha256, expected, "put reports the SHA-256 of the bytes");
+  assert.deepEqual(await Deno.readFile(`${s.ts.root}/j.txt`), content, "the server has the bytes");
   const get = await s.run(["get", "--json", "j.txt", "back.txt"]);
   assertOk(get, "get --json");
   const g = JSON.parse(get.stdout);
   assert.equal(g.files[0].sha256, p.files[0].sha256);
+  assert.equal(g.files[0].sha256, expected, "get reports the SHA-256 of the bytes");
+  assert.deepEqual(await Deno.readFile(`${s.cwd}/back.txt`), content, "back.txt has the bytes");
   assert.equal(typeof g.seconds, "number");
   const ls = JSON.parse((await s.run(["ls", "-l", "--json"])).stdout);
   assert.deepEqual(ls.map((e: { name: string }) => e.name), ["j.txt"]);

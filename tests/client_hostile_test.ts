@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { basename, dirname, join, resolve } from "node:path";
 import { readFrames } from "../protocol/reader.ts";
 import { writeAll } from "../protocol/writer.ts";
 import {
@@ -28,7 +29,7 @@ import {
 } from "../protocol/messages.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { testCertificates } from "./helpers.ts";
-import { exists, ferry, tempDir } from "./cli_helpers.ts";
+import { ferry, tempDir } from "./cli_helpers.ts";
 
 const GOOD = new TextEncoder().encode("good bytes\n");
 
@@ -140,6 +141,55 @@ async function everything(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * Where a client that joined a listed name to a local directory naively (without checking it)
+ * would write: the name resolved against the working directory, the target and the tree below
+ * it (with `\\` read as `/` too), and the hidden partial file beside each. The ones outside
+ * `inside` are returned: nothing else checks them.
+ */
+function naiveTargets(name: string, bases: string[], inside: string): string[] {
+  const out = new Set<string>();
+  for (const base of bases) {
+    for (const n of new Set([name, name.replaceAll("\\", "/")])) {
+      const p = resolve(base, n);
+      out.add(p);
+      out.add(join(dirname(p), `.${basename(p)}.ferry-partial`));
+    }
+  }
+  // A path holding NUL cannot exist.
+  return [...out].filter((p) => !p.includes("\0") && !p.startsWith(`${inside}/`) && p !== inside);
+}
+
+/**
+ * What is at each path and beside it: every entry of its directory named like it, or like it
+ * with a suffix (`x.tmp`), or hidden (`.x.ferry-partial`), with kind, size and modification
+ * time. It only reads.
+ */
+async function snapshot(paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of new Set(paths.map((p) => dirname(p)))) {
+    const prefixes = paths.filter((p) => dirname(p) === dir).map((p) => basename(p));
+    let entries: Deno.DirEntry[] = [];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    for (const e of entries) {
+      const near = (b: string) =>
+        e.name === b || e.name.startsWith(`${b}.`) || e.name.startsWith(`.${b}`);
+      if (!prefixes.some(near)) continue;
+      const info = await Deno.lstat(join(dir, e.name));
+      out.push(
+        `${join(dir, e.name)} ${
+          e.isDirectory ? "dir" : "file"
+        } ${info.size} ${info.mtime?.getTime()}`,
+      );
+    }
+  }
+  return out.sort();
+}
+
 const HOSTILE: [string, Entry][] = [
   ["dot-dot", { name: "../evil", kind: "file", size: 11, mtime: 0 }],
   ["dot-dot directory", { name: "..", kind: "dir", size: 0, mtime: 0 }],
@@ -178,6 +228,9 @@ Deno.test("client hostile server: get -r and wildcards create nothing for unsafe
       server.hostile = [entry];
       // The wildcard is chosen to match the hostile name (a bare * skips names with a leading dot).
       const pattern = entry.name.startsWith(".") ? "pkg/.*" : "pkg/*";
+      const outside = naiveTargets(entry.name, [cwd, `${cwd}/out`, `${cwd}/out/pkg`], dir.path);
+      if (what === "absolute") assert.ok(outside.includes("/etc/x"), outside.join(" "));
+      const outsideBefore = await snapshot(outside);
       for (const cmd of [["get", "-r", "pkg", "out"], ["get", pattern, "out/"]]) {
         const run = await ferry(cwd, [...args, ...cmd], env);
         assert.notEqual(run.code, 0, `${cmd.join(" ")} must fail: ${run.stdout}${run.stderr}`);
@@ -186,7 +239,11 @@ Deno.test("client hostile server: get -r and wildcards create nothing for unsafe
         // deno-lint-ignore no-control-regex
         assert.doesNotMatch(run.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, "control characters escaped");
         assert.deepEqual(await everything(dir.path), before, `${cmd.join(" ")} created files`);
-        assert.ok(!(await exists("/etc/x-ferry-test")));
+        assert.deepEqual(
+          await snapshot(outside),
+          outsideBefore,
+          `${cmd.join(" ")} wrote outside the temporary directory`,
+        );
       }
     });
   }

@@ -159,7 +159,9 @@ Deno.test("client units: withReconnect retries interruptions with back-off, once
   let opened = 0;
   const fake = () => {
     opened++;
-    return Promise.resolve({ close() {}, closed: new Promise(() => {}) } as unknown as FerryClient);
+    // Each connection's client says which one it is.
+    const client = { serverAgent: `fake ${opened}`, close() {}, closed: new Promise(() => {}) };
+    return Promise.resolve(client as unknown as FerryClient);
   };
   const session = createReconnector(fake);
   const notices: string[] = [];
@@ -179,26 +181,99 @@ Deno.test("client units: withReconnect retries interruptions with back-off, once
   assert.equal(calls, 3);
   assert.equal(opened, 3);
   assert.equal(notices.length, 2);
+  // A failure of the data, not the connection: one attempt, no reconnect, no notice.
+  let attempts = 0;
+  let told = 0;
+  let before = opened;
   await assert.rejects(
     withReconnect(
       session,
       "get y",
-      () => Promise.reject(new FerryError("NOT_FOUND", "no")),
-      () => {},
+      () => (attempts++, Promise.reject(new FerryError("NOT_FOUND", "no"))),
+      () => told++,
       [1],
     ),
     (e) => e instanceof FerryError && e.code === "NOT_FOUND",
   );
+  assert.equal(attempts, 1, "NOT_FOUND is not retried");
+  assert.equal(told, 0);
+  assert.equal(opened, before, "NOT_FOUND does not reconnect");
+  // An interruption: retried once per back-off step, then given up.
+  attempts = 0;
+  told = 0;
+  before = opened;
   await assert.rejects(
     withReconnect(
       session,
       "get z",
-      () => Promise.reject(new FerryError("TIMEOUT", "t")),
-      () => {},
+      () => (attempts++, Promise.reject(new FerryError("TIMEOUT", "t"))),
+      () => told++,
       [1, 1],
     ),
     (e) => e instanceof FerryError && e.code === "TIMEOUT",
   );
+  assert.equal(attempts, 3, "TIMEOUT is tried once and retried twice");
+  assert.equal(told, 2);
+  assert.equal(opened, before + 2, "each retry runs on a new connection");
+  // BUSY right after an interruption (the server still holds the old transfer) is retried…
+  attempts = 0;
+  before = opened;
+  const busyAfter = await withReconnect(
+    session,
+    "put b",
+    (c) => {
+      attempts++;
+      if (attempts === 1) return Promise.reject(new FerryError("CONNECTION_CLOSED", "lost"));
+      if (attempts === 2) return Promise.reject(new FerryError("BUSY", "partial held"));
+      return Promise.resolve(c.serverAgent);
+    },
+    () => {},
+    [1, 1, 1],
+  );
+  assert.equal(attempts, 3, "BUSY after an interruption is retried");
+  assert.equal(opened, before + 2);
+  assert.equal(busyAfter, `fake ${opened}`, "the last try ran on the newest connection");
+  // …but BUSY on a first attempt is an answer, not an interruption.
+  attempts = 0;
+  before = opened;
+  await assert.rejects(
+    withReconnect(
+      session,
+      "put c",
+      () => (attempts++, Promise.reject(new FerryError("BUSY", "busy"))),
+      () => {},
+      [1, 1],
+    ),
+    (e) => e instanceof FerryError && e.code === "BUSY",
+  );
+  assert.equal(attempts, 1, "BUSY on the first attempt is not retried");
+  assert.equal(opened, before);
+  // Once per generation: transfers interrupted together on one connection reconnect once and
+  // all carry on over the same new connection.
+  const generation = (await session.current()).generation;
+  before = opened;
+  const interrupted = new Set<number>();
+  const results = await Promise.all(
+    [0, 1, 2, 3].map((i) =>
+      withReconnect(
+        session,
+        `get ${i}`,
+        (c, retrying) => {
+          if (!retrying) {
+            interrupted.add(i);
+            return Promise.reject(new FerryError("CONNECTION_CLOSED", "lost"));
+          }
+          return Promise.resolve(c.serverAgent);
+        },
+        () => {},
+        [1, 1, 1],
+      )
+    ),
+  );
+  assert.equal(interrupted.size, 4, "every transfer was interrupted");
+  assert.equal(opened, before + 1, "four interrupted transfers reconnect once");
+  assert.deepEqual(results, Array(4).fill(`fake ${opened}`));
+  assert.equal((await session.current()).generation, generation + 1);
 });
 
 Deno.test("client units: compile targets, and the binary gets the client task's permissions", () => {
