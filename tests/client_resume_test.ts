@@ -109,11 +109,13 @@ Deno.test("client resume: get --resume and put --resume continue what an interru
     { cutUpAfter: 6 * 1024 * 1024 },
   );
   // Wait until the server noticed and kept the partial.
-  for (let i = 0; i < 100; i++) {
+  let kept = false;
+  for (let i = 0; i < 100 && !kept; i++) {
     const names = [...Deno.readDirSync(s.ts.root)].map((e) => e.name);
-    if (names.some((n) => n.endsWith(".partial"))) break;
-    await new Promise((r) => setTimeout(r, 20));
+    kept = names.some((n) => n.endsWith(".partial"));
+    if (!kept) await new Promise((r) => setTimeout(r, 20));
   }
+  assert.ok(kept, "the server kept no partial of the interrupted upload within 2 s");
   const put = await s.run(s.ts.port, ["put", "--resume", "--json", "up.bin", "up.bin"]);
   assert.equal(put.code, 0, put.stderr);
   assert.ok(JSON.parse(put.stdout).files[0].resumed > 0, put.stdout);

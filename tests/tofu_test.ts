@@ -182,6 +182,13 @@ Deno.test("tofu library: trustedFingerprint, onUnknownCertificate, transfers ove
       assert.equal(chunks.reduce((n, c) => n + c.length, 0), data.length);
       const [l1, l2] = await Promise.all([client.list(), client.list()]);
       assert.deepEqual(l1, l2);
+      // What the root really holds: the one uploaded file, as the disk describes it.
+      const onDisk = await Deno.stat(`${dir.path}/root/big.bin`);
+      const expected = [
+        { name: "big.bin", kind: "file", size: data.length, mtime: onDisk.mtime!.getTime() },
+      ];
+      assert.deepEqual(l1, expected);
+      assert.deepEqual(l2, expected);
     } finally {
       client.close();
       await client.closed;
