@@ -121,7 +121,7 @@ async function send(port: number, cert: string, key: string, bytes: number): Pro
 type Sink = (data: Uint8Array) => void | Promise<void>;
 
 /**
- * The client's routing of one download's frames as client/mux.ts and client/client.ts do it:
+ * The client's routing of one download's frames as client/mux.ts and client/download.ts do it:
  * the mux awaits the request wrapper's async onFrame, which awaits the download's async handler.
  */
 async function muxLike(frames: AsyncIterable<Frame>, sink: Sink): Promise<number> {
