@@ -78,23 +78,7 @@ export function opener(
             changedWarning(where, cert, remembered, known!.file);
             return false;
           }
-          stderr(
-            [
-              `ferry: the certificate of ${where} is not signed by a CA you trust (${
-                printable(cert.reason)
-              }).`,
-              `Its SHA-256 fingerprint is`,
-              `    ${cert.fingerprint}`,
-              `Compare it with the fingerprint the server printed at start-up.`,
-            ].join("\n"),
-          );
-          if (!options.interactive) {
-            stderr(
-              `To trust it, run again with --trust ${cert.fingerprint} (or pass --ca with the server's CA certificate).`,
-            );
-            return false;
-          }
-          return await confirm("Trust this server and remember its certificate?");
+          return await askFirstUse(where, cert, options.interactive);
         },
       });
     } catch (err) {
@@ -111,22 +95,53 @@ export function opener(
     const fp = client.trust.fingerprint;
     if (client.trust.method === "fingerprint" && fp !== null) {
       pinned = fp;
-      if (fp !== remembered) {
-        try {
-          known ??= knownServers(configDir());
-          await known.set(s.host, s.port, fp);
-          if (!options.quiet) {
-            stderr(
-              `ferry: ${
-                remembered === undefined ? "remembered" : "replaced"
-              } the certificate of ${where} in ${known.file}`,
-            );
-          }
-        } catch (err) {
-          stderr(`ferry: could not remember the certificate: ${(err as Error).message}`);
-        }
-      }
+      if (fp !== remembered) await remember(s, fp, remembered === undefined, options.quiet);
     }
     return client;
   };
+}
+
+/**
+ * Shows a server's certificate the first time it is met; at a terminal asks whether to trust
+ * it, elsewhere says how to.
+ */
+async function askFirstUse(
+  where: string,
+  cert: ServerCertificate,
+  interactive: boolean,
+): Promise<boolean> {
+  stderr(
+    [
+      `ferry: the certificate of ${where} is not signed by a CA you trust (${
+        printable(cert.reason)
+      }).`,
+      `Its SHA-256 fingerprint is`,
+      `    ${cert.fingerprint}`,
+      `Compare it with the fingerprint the server printed at start-up.`,
+    ].join("\n"),
+  );
+  if (!interactive) {
+    stderr(
+      `To trust it, run again with --trust ${cert.fingerprint} (or pass --ca with the server's CA certificate).`,
+    );
+    return false;
+  }
+  return await confirm("Trust this server and remember its certificate?");
+}
+
+/** Remembers the fingerprint of the server at `s` in `known_servers` (failing only with a notice). */
+async function remember(s: Settings, fp: string, first: boolean, quiet: boolean): Promise<void> {
+  try {
+    const known = knownServers(configDir());
+    await known.set(s.host, s.port, fp);
+    if (!quiet) {
+      stderr(
+        `ferry: ${
+          first ? "remembered" : "replaced"
+        } the certificate of ${s.host}:${s.port} in ${known.file}`,
+      );
+    }
+  } catch (err) {
+    stderr(`ferry: could not remember the certificate: ${(err as Error).message}`);
+  }
 }
