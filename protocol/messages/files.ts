@@ -57,7 +57,7 @@ export interface ListEntries {
 }
 
 /** Fixed bytes of a LIST_ENTRIES payload before its entries. */
-export const LIST_ENTRIES_OVERHEAD = 4 + 1 + 2;
+export const LIST_ENTRIES_OVERHEAD: number = 4 + 1 + 2;
 
 /** Encodes a LIST_ENTRIES frame. The caller keeps the payload within 65,535 bytes. */
 export function encodeListEntries(m: ListEntries): Uint8Array {

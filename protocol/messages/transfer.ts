@@ -31,11 +31,11 @@ import { FerryError } from "../errors.ts";
 import { frameWith, ID_SIZE, readKnownU64, SHA256_SIZE } from "./common.ts";
 
 /** Most file bytes one data frame carries: the payload limit less the request id. */
-export const DATA_CHUNK = MAX_PAYLOAD - ID_SIZE;
+export const DATA_CHUNK: number = MAX_PAYLOAD - ID_SIZE;
 /** Bytes of one full data frame: header, request id and {@linkcode DATA_CHUNK} file bytes. */
-export const DATA_FRAME_SIZE = HEADER_SIZE + ID_SIZE + DATA_CHUNK;
+export const DATA_FRAME_SIZE: number = HEADER_SIZE + ID_SIZE + DATA_CHUNK;
 /** File bytes a sender batches into one write: four full data frames. */
-export const DATA_BATCH = 4 * DATA_CHUNK;
+export const DATA_BATCH: number = 4 * DATA_CHUNK;
 
 /** DOWNLOAD (1,0): fetch a file from `offset` to its end. */
 export interface Download {
