@@ -1,6 +1,6 @@
 /**
  * Cursor helpers for payload fields: big-endian integers, 64-bit sizes that must fit a JS
- * number, and length-prefixed UTF-8 strings decoded strictly.
+ * number, and length-prefixed UTF-8 strings decoded strictly; and byte-array equality.
  *
  * @module
  */
@@ -180,4 +180,11 @@ export function putBlob(b: ByteBuilder, v: Uint8Array): void {
   if (v.length > 0xffff) throw new RangeError(`string of ${v.length} bytes exceeds 65535`);
   putU16(b, v.length);
   putBytes(b, v);
+}
+
+/** Returns true when `a` and `b` hold the same bytes. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

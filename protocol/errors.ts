@@ -98,3 +98,100 @@ export class FerryError extends Error {
 export function isFerryError(err: unknown, code?: ErrorCode): err is FerryError {
   return err instanceof FerryError && (code === undefined || err.code === code);
 }
+
+/**
+ * Classes of error codes, as data. Each class is a fact one part of ferry decides on; the
+ * predicates below read these lists, so a class is written once.
+ */
+export const ERROR_CLASSES = {
+  /**
+   * Sent with request id 0, these end the connection (PROTOCOL.md §2.2): the server closes it
+   * after sending one, and a client fails every request in flight with it. Other id-0 errors
+   * (a frame too short to carry an id) leave requests alone.
+   */
+  endsConnection: ["BUSY", "TIMEOUT", "BAD_FRAME", "SHUTTING_DOWN"],
+  /**
+   * The connection, not the data, failed: a transfer that fails with one of these is resumable,
+   * and a client may reconnect and retry.
+   */
+  interruption: ["CONNECTION_CLOSED", "UNREACHABLE", "TIMEOUT", "SHUTTING_DOWN"],
+  /**
+   * The client cannot go on with this server: an interruption (that reconnecting did not mend),
+   * a TLS failure, or a refused token. A multi-file transfer stops at the first of these instead
+   * of trying the remaining files.
+   */
+  sessionFailure: [
+    "CONNECTION_CLOSED",
+    "UNREACHABLE",
+    "TIMEOUT",
+    "SHUTTING_DOWN",
+    "TLS",
+    "UNAUTHENTICATED",
+  ],
+  /**
+   * Refusals that only a broken or hostile client provokes; the server charges each to the
+   * connection's flood budget. Outcomes of real work (NOT_FOUND, NOT_EMPTY...) are not in it.
+   */
+  refusal: [
+    "BAD_FRAME",
+    "UNSUPPORTED",
+    "UNSUPPORTED_VERSION",
+    "BAD_ARGUMENT",
+    "BAD_NAME",
+    "OUTSIDE_ROOT",
+    "NAME_TOO_LONG",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "UNKNOWN_REQUEST",
+    "DUPLICATE_REQUEST",
+  ],
+} as const satisfies Record<string, readonly ErrorCode[]>;
+
+/** The name of a class of error codes in {@linkcode ERROR_CLASSES}. */
+export type ErrorClass = keyof typeof ERROR_CLASSES;
+
+const CLASS_SETS: { readonly [C in ErrorClass]: ReadonlySet<ErrorCode> } = {
+  endsConnection: new Set(ERROR_CLASSES.endsConnection),
+  interruption: new Set(ERROR_CLASSES.interruption),
+  sessionFailure: new Set(ERROR_CLASSES.sessionFailure),
+  refusal: new Set(ERROR_CLASSES.refusal),
+};
+
+/** Returns true when `code` belongs to the class `cls` of {@linkcode ERROR_CLASSES}. */
+export function inClass(cls: ErrorClass, code: ErrorCode): boolean {
+  return CLASS_SETS[cls].has(code);
+}
+
+/**
+ * Returns true when an ERROR frame ends the connection: request id 0 and a code of the
+ * `endsConnection` class (PROTOCOL.md §2.2).
+ */
+export function endsConnection(error: { readonly id: number; readonly code: ErrorCode }): boolean {
+  return error.id === 0 && inClass("endsConnection", error.code);
+}
+
+/**
+ * Returns true when `err` is a {@linkcode FerryError} of the `interruption` class: the
+ * connection failed, not the data, so the transfer can be resumed.
+ */
+export function isInterruption(err: unknown): boolean {
+  return err instanceof FerryError && inClass("interruption", err.code);
+}
+
+/**
+ * Returns true when `err` is a {@linkcode FerryError} of the `sessionFailure` class: the client
+ * cannot go on with this server.
+ */
+export function isSessionFailure(err: unknown): boolean {
+  return err instanceof FerryError && inClass("sessionFailure", err.code);
+}
+
+/** Returns true when a request refused with `code` counts against the flood budget. */
+export function isRefusal(code: ErrorCode): boolean {
+  return inClass("refusal", code);
+}
+
+/** The message of `err` when it is an `Error`, else `err` as a string. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

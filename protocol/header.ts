@@ -1,76 +1,7 @@
+// SHIM (issue 9): re-exports for call sites not yet moved; removed at integration.
 /**
- * The fixed 8-byte frame header: four unsigned 16-bit fields in network byte order.
- *
- * ```
- * 0        2        4        6        8
- * +--------+--------+--------+--------+----------------------+
- * | type   | num    | version| length | payload (length B)   |
- * +--------+--------+--------+--------+----------------------+
- * ```
+ * The frame header now lives in `frame.ts`.
  *
  * @module
  */
-
-/** Size in bytes of a frame header. */
-export const HEADER_SIZE = 8;
-
-/** Largest payload a single frame can carry (Data_Len is an unsigned 16-bit field). */
-export const MAX_PAYLOAD = 0xffff;
-
-/** The four fields of a frame header. */
-export interface FrameHeader {
-  /** Service_Type: the family of the service (0 files, 1 transfer, 2 admin, 3 control, 4 session). */
-  type: number;
-  /** Service_Num: the service within its family. */
-  num: number;
-  /** Version: the protocol version the payload is laid out for. */
-  version: number;
-  /** Data_Len: the number of payload bytes that follow the header. */
-  length: number;
-}
-
-function assertU16(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff) {
-    throw new RangeError(`frame header field ${name} must be an integer in 0..65535, got ${value}`);
-  }
-}
-
-/**
- * Writes a header into `target` at `offset` (default: a new 8-byte array) and returns `target`.
- *
- * @throws {RangeError} when a field is not an unsigned 16-bit integer.
- */
-export function encodeHeader(
-  header: FrameHeader,
-  target: Uint8Array = new Uint8Array(HEADER_SIZE),
-  offset = 0,
-): Uint8Array {
-  assertU16("type", header.type);
-  assertU16("num", header.num);
-  assertU16("version", header.version);
-  assertU16("length", header.length);
-  const view = new DataView(target.buffer, target.byteOffset + offset, HEADER_SIZE);
-  view.setUint16(0, header.type, false);
-  view.setUint16(2, header.num, false);
-  view.setUint16(4, header.version, false);
-  view.setUint16(6, header.length, false);
-  return target;
-}
-
-/**
- * Reads the header that starts at `offset` in `bytes`.
- *
- * @throws {RangeError} when fewer than 8 bytes are available.
- */
-export function decodeHeader(bytes: Uint8Array, offset = 0): FrameHeader {
-  if (bytes.length - offset < HEADER_SIZE) {
-    throw new RangeError(`a frame header needs ${HEADER_SIZE} bytes, got ${bytes.length - offset}`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, HEADER_SIZE);
-  return {
-    type: view.getUint16(0, false),
-    num: view.getUint16(2, false),
-    version: view.getUint16(4, false),
-    length: view.getUint16(6, false),
-  };
-}
+export { decodeHeader, encodeHeader, type FrameHeader, HEADER_SIZE, MAX_PAYLOAD } from "./frame.ts";

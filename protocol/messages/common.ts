@@ -1,0 +1,141 @@
+/**
+ * What every payload layout shares: the frame builder, the request id that opens every payload,
+ * the application types carried by several services (`Role`, `Entry`), the directory entry
+ * layout, and the digest payload (HASH_RESULT, UPLOAD_PARTIAL).
+ *
+ * @module
+ */
+
+import { encodeHeader, HEADER_SIZE, MAX_PAYLOAD } from "../frame.ts";
+import { PROTOCOL_VERSION, type Service } from "../services.ts";
+import {
+  builder,
+  type ByteBuilder,
+  type ByteCursor,
+  cursor,
+  putBlob,
+  putBytes,
+  putU32,
+  putU64,
+  putU8,
+  readBytes,
+  readString,
+  readU32,
+  readU64,
+  readU8,
+  UNKNOWN_SIZE,
+} from "../bytes.ts";
+import { FerryError } from "../errors.ts";
+
+/** Bytes of the request id that opens every payload. */
+export const ID_SIZE = 4;
+/** Bytes of a SHA-256 digest. */
+export const SHA256_SIZE = 32;
+
+/** What a token allows. Higher values include the rights of lower ones. */
+export type Role = "read" | "write" | "admin";
+
+/** Kind of a directory entry. */
+export type EntryKind = "file" | "dir" | "symlink" | "other";
+const KIND_NUMBERS: Record<EntryKind, number> = { file: 0, dir: 1, symlink: 2, other: 3 };
+const KINDS: EntryKind[] = ["file", "dir", "symlink", "other"];
+
+/** One directory entry. */
+export interface Entry {
+  /** File name (one path component). */
+  name: string;
+  /** What it is. Symlinks are reported as such and never followed. */
+  kind: EntryKind;
+  /** Size in bytes (0 for directories and symlinks). */
+  size: number;
+  /** Modification time in milliseconds since the Unix epoch, or `null` when unknown. */
+  mtime: number | null;
+}
+
+/**
+ * Builds a whole frame of `service` (header with {@linkcode PROTOCOL_VERSION}, then a payload of
+ * exactly `payloadSize` bytes written by `fill`).
+ *
+ * @throws {FerryError} `BAD_ARGUMENT` when the payload would exceed 65,535 bytes.
+ */
+export function frameWith(
+  service: Service,
+  payloadSize: number,
+  fill: (b: ByteBuilder) => void,
+): Uint8Array {
+  if (payloadSize > MAX_PAYLOAD) {
+    throw new FerryError("BAD_ARGUMENT", `payload of ${payloadSize} bytes exceeds ${MAX_PAYLOAD}`);
+  }
+  const b = builder(HEADER_SIZE + payloadSize);
+  encodeHeader({ ...service, version: PROTOCOL_VERSION, length: payloadSize }, b.bytes);
+  b.offset = HEADER_SIZE;
+  fill(b);
+  return b.bytes;
+}
+
+/** Reads the request id at the start of a payload, or `undefined` if it is shorter than 4 bytes. */
+export function peekRequestId(payload: Uint8Array): number | undefined {
+  if (payload.length < ID_SIZE) return undefined;
+  return new DataView(payload.buffer, payload.byteOffset, ID_SIZE).getUint32(0, false);
+}
+
+/**
+ * Reads a u64 that may not be "unknown" (all ones).
+ *
+ * @throws {FerryError} `BAD_ARGUMENT` for all ones or a value above 2^53-1.
+ */
+export function readKnownU64(c: ByteCursor, field: string): number {
+  const v = readU64(c, field);
+  if (v === UNKNOWN_SIZE) throw new FerryError("BAD_ARGUMENT", `${field} may not be unknown`);
+  return v;
+}
+
+/** Encoded size of one entry with a name of `nameBytes` UTF-8 bytes. */
+export function entrySize(nameBytes: number): number {
+  return 1 + 8 + 8 + 2 + nameBytes;
+}
+
+/** Writes one entry: kind, size, mtime (all ones when unknown), then the name (`name` encoded). */
+export function putEntry(b: ByteBuilder, e: Entry, name: Uint8Array): void {
+  putU8(b, KIND_NUMBERS[e.kind]);
+  putU64(b, e.size);
+  putU64(b, e.mtime ?? UNKNOWN_SIZE);
+  putBlob(b, name);
+}
+
+/** Reads one entry; an unknown kind reads as `"other"`. */
+export function readEntry(c: ByteCursor): Entry {
+  const kind = KINDS[readU8(c, "kind")] ?? "other";
+  const size = readKnownU64(c, "size");
+  const mtime = readU64(c, "mtime");
+  const name = readString(c, "name");
+  return { name, kind, size, mtime: mtime === UNKNOWN_SIZE ? null : mtime };
+}
+
+/** HASH_RESULT (0,6) and UPLOAD_PARTIAL (1,6): a byte count and the SHA-256 of those bytes. */
+export interface Digest {
+  /** Request id. */
+  id: number;
+  /** Number of bytes hashed. */
+  length: number;
+  /** Their SHA-256 (32 bytes). */
+  sha256: Uint8Array;
+}
+
+/** Encodes a HASH_RESULT or UPLOAD_PARTIAL frame. */
+export function encodeDigest(service: Service, m: Digest): Uint8Array {
+  if (m.sha256.length !== SHA256_SIZE) throw new RangeError("sha256 must be 32 bytes");
+  return frameWith(service, 4 + 8 + SHA256_SIZE, (b) => {
+    putU32(b, m.id);
+    putU64(b, m.length);
+    putBytes(b, m.sha256);
+  });
+}
+
+/** Decodes a HASH_RESULT or UPLOAD_PARTIAL payload. */
+export function decodeDigest(payload: Uint8Array): Digest {
+  const c = cursor(payload);
+  const id = readU32(c, "id");
+  const length = readKnownU64(c, "length");
+  return { id, length, sha256: readBytes(c, SHA256_SIZE, "sha256").slice() };
+}

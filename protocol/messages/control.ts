@@ -1,0 +1,69 @@
+/**
+ * Control frames (PROTOCOL.md §4, §4.6): ERROR (3,0), and the frames whose payload is only a
+ * request id: OK (3,1), CANCEL (3,2) and CLOSE_SERVER (2,3).
+ *
+ * @module
+ */
+
+import { type Service, SERVICES } from "../services.ts";
+import {
+  cursor,
+  putBlob,
+  putU16,
+  putU32,
+  readString,
+  readU16,
+  readU32,
+  utf8Bytes,
+} from "../bytes.ts";
+import { ERROR_CODES, type ErrorCode, errorCodeName } from "../errors.ts";
+import { frameWith } from "./common.ts";
+
+/** ERROR (3,0): a failed operation, or with id 0 a connection-level error. */
+export interface ErrorMessage {
+  /** Request id, or 0 when the error concerns the connection. */
+  id: number;
+  /** Stable error code. */
+  code: ErrorCode;
+  /** Human-readable detail. */
+  message: string;
+}
+
+/** Most UTF-8 bytes of an ERROR message; a longer one is cut (see {@linkcode encodeError}). */
+export const MAX_MESSAGE_BYTES = 1024;
+
+/**
+ * Encodes an ERROR frame. A message over {@linkcode MAX_MESSAGE_BYTES} UTF-8 bytes is cut to its
+ * first 256 UTF-16 units followed by `…`.
+ */
+export function encodeError(m: ErrorMessage): Uint8Array {
+  let message = utf8Bytes(m.message);
+  if (message.length > MAX_MESSAGE_BYTES) {
+    message = utf8Bytes(m.message.slice(0, MAX_MESSAGE_BYTES / 4) + "…");
+  }
+  return frameWith(SERVICES.ERROR, 4 + 2 + 2 + message.length, (b) => {
+    putU32(b, m.id);
+    putU16(b, ERROR_CODES[m.code]);
+    putBlob(b, message);
+  });
+}
+
+/** Decodes an ERROR payload; an unknown code number reads as `INTERNAL`. */
+export function decodeError(payload: Uint8Array): ErrorMessage {
+  const c = cursor(payload);
+  return {
+    id: readU32(c, "id"),
+    code: errorCodeName(readU16(c, "code")),
+    message: readString(c, "message"),
+  };
+}
+
+/** A frame whose payload is only a request id: OK (3,1), CANCEL (3,2), CLOSE_SERVER (2,3). */
+export function encodeIdOnly(service: Service, id: number): Uint8Array {
+  return frameWith(service, 4, (b) => putU32(b, id));
+}
+
+/** Decodes a payload that carries only a request id. */
+export function decodeIdOnly(payload: Uint8Array): number {
+  return readU32(cursor(payload), "id");
+}
