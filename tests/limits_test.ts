@@ -16,7 +16,7 @@ import {
 } from "../server/limits.ts";
 import { floodCost } from "../server/connection.ts";
 import { MAX_REFUSING } from "../server/server.ts";
-import { parseDuration, parseSize } from "../server/main.ts";
+import { parseDuration, parseSize } from "../server/config.ts";
 import {
   encodeAuth,
   encodeDataFrames,

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ErrorCode, FerryError } from "../protocol/errors.ts";
-import { fsError, quoteName } from "../server/fs_errors.ts";
+import { fsError } from "../server/storage/fs_errors.ts";
+import { quoteName } from "../common/names.ts";
 import {
   isTempName,
   MAX_COMPONENT_BYTES,
@@ -18,7 +19,7 @@ import {
   resolveExisting,
   resolveParent,
   TEMP_PREFIX,
-} from "../server/paths.ts";
+} from "../server/storage/paths.ts";
 
 // --- helpers ------------------------------------------------------------------------------
 
