@@ -195,6 +195,48 @@ export async function resumeAtomicFile(options: ResumeOptions): Promise<AtomicFi
   }
 }
 
+/** Options for {@linkcode openAtomicFile}. */
+export interface OpenOptions extends AtomicFileOptions {
+  /** Go on with a kept temporary file when there is one (all of its bytes, re-hashed). */
+  resume?: boolean;
+  /** Stops the re-hash of the kept bytes. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens the temporary file of a transfer to `target`: with `resume`, a kept regular file is
+ * continued ({@linkcode resumeAtomicFile}, all of it); otherwise, or when none is kept, a new
+ * one is created ({@linkcode createAtomicFile}). This is a download's way in: check the kept
+ * bytes against the other side's digest of as many bytes, and {@linkcode AtomicFile.restart}
+ * when they differ.
+ *
+ * @example A download that resumes what an earlier attempt kept
+ * ```ts ignore
+ * import { openAtomicFile } from "./atomic_file.ts";
+ * const file = await openAtomicFile({ target, temp: `${dir}/.${name}.ferry-partial`, resume: true });
+ * if (file.existing > 0) {
+ *   const theirs = await client.hash(remote, { length: file.existing });
+ *   if (theirs !== file.hasher.copy().digest().toHex()) await file.restart();
+ * }
+ * try {
+ *   for await (const chunk of receive(file.length)) await file.write(chunk);
+ *   await file.commit({ mtime });
+ * } catch (err) {
+ *   await file.discard(isInterruption(err)); // keep it for the next attempt
+ *   throw err;
+ * }
+ * ```
+ *
+ * @throws what {@linkcode createAtomicFile} and {@linkcode resumeAtomicFile} throw.
+ */
+export async function openAtomicFile(options: OpenOptions): Promise<AtomicFile> {
+  if (options.resume) {
+    const kept = await Deno.lstat(options.temp).catch(() => null);
+    if (kept?.isFile) return await resumeAtomicFile(options);
+  }
+  return await createAtomicFile(options);
+}
+
 function shrank(): FerryError {
   return new FerryError("INTERNAL", "the kept partial file shrank while resuming");
 }

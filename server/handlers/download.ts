@@ -37,7 +37,7 @@ export function startDownload(session: Session, payload: Uint8Array): Background
     id: req.id,
     async run(signal) {
       const started = performance.now();
-      const file = await session.ctx.storage.openRead(req.path, req.offset);
+      const file = await session.ctx.storage.openRead(req.path, req.offset, signal);
       let sent = 0;
       try {
         await session.writer.send(

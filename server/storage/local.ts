@@ -102,7 +102,8 @@ export async function createLocalStorage(path: string): Promise<LocalStorage> {
       };
     },
 
-    async openRead(path, offset) {
+    async openRead(path, offset, signal) {
+      signal?.throwIfAborted();
       const { file, info } = await openFile(path);
       try {
         if (offset > info.size) {

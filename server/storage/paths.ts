@@ -1,6 +1,7 @@
 /**
  * Maps a client-supplied remote path onto the server's data root. This is the security
- * boundary for every file operation: a path is first validated lexically by
+ * boundary for every file operation of the local storage (`server/storage/local.ts`, the only
+ * caller; other storages keep its lexical rules): a path is first validated lexically by
  * {@linkcode parsePath} (no file-system access), then located with
  * {@linkcode resolveExisting} (symlinks followed, result must stay inside the root) or
  * {@linkcode resolveParent} (for operations on the final name itself, which is not followed).

@@ -169,12 +169,14 @@ export interface Storage {
   /** Describes a path and, when it is a directory, streams its entries. */
   list(path: string, signal: AbortSignal): Promise<Listing>;
   /**
-   * Opens a regular file for reading from `offset` on.
+   * Opens a regular file for reading from `offset` on. `signal` aborts the opening and, for
+   * back ends whose reads are requests, the reads in flight (a reader's caller still checks
+   * it between reads).
    *
    * @throws {FerryError} `IS_A_DIRECTORY`, or `BAD_ARGUMENT` for anything that is not a
    * regular file (a FIFO is refused before it is opened) or an offset past the end.
    */
-  openRead(path: string, offset: number): Promise<FileReader>;
+  openRead(path: string, offset: number, signal?: AbortSignal): Promise<FileReader>;
   /** Hashes the first bytes of a regular file; fewer than asked when the file is shorter. */
   hash(path: string, options: HashOptions): Promise<PrefixDigest>;
   /**

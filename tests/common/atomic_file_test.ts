@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import {
   createAtomicFile,
   createDirectorySync,
+  openAtomicFile,
   resumeAtomicFile,
   writeFileAtomic,
 } from "../../common/atomic_file.ts";
@@ -142,6 +143,27 @@ Deno.test("resumeAtomicFile: all of it by default; refused when missing, not a f
       (e) => e instanceof FerryError && e.code === "INTERNAL" && /shrank/.test(e.message),
     );
     assert.equal((await Deno.stat(`${dir}/.short`)).size, 10, "a refused resume changes nothing");
+  });
+});
+
+Deno.test("openAtomicFile resumes a kept file when asked and there is one, else starts afresh", async () => {
+  await withDir(async (dir) => {
+    const target = `${dir}/t`;
+    const temp = `${dir}/.t.partial`;
+    const fresh = await openAtomicFile({ target, temp, resume: true });
+    assert.equal(fresh.existing, 0, "nothing kept: a new file");
+    await fresh.write(bytes(700));
+    await fresh.discard(true);
+    const resumed = await openAtomicFile({ target, temp, resume: true });
+    assert.equal(resumed.existing, 700);
+    assert.deepEqual(resumed.hasher.copy().digest(), sha256(bytes(700)));
+    await resumed.discard(true);
+    const replaced = await openAtomicFile({ target, temp });
+    assert.equal(replaced.existing, 0, "without resume, a kept file is replaced");
+    await replaced.write(bytes(3, 5));
+    await replaced.commit();
+    assert.deepEqual(await Deno.readFile(target), bytes(3, 5));
+    assert.deepEqual(await names(dir), ["t"]);
   });
 });
 
