@@ -7,8 +7,10 @@
  */
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { dirname } from "node:path";
 import type { Role } from "../protocol/messages.ts";
 import { FerryError } from "../protocol/errors.ts";
+import { writeFileAtomic } from "../common/atomic_file.ts";
 
 /** A user the server accepts: the SHA-256 of their token and what it allows. */
 export interface Account {
@@ -74,9 +76,7 @@ export async function ensureAdminToken(dir: string): Promise<{ token: string; cr
   }
   await Deno.mkdir(dir, { recursive: true });
   const token = generateToken();
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeTextFile(tmp, token + "\n", { mode: 0o600, createNew: true });
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, token + "\n", { mode: 0o600 });
   return { token, created: true };
 }
 
@@ -120,6 +120,34 @@ export function userRecord(user: string, role: Role, token: string): UserRecord 
   return {
     user,
     role,
-    sha256: Array.from(hashToken(token), (b) => b.toString(16).padStart(2, "0")).join(""),
+    sha256: hashToken(token).toHex(),
   };
+}
+
+/**
+ * Adds `user` with `role` to the users file `file` (creating it, mode 0600), replacing an
+ * entry of the same name, and returns their new token. The file is rewritten atomically.
+ *
+ * @throws {FerryError} `USAGE` for a missing name, an unknown role or a malformed file.
+ */
+export async function addUser(
+  file: string,
+  user: string | undefined,
+  role: string,
+): Promise<string> {
+  if (!user) throw new FerryError("USAGE", "adduser needs a user name");
+  if (role !== "read" && role !== "write" && role !== "admin") {
+    throw new FerryError("USAGE", "--role must be read, write or admin");
+  }
+  let records: UserRecord[] = [];
+  if (await Deno.lstat(file).then(() => true, () => false)) {
+    await loadUsers(file); // refuses a malformed file before it is rewritten
+    records = JSON.parse(await Deno.readTextFile(file));
+  }
+  const token = generateToken();
+  const next = records.filter((r) => r.user !== user);
+  next.push(userRecord(user, role, token));
+  await Deno.mkdir(dirname(file), { recursive: true });
+  await writeFileAtomic(file, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
+  return token;
 }

@@ -12,6 +12,7 @@
 // polyfill is already installed. This import must stay above the x509 one.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
+import { writeFileAtomic } from "../common/atomic_file.ts";
 
 x509.cryptoProvider.set(crypto);
 
@@ -114,8 +115,9 @@ export async function generateCertificates(
 
 /**
  * Writes the set into `dir`, creating it if missing: certificates with mode 0644, keys with
- * mode 0600. Each file is written to a temporary file beside it, synced, given its mode and
- * renamed over the old one, so a crash never leaves a half-written file under the real name.
+ * mode 0600. Each file is written atomically (`writeFileAtomic` of `common/atomic_file.ts`:
+ * a temporary file beside it, synced, given its mode, renamed over the old one, the directory
+ * synced), so a crash never leaves a half-written file under the real name.
  * Empty members of the set (such as `caKey` of a user's own certificate) are not written.
  * The server certificate is written last, so its presence means the others are in place.
  *
@@ -131,7 +133,9 @@ export async function writeCertificates(dir: string, set: CertificateSet): Promi
     ["cert", 0o644],
   ];
   for (const [member, mode] of order) {
-    if (set[member] !== "") await writeAtomic(join(dir, CERT_FILES[member]), set[member], mode);
+    if (set[member] !== "") {
+      await writeFileAtomic(join(dir, CERT_FILES[member]), set[member], { mode });
+    }
   }
 }
 
@@ -277,26 +281,4 @@ async function readIfExists(path: string): Promise<string | null> {
 
 function checkPem(text: string, begin: RegExp, path: string): void {
   if (!begin.test(text)) throw new Error(`${path} does not hold the PEM block expected`);
-}
-
-async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
-  const temp = `${path}.${hex(crypto.getRandomValues(new Uint8Array(6)))}.tmp`;
-  const bytes = new TextEncoder().encode(text);
-  try {
-    const file = await Deno.open(temp, { write: true, createNew: true, mode });
-    try {
-      for (let done = 0; done < bytes.length;) {
-        done += await file.write(bytes.subarray(done));
-      }
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    // The umask may have narrowed the mode given at creation; set it exactly.
-    if (Deno.build.os !== "windows") await Deno.chmod(temp, mode);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
 }

@@ -1,29 +1,30 @@
 /**
  * One client connection: the TLS handshake under a deadline, then a loop that reads frames and
- * hands each to the handler of its service. Listings and downloads run in the background, so
- * a connection can have several operations in flight; past a limit the loop stops reading,
- * which pushes back on the client through TCP.
+ * hands each to the handler of its service (`server/handlers/mod.ts` says which run inline and
+ * which in the background), while a watchdog (`server/watchdog.ts`) keeps the deadlines. A
+ * connection can have several operations in flight; past a limit the loop stops reading, which
+ * pushes back on the client through TCP.
  *
  * @module
  */
 
 import { readFrameBatches } from "../protocol/reader.ts";
-import { createFrameWriter } from "../protocol/writer.ts";
+import { createFrameWriter, type FrameWriter } from "../protocol/writer.ts";
 import { encodeError, ID_SIZE, peekRequestId } from "../protocol/messages.ts";
 import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/services.ts";
 import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
-import type { ByteSink } from "../protocol/writer.ts";
 import { FloodBudget } from "./limits.ts";
 import {
   asFerryError,
-  assertNewRequest,
+  createSession,
   logOp,
   sendError,
   type ServerContext,
   type Session,
 } from "./session.ts";
-import { BEFORE_AUTH, HANDLERS } from "./handlers/mod.ts";
+import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
+import { HANDLERS } from "./handlers/mod.ts";
 
 /**
  * Refusals that only a broken or hostile client provokes; each costs the connection one unit
@@ -72,8 +73,8 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
         `protocol version ${frame.version} is not supported; this server speaks ${MIN_VERSION}..${MAX_VERSION}`,
       );
     }
-    const handler = name === undefined ? undefined : HANDLERS[name];
-    if (name === undefined || handler === undefined) {
+    const service = name === undefined ? undefined : HANDLERS[name];
+    if (name === undefined || service === undefined) {
       throw new FerryError(
         "UNSUPPORTED",
         `service (${frame.type},${frame.num})${
@@ -81,10 +82,10 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
         } is not one a client may send`,
       );
     }
-    if (session.account === null && !BEFORE_AUTH.has(name)) {
+    if (session.account === null && !service.beforeAuth) {
       throw new FerryError("UNAUTHENTICATED", `authenticate before ${name}`);
     }
-    await handler(session, frame.payload);
+    await service.handle(session, frame.payload);
     return undefined;
   } catch (err) {
     const e = asFerryError(err);
@@ -116,16 +117,82 @@ export interface ConnectionOptions {
   onSession?: (session: Session) => void;
 }
 
-/**
- * Size of each read from a connection. Every read takes a fresh buffer (frames are views into
- * it), so with hundreds of connections the buffers' size sets how much garbage waits for the
- * collector: 64 KiB instead of the reader's default 256 KiB cut the peak RSS of the load test
- * (200 connections) from about 350 to about 230 MiB, with no measurable loss of upload speed.
- */
-const READ_CHUNK = 64 * 1024;
-
 /** Longest wait for a parting ERROR frame (TIMEOUT, BUSY) to be written before closing. */
 const PARTING_WRITE_MS = 1_000;
+
+/** Closes a connection once, remembering the first reason given for the disconnect log. */
+interface Closer {
+  /** True once closed. */
+  readonly closed: boolean;
+  /** Why the server closed the connection, if it did and said why. */
+  readonly reason: string | undefined;
+  /** Closes now. */
+  close(reason?: string): void;
+  /** Sends a parting ERROR (id 0), waiting at most {@linkcode PARTING_WRITE_MS}, then closes. */
+  closeWith(writer: FrameWriter, error: FerryError, reason: string): Promise<void>;
+}
+
+function createCloser(conn: Deno.Conn): Closer {
+  let closed = false;
+  let reason: string | undefined;
+  const close = (why?: string) => {
+    if (closed) return;
+    reason ??= why;
+    closed = true;
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  };
+  return {
+    get closed() {
+      return closed;
+    },
+    get reason() {
+      return reason;
+    },
+    close,
+    closeWith(writer, error, why) {
+      if (closed) return Promise.resolve();
+      reason ??= why;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const gone = new Promise<void>((r) => timer = setTimeout(r, PARTING_WRITE_MS));
+      const sent = writer.send(encodeError({ id: 0, code: error.code, message: error.message }))
+        .catch(() => {});
+      return Promise.race([sent, gone]).finally(() => {
+        clearTimeout(timer);
+        close();
+      });
+    },
+  };
+}
+
+/** Runs the TLS handshake under its deadline; false when the connection is gone. */
+async function handshake(
+  conn: Deno.TlsConn,
+  ctx: ServerContext,
+  id: number,
+  peer: string,
+  closer: Closer,
+): Promise<boolean> {
+  const timer = setTimeout(() => {
+    ctx.log({ conn: id, peer, event: "handshake", result: "TIMEOUT" });
+    closer.close();
+  }, ctx.limits.handshakeTimeoutMs);
+  try {
+    await conn.handshake();
+  } catch (err) {
+    if (!closer.closed) {
+      ctx.log({ conn: id, peer, event: "handshake", result: "TLS", error: String(err) });
+    }
+    closer.close();
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+  return !closer.closed;
+}
 
 /** Serves one accepted TLS connection until it closes; never throws. */
 export async function handleConnection(
@@ -135,160 +202,68 @@ export async function handleConnection(
 ): Promise<void> {
   const peer = peerOf(conn);
   const started = performance.now();
-  let closed = false;
-  /** Why the server closed the connection, for the disconnect log line. */
-  let closeReason: string | undefined;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  };
-  const { limits, log } = ctx;
-
-  const handshakeTimer = setTimeout(() => {
-    log({ conn: options.conn, peer, event: "handshake", result: "TIMEOUT" });
-    close();
-  }, limits.handshakeTimeoutMs);
-  try {
-    await conn.handshake();
-  } catch (err) {
-    if (!closed) {
-      log({ conn: options.conn, peer, event: "handshake", result: "TLS", error: String(err) });
-    }
-    close();
-    return;
-  } finally {
-    clearTimeout(handshakeTimer);
-  }
-  if (closed) return;
+  const closer = createCloser(conn);
+  if (!(await handshake(conn, ctx, options.conn, peer, closer))) return;
 
   // Every write goes through this sink, which notes when writes last made progress: a peer
-  // that stops reading stalls them, and the stall timeout then closes the connection.
-  let lastActivity = Date.now();
-  let writesPending = 0;
-  let writeProgressAt = Date.now();
-  const sink: ByteSink = {
-    async write(p) {
-      if (writesPending++ === 0) writeProgressAt = Date.now();
-      try {
-        const n = await conn.write(p);
-        writeProgressAt = lastActivity = Date.now();
-        return n;
-      } finally {
-        writesPending--;
-      }
-    },
-  };
+  // that stops reading stalls them, and the watchdog's stall timeout then closes it.
+  const { sink, activity } = watchedSink(conn);
   const writer = createFrameWriter(sink);
-  const running = new Set<Promise<void>>();
-  const session: Session = {
-    conn: options.conn,
-    peer,
-    ctx,
-    writer,
-    account: null,
-    authFailures: 0,
-    tasks: new Map(),
-    discarding: new Set(),
-    close,
-    run(id, op, body) {
-      assertNewRequest(session, id);
-      const abort = new AbortController();
-      session.tasks.set(id, { op, abort });
-      const promise = (async () => {
-        try {
-          await body(abort.signal);
-        } catch (err) {
-          const e = abort.signal.aborted && !(err instanceof FerryError)
-            ? asFerryError(abort.signal.reason)
-            : asFerryError(err);
-          logOp(session, { op, id, result: e.code, error: e.message });
-          await sendError(session, id, e);
-        } finally {
-          session.tasks.delete(id);
-        }
-      })();
-      running.add(promise);
-      promise.finally(() => running.delete(promise));
-    },
-    track(work) {
-      running.add(work);
-      work.finally(() => running.delete(work));
-    },
-  };
+  const session = createSession({ id: options.conn, peer, close: closer.close }, ctx, writer);
   options.onSession?.(session);
-  log({ conn: options.conn, peer, event: "connect" });
-
-  /** Sends a parting ERROR (id 0), waiting at most PARTING_WRITE_MS for it, then closes. */
-  const closeWith = (error: FerryError, reason: string): Promise<void> => {
-    if (closed) return Promise.resolve();
-    closeReason ??= reason;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gone = new Promise<void>((r) => timer = setTimeout(r, PARTING_WRITE_MS));
-    const sent = writer.send(encodeError({ id: 0, code: error.code, message: error.message }))
-      .catch(() => {});
-    return Promise.race([sent, gone]).finally(() => {
-      clearTimeout(timer);
-      close();
-    });
-  };
-
+  ctx.log({ conn: options.conn, peer, event: "connect" });
   if (options.refuse !== undefined) {
-    log({
-      conn: options.conn,
-      peer,
-      event: "refused",
-      result: options.refuse.code,
-      error: options.refuse.message,
-    });
-    await closeWith(options.refuse, "refused");
+    const { code, message } = options.refuse;
+    ctx.log({ conn: options.conn, peer, event: "refused", result: code, error: message });
+    await closer.closeWith(writer, options.refuse, "refused");
     return;
   }
 
-  const authTimer = setTimeout(() => {
-    if (session.account !== null) return;
-    log({ conn: options.conn, peer, event: "auth", result: "TIMEOUT" });
-    void closeWith(
-      new FerryError("TIMEOUT", "authentication deadline passed"),
-      "authentication deadline passed",
-    );
-  }, limits.authTimeoutMs);
-
-  // Idle: nothing received, nothing written, and nothing running but uploads that wait for
-  // the client's data. Stalled: a write has made no progress (the peer stopped reading).
-  let dispatching = false;
-  const tickMs = Math.max(
-    10,
-    Math.min(1000, Math.floor(Math.min(limits.idleTimeoutMs, limits.writeStallTimeoutMs) / 4)),
+  const stopWatchdog = startWatchdog(
+    {
+      conn: options.conn,
+      peer,
+      activity,
+      isClosed: () => closer.closed,
+      isAuthenticated: () => session.account !== null,
+      hasBackgroundWork: () => session.tasks.size > 0,
+      close: closer.close,
+      closeWith: (error, reason) => closer.closeWith(writer, error, reason),
+    },
+    ctx.limits,
+    ctx.log,
   );
-  const ticker = setInterval(() => {
-    if (closed) return;
-    const now = Date.now();
-    if (writesPending > 0) {
-      if (now - writeProgressAt < limits.writeStallTimeoutMs) return;
-      log({ conn: options.conn, peer, event: "stall", result: "TIMEOUT" });
-      closeReason ??= "write stalled: the client stopped reading";
-      close();
-      return;
-    }
-    if (dispatching || now - lastActivity < limits.idleTimeoutMs) return;
-    for (const task of session.tasks.values()) if (task.op !== "put") return;
-    log({ conn: options.conn, peer, event: "idle", result: "TIMEOUT" });
-    void closeWith(new FerryError("TIMEOUT", "idle timeout"), "idle timeout");
-  }, tickMs);
+  const ended = await readLoop(conn, session, activity, closer);
+  stopWatchdog();
+  await session.end();
+  ctx.log({
+    conn: options.conn,
+    peer,
+    user: session.account?.user,
+    event: "disconnect",
+    reason: closer.reason ?? ended,
+    ms: Math.round(performance.now() - started),
+  });
+}
 
+/**
+ * Reads frames and dispatches each until the connection ends; spends the flood budget and
+ * pauses while too many operations run. Returns why the connection ended; never throws.
+ */
+async function readLoop(
+  conn: Deno.TlsConn,
+  session: Session,
+  activity: Activity,
+  closer: Closer,
+): Promise<string> {
+  const { limits, log } = session.ctx;
   const flood = new FloodBudget(limits.floodBudget, limits.floodRefillPerSecond);
   let frames = 0;
   let hellos = 0;
-  let reason = "closed by client";
   try {
-    for await (const batch of readFrameBatches(conn, READ_CHUNK)) {
+    for await (const batch of readFrameBatches(conn)) {
       for (const frame of batch) {
-        if (closed) break;
+        if (closer.closed) break;
         if (
           (frame.version < MIN_VERSION || frame.version > MAX_VERSION) &&
           serviceName(frame.type, frame.num) === undefined
@@ -300,19 +275,20 @@ export async function handleConnection(
             `unparseable frame (type ${frame.type}, num ${frame.num}, version ${frame.version}); closing`,
           );
         }
-        lastActivity = Date.now();
+        activity.lastActivity = Date.now();
         frames++;
         if (frame.type === SERVICES.HELLO.type && frame.num === SERVICES.HELLO.num) hellos++;
-        dispatching = true;
+        activity.dispatching = true;
         let refusal: ErrorCode | undefined;
         try {
           refusal = await dispatch(session, frame);
         } finally {
-          dispatching = false;
+          activity.dispatching = false;
         }
         if (!flood.spend(floodCost(frame, refusal, hellos))) {
-          log({ conn: options.conn, peer, event: "flood", result: "BUSY", frames });
-          await closeWith(
+          log({ conn: session.conn, peer: session.peer, event: "flood", result: "BUSY", frames });
+          await closer.closeWith(
+            session.writer,
             new FerryError(
               "BUSY",
               `too many refused, empty or cancelled frames (more than ${limits.floodBudget} at once); closing`,
@@ -321,42 +297,21 @@ export async function handleConnection(
           );
           break;
         }
-        while (running.size >= limits.maxInflightPerConnection) await Promise.race(running);
-        if (closed) break;
+        await session.whenRoom();
+        if (closer.closed) break;
       }
       // Answers deferred while this batch was handled go out together.
-      writer.flush();
-      if (closed) break;
+      session.writer.flush();
+      if (closer.closed) break;
     }
+    return "closed by client";
   } catch (err) {
     if (err instanceof FerryError) {
-      reason = err.message;
-      await closeWith(err, err.message);
-    } else if (closed) {
-      reason = "closed by server";
-    } else if (/close_notify|UnexpectedEof|Connection reset/i.test(String(err))) {
-      reason = "closed by client";
-    } else {
-      reason = err instanceof Error ? err.message : String(err);
+      await closer.closeWith(session.writer, err, err.message);
+      return err.message;
     }
-  } finally {
-    clearTimeout(authTimer);
-    clearInterval(ticker);
-    if (closeReason !== undefined) reason = closeReason;
-    const leftover = [...session.tasks.values()];
-    for (const task of leftover) {
-      task.abort.abort(new FerryError("CONNECTION_CLOSED", "connection closed"));
-    }
-    close();
-    await Promise.allSettled(running);
-    await Promise.allSettled(leftover.map((t) => t.cleanup?.()));
-    log({
-      conn: options.conn,
-      peer,
-      user: session.account?.user,
-      event: "disconnect",
-      reason,
-      ms: Math.round(performance.now() - started),
-    });
+    if (closer.closed) return "closed by server";
+    if (/close_notify|UnexpectedEof|Connection reset/i.test(String(err))) return "closed by client";
+    return err instanceof Error ? err.message : String(err);
   }
 }

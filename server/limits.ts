@@ -1,10 +1,15 @@
 /**
  * The server's limits and deadlines, with their defaults, and the small trackers that enforce
  * the per-address and per-connection ones: connections per client address, the back-off after
- * failed logins, and the flood budget of a connection.
+ * failed logins, and the flood budget of a connection. The server-wide trackers
+ * ({@linkcode ConnectionCaps}, {@linkcode AuthThrottle}) live on the server's context, one of
+ * each per server, so that they could later be backed by a coordinator shared between
+ * processes without their users changing.
  *
  * @module
  */
+
+import { FerryError } from "../protocol/errors.ts";
 
 /** Limits and deadlines; every field has a default in {@linkcode DEFAULT_LIMITS}. */
 export interface Limits {
@@ -140,6 +145,84 @@ export function peerAddressKey(peer: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Connection caps
+
+/** A connection let in by {@linkcode ConnectionCaps.admit}. */
+export interface Admission {
+  /** When set, the connection is over a limit: it is told this error and closed. */
+  readonly refuse: FerryError | undefined;
+  /** The connection has ended: it no longer counts. Call it once. */
+  end(): void;
+}
+
+/**
+ * Counts the connections of one server, in all and per client address (see
+ * {@linkcode addressKey}), and the ones being refused, and says whether a new one is over a
+ * limit (`maxConnections`, `maxConnectionsPerIp`).
+ */
+export class ConnectionCaps {
+  readonly #limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp">;
+  readonly #maxRefusing: number;
+  readonly #perAddress = new Map<string, number>();
+  #admitted = 0;
+  #refusing = 0;
+
+  /**
+   * Creates the counters. Past `maxRefusing` connections being refused at once, further ones
+   * over a limit are not even refused properly, but dropped at once.
+   */
+  constructor(
+    limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp">,
+    maxRefusing: number,
+  ) {
+    this.#limits = limits;
+    this.#maxRefusing = maxRefusing;
+  }
+
+  /**
+   * Counts a new connection from `address`; `undefined` when it is to be dropped without a
+   * handshake (over a limit while too many others are being refused).
+   */
+  admit(address: string): Admission | undefined {
+    const refuse = this.#overLimit(address);
+    if (refuse !== undefined) {
+      if (this.#refusing >= this.#maxRefusing) return undefined;
+      this.#refusing++;
+      return { refuse, end: () => void this.#refusing-- };
+    }
+    this.#admitted++;
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    return {
+      refuse,
+      end: () => {
+        this.#admitted--;
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(address, left);
+        else this.#perAddress.delete(address);
+      },
+    };
+  }
+
+  /** Why `address` may not open another connection now, or `undefined` when it may. */
+  #overLimit(address: string): FerryError | undefined {
+    const limits = this.#limits;
+    if (this.#admitted >= limits.maxConnections) {
+      return new FerryError(
+        "BUSY",
+        `the server is at its limit of ${limits.maxConnections} connections`,
+      );
+    }
+    if ((this.#perAddress.get(address) ?? 0) >= limits.maxConnectionsPerIp) {
+      return new FerryError(
+        "BUSY",
+        `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
+      );
+    }
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Back-off after failed logins
 
 /** What {@linkcode AuthThrottle} remembers of one address. */
@@ -245,21 +328,6 @@ export class AuthThrottle {
     }
     return record;
   }
-}
-
-const throttles = new WeakMap<object, AuthThrottle>();
-
-/**
- * The {@linkcode AuthThrottle} shared by every connection of one server, found by the server's
- * context (any object standing for the server, with its limits) and made on first use.
- */
-export function authThrottleOf(server: { readonly limits: AuthThrottleLimits }): AuthThrottle {
-  let throttle = throttles.get(server);
-  if (throttle === undefined) {
-    throttle = new AuthThrottle(server.limits);
-    throttles.set(server, throttle);
-  }
-  return throttle;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,6 +38,3 @@ export function stderrLogger(): Logger {
     }
   };
 }
-
-/** A logger that drops everything. */
-export const silentLogger: Logger = () => {};

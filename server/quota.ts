@@ -1,12 +1,15 @@
 /**
- * The data root's quota: bytes used by its files (measured once at start-up, then kept up to
- * date by uploads and deletes) plus bytes reserved by uploads in flight. An upload that would
- * pass the quota is refused with `NO_SPACE`, up front when its size is declared.
+ * The data root's quota: bytes used by its files (measured once at start-up by the storage,
+ * then kept up to date by uploads and deletes) plus bytes reserved by uploads in flight. An
+ * upload that would pass the quota is refused with `NO_SPACE`, up front when its size is
+ * declared, as it streams otherwise.
+ *
+ * The quota is one small object on the server's context, so that it could later be backed by
+ * a coordinator shared between processes without its users changing.
  *
  * @module
  */
 
-import { join } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
 
 /** Usage of the data root against its limit. */
@@ -14,55 +17,75 @@ export interface Quota {
   /** Most bytes allowed; 0 means unlimited. */
   readonly limit: number;
   /** Bytes of the files in the root. */
-  used: number;
+  readonly used: number;
   /** Bytes promised to uploads in flight. */
-  reserved: number;
-}
-
-/** Sums the sizes of the regular files below `root` (symlinks are not followed). */
-export async function measureTree(root: string): Promise<number> {
-  let total = 0;
-  const pending = [root];
-  while (pending.length > 0) {
-    const dir = pending.pop() ?? root;
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(dir));
-    } catch {
-      continue;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory) pending.push(path);
-      else if (entry.isFile) total += (await Deno.lstat(path).catch(() => null))?.size ?? 0;
-    }
-  }
-  return total;
-}
-
-/** A quota of `limit` bytes for `root`, measuring what is there now (0: no quota, no walk). */
-export async function createQuota(root: string, limit: number): Promise<Quota> {
-  return { limit, used: limit > 0 ? await measureTree(root) : 0, reserved: 0 };
+  readonly reserved: number;
+  /**
+   * Reserves `bytes` for an upload that may replace `replacing` bytes.
+   *
+   * @throws {FerryError} `NO_SPACE` when the quota would be passed.
+   */
+  reserve(bytes: number, replacing?: number): void;
+  /** Gives a reservation back. */
+  release(bytes: number): void;
+  /**
+   * Checks that an upload of undeclared size, now at `received` bytes and replacing
+   * `replacing`, still fits beside everything else.
+   *
+   * @throws {FerryError} `NO_SPACE` when it does not.
+   */
+  assertRoom(received: number, replacing: number): void;
+  /** Counts a committed file of `bytes` that replaced one of `replaced` bytes. */
+  stored(bytes: number, replaced: number): void;
+  /** Counts `bytes` freed by a delete. */
+  freed(bytes: number): void;
 }
 
 /**
- * Reserves `bytes` for an upload that may replace `replacing` bytes.
+ * A quota of `limit` bytes (0: none) for a root whose files now take `used` bytes.
  *
- * @throws {FerryError} `NO_SPACE` when the quota would be passed.
+ * @example Usage
+ * ```ts
+ * import { createQuota } from "./quota.ts";
+ * const quota = createQuota(1000, 600);
+ * quota.reserve(300);
+ * quota.reserved; // => 300
+ * ```
  */
-export function reserve(quota: Quota, bytes: number, replacing = 0): void {
-  if (quota.limit === 0) return;
-  const after = quota.used + quota.reserved + bytes - replacing;
-  if (after > quota.limit) {
-    throw new FerryError(
-      "NO_SPACE",
-      `the server's quota of ${quota.limit} bytes would be exceeded (${quota.used} used, ${quota.reserved} reserved)`,
-    );
-  }
-  quota.reserved += bytes;
-}
-
-/** Returns a reservation. */
-export function release(quota: Quota, bytes: number): void {
-  quota.reserved = Math.max(0, quota.reserved - bytes);
+export function createQuota(limit: number, used: number): Quota {
+  let usedBytes = used;
+  let reservedBytes = 0;
+  return {
+    limit,
+    get used() {
+      return usedBytes;
+    },
+    get reserved() {
+      return reservedBytes;
+    },
+    reserve(bytes, replacing = 0) {
+      if (limit === 0) return;
+      if (usedBytes + reservedBytes + bytes - replacing > limit) {
+        throw new FerryError(
+          "NO_SPACE",
+          `the server's quota of ${limit} bytes would be exceeded (${usedBytes} used, ${reservedBytes} reserved)`,
+        );
+      }
+      reservedBytes += bytes;
+    },
+    release(bytes) {
+      reservedBytes = Math.max(0, reservedBytes - bytes);
+    },
+    assertRoom(received, replacing) {
+      if (limit > 0 && usedBytes + reservedBytes + received - replacing > limit) {
+        throw new FerryError("NO_SPACE", `the server's quota of ${limit} bytes is full`);
+      }
+    },
+    stored(bytes, replaced) {
+      usedBytes += bytes - replaced;
+    },
+    freed(bytes) {
+      usedBytes = Math.max(0, usedBytes - bytes);
+    },
+  };
 }

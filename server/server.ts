@@ -5,14 +5,14 @@
  * @module
  */
 
-import { FerryError } from "../protocol/errors.ts";
 import type { Account } from "./auth.ts";
 import { handleConnection } from "./connection.ts";
-import { addressKey, DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { addressKey, AuthThrottle, ConnectionCaps, DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type Logger, stderrLogger } from "./log.ts";
 import type { ServerContext, Session } from "./session.ts";
 import { createQuota } from "./quota.ts";
-import { cleanTemporaryFiles } from "./cleanup.ts";
+import { createLocalStorage } from "./storage/local.ts";
+import { startCleanup } from "./cleanup.ts";
 
 /**
  * Connections being refused (handshake, then ERROR BUSY) at once; past it, connections over a
@@ -34,7 +34,7 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on (default 4433; 0 picks a free one). */
   port?: number;
-  /** Directory served; must exist. */
+  /** Directory served (the local storage's root); must exist. */
   root: string;
   /** Server certificate chain, PEM. */
   cert: string;
@@ -73,10 +73,7 @@ export interface FerryServer {
 export async function serve(options: ServeOptions): Promise<FerryServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? stderrLogger();
-  const root = await Deno.realPath(options.root);
-  if (!(await Deno.stat(root)).isDirectory) {
-    throw new FerryError("USAGE", `data root ${options.root} is not a directory`);
-  }
+  const storage = await createLocalStorage(options.root);
   const listener = Deno.listenTls({
     hostname: options.hostname ?? "0.0.0.0",
     port: options.port ?? 4433,
@@ -89,15 +86,13 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
   const connections = new Set<Promise<void>>();
   let shuttingDown: Promise<void> | null = null;
   let connCount = 0;
-  /** Connections admitted (not being refused), in all and per client address. */
-  let admitted = 0;
-  const perAddress = new Map<string, number>();
-  let refusing = 0;
 
-  const quota = await createQuota(root, limits.quotaBytes);
+  const quota = createQuota(limits.quotaBytes, limits.quotaBytes > 0 ? await storage.usage() : 0);
   const ctx: ServerContext = {
-    root,
+    storage,
     quota,
+    authThrottle: new AuthThrottle(limits),
+    connections: new ConnectionCaps(limits, MAX_REFUSING),
     accounts: options.accounts,
     limits,
     log,
@@ -105,23 +100,6 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     isShuttingDown: () => shuttingDown !== null,
     requestShutdown: (by) => void shutdown(`requested by ${by}`),
   };
-
-  /** Why `address` may not open another connection now, or `undefined` when it may. */
-  function overLimit(address: string): FerryError | undefined {
-    if (admitted >= limits.maxConnections) {
-      return new FerryError(
-        "BUSY",
-        `the server is at its limit of ${limits.maxConnections} connections`,
-      );
-    }
-    if ((perAddress.get(address) ?? 0) >= limits.maxConnectionsPerIp) {
-      return new FerryError(
-        "BUSY",
-        `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
-      );
-    }
-    return undefined;
-  }
 
   async function acceptLoop(): Promise<void> {
     while (true) {
@@ -138,8 +116,8 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
       const n = ++connCount;
       const remote = conn.remoteAddr as Deno.NetAddr;
       const address = addressKey(remote.hostname);
-      const refuse = overLimit(address);
-      if (refuse !== undefined && refusing >= MAX_REFUSING) {
+      const admission = ctx.connections.admit(address);
+      if (admission === undefined) {
         log({ conn: n, peer: address, event: "refused", result: "BUSY", handshake: false });
         try {
           conn.close();
@@ -148,15 +126,9 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
         }
         continue;
       }
-      if (refuse === undefined) {
-        admitted++;
-        perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
-      } else {
-        refusing++;
-      }
       const done = handleConnection(conn, ctx, {
         conn: n,
-        refuse,
+        refuse: admission.refuse,
         onSession: (s) => sessions.add(s),
       });
       connections.add(done);
@@ -165,45 +137,18 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
         connections.delete(done);
         sockets.delete(conn);
         for (const s of sessions) if (s.conn === n) sessions.delete(s);
-        if (refuse === undefined) {
-          admitted--;
-          const left = (perAddress.get(address) ?? 1) - 1;
-          if (left > 0) perAddress.set(address, left);
-          else perAddress.delete(address);
-        } else {
-          refusing--;
-        }
+        admission.end();
       });
     }
   }
 
   const accepting = acceptLoop();
-
   // Stale temporary files: once now, in the background, then every cleanupIntervalMs.
-  const cleanupAbort = new AbortController();
-  let cleaning: Promise<void> = Promise.resolve();
-  const cleanup = () => {
-    cleaning = cleaning.then(async () => {
-      try {
-        const { removed } = await cleanTemporaryFiles(root, {
-          partialTtlMs: limits.partialTtlMs,
-          signal: cleanupAbort.signal,
-        });
-        if (removed.length > 0) log({ event: "cleanup", removed: removed.length });
-      } catch (err) {
-        if (!cleanupAbort.signal.aborted) {
-          log({ event: "cleanup", result: "error", error: String(err) });
-        }
-      }
-    });
-  };
-  cleanup();
-  const cleanupTimer = setInterval(cleanup, limits.cleanupIntervalMs);
+  const cleanup = startCleanup(storage, limits, log);
 
   async function drain(reason: string): Promise<void> {
     log({ event: "shutdown", reason, connections: connections.size });
-    clearInterval(cleanupTimer);
-    cleanupAbort.abort();
+    const cleaned = cleanup.stop();
     try {
       listener.close();
     } catch {
@@ -212,7 +157,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     await accepting;
     const deadline = Date.now() + limits.shutdownGraceMs;
     while (connections.size > 0 && Date.now() < deadline) {
-      for (const s of sessions) if (s.tasks.size === 0) s.close();
+      for (const s of sessions) if (s.inFlight === 0) s.close();
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const s of sessions) s.close();
@@ -224,7 +169,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
       }
     }
     await Promise.allSettled([...connections]);
-    await cleaning;
+    await cleaned;
     log({ event: "stopped" });
   }
 
@@ -238,6 +183,6 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     await shuttingDown;
   })();
 
-  log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root });
+  log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root: storage.root });
   return { addr, finished, shutdown };
 }

@@ -1,21 +1,29 @@
 /**
- * The state of one client connection, shared by the service handlers.
+ * The state of one client connection, shared by the service handlers, and what every
+ * connection of one server shares. All of it lives on these two objects: two servers in one
+ * process share nothing.
  *
  * @module
  */
 
 import type { Account } from "./auth.ts";
-import type { Limits } from "./limits.ts";
+import type { AuthThrottle, ConnectionCaps, Limits } from "./limits.ts";
 import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
+import type { Storage } from "./storage/storage.ts";
+import { createUploads, type Uploads } from "./uploads.ts";
 import type { FrameWriter } from "../protocol/writer.ts";
 import { encodeError } from "../protocol/messages.ts";
 import { FerryError } from "../protocol/errors.ts";
 
-/** What every connection of one server shares. */
+/**
+ * What every connection of one server shares. The quota, the login throttle and the
+ * connection caps are small objects, so that a later version running several processes can
+ * back them with a shared coordinator.
+ */
 export interface ServerContext {
-  /** Real, absolute path of the data root. */
-  readonly root: string;
+  /** The files served. */
+  readonly storage: Storage;
   /** Accounts whose tokens are accepted. */
   readonly accounts: readonly Account[];
   /** Limits and deadlines. */
@@ -26,20 +34,30 @@ export interface ServerContext {
   readonly agent: string;
   /** The data root's quota and usage. */
   readonly quota: Quota;
+  /** Failed logins per client address, and their lockouts. */
+  readonly authThrottle: AuthThrottle;
+  /** Connections in all and per client address. */
+  readonly connections: ConnectionCaps;
   /** True once shutdown has begun. */
   isShuttingDown(): boolean;
   /** Begins a graceful shutdown. */
   requestShutdown(by: string): void;
 }
 
-/** A request running in the background (a listing or a download), cancellable by id. */
+/** A request running in the background (a listing, a download, a hash), cancellable by id. */
 export interface Task {
   /** Service name, for logs. */
   readonly op: string;
   /** Aborted by CANCEL or by the connection closing. */
   readonly abort: AbortController;
-  /** Releases what the request holds (an upload's temporary file) when the connection ends. */
-  cleanup?: () => Promise<void>;
+}
+
+/** A request checked and ready to run in the background with {@linkcode Session.run}. */
+export interface BackgroundWork {
+  /** Its request id (it is in flight until the work ends). */
+  id: number;
+  /** The work; what it throws is answered with an ERROR for `id`. */
+  run(signal: AbortSignal): Promise<void>;
 }
 
 /** One authenticated (or not yet) client connection. */
@@ -56,16 +74,18 @@ export interface Session {
   account: Account | null;
   /** Failed AUTH attempts so far. */
   authFailures: number;
-  /** Requests in flight, by id: background tasks and uploads. */
+  /** Background requests in flight, by id. */
   readonly tasks: Map<number, Task>;
-  /** Ids of rejected uploads whose remaining data frames are dropped silently. */
-  readonly discarding: Set<number>;
+  /** Uploads in flight, and rejected ones whose data frames are still being dropped. */
+  readonly uploads: Uploads;
+  /** Requests in flight: background tasks and uploads. */
+  readonly inFlight: number;
   /** Closes the connection. */
   close(): void;
   /**
    * Runs `body` in the background as request `id` (listings, downloads), so the connection keeps
    * reading; a throw is answered with an ERROR frame. The reader stops reading while
-   * `maxInflightPerConnection` tasks run.
+   * `maxInflightPerConnection` operations run.
    *
    * @throws {FerryError} `DUPLICATE_REQUEST` when `id` is already in flight.
    */
@@ -75,11 +95,94 @@ export interface Session {
    * reader pauses at the limit, and the connection's end waits for it.
    */
   track(work: Promise<void>): void;
+  /** Resolves once fewer than `maxInflightPerConnection` operations run. */
+  whenRoom(): Promise<void>;
+  /**
+   * Ends the session when its connection is done: aborts the background requests, closes the
+   * connection, waits for every operation in flight, then interrupts the uploads still
+   * receiving (which keeps the resumable ones).
+   */
+  end(): Promise<void>;
+}
+
+/** The connection a session belongs to. */
+export interface SessionConnection {
+  /** Connection number, for logs. */
+  readonly id: number;
+  /** Peer address as `ip:port`. */
+  readonly peer: string;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/** Creates the session of a connection whose handshake is done. */
+export function createSession(
+  conn: SessionConnection,
+  ctx: ServerContext,
+  writer: FrameWriter,
+): Session {
+  const running = new Set<Promise<void>>();
+  const tasks = new Map<number, Task>();
+
+  function track(work: Promise<void>): void {
+    running.add(work);
+    work.finally(() => running.delete(work));
+  }
+
+  const session: Session = {
+    conn: conn.id,
+    peer: conn.peer,
+    ctx,
+    writer,
+    account: null,
+    authFailures: 0,
+    tasks,
+    uploads: createUploads({
+      quota: ctx.quota,
+      log: (fields) => logOp(session, fields),
+      sendError: (id, err) => sendError(session, id, err),
+    }),
+    get inFlight() {
+      return tasks.size + session.uploads.size;
+    },
+    close: () => conn.close(),
+    run(id, op, body) {
+      assertNewRequest(session, id);
+      const abort = new AbortController();
+      tasks.set(id, { op, abort });
+      track((async () => {
+        try {
+          await body(abort.signal);
+        } catch (err) {
+          const e = abort.signal.aborted && !(err instanceof FerryError)
+            ? asFerryError(abort.signal.reason)
+            : asFerryError(err);
+          logOp(session, { op, id, result: e.code, error: e.message });
+          await sendError(session, id, e);
+        } finally {
+          tasks.delete(id);
+        }
+      })());
+    },
+    track,
+    async whenRoom() {
+      while (running.size >= ctx.limits.maxInflightPerConnection) await Promise.race(running);
+    },
+    async end() {
+      for (const task of tasks.values()) {
+        task.abort.abort(new FerryError("CONNECTION_CLOSED", "connection closed"));
+      }
+      conn.close();
+      await Promise.allSettled(running);
+      await session.uploads.interruptAll();
+    },
+  };
+  return session;
 }
 
 /** Throws `DUPLICATE_REQUEST` when request `id` is already in flight on `session`. */
 export function assertNewRequest(session: Session, id: number): void {
-  if (session.tasks.has(id) || session.discarding.has(id)) {
+  if (session.tasks.has(id) || session.uploads.has(id)) {
     throw new FerryError("DUPLICATE_REQUEST", `request id ${id} is already in flight`);
   }
 }

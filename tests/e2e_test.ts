@@ -705,9 +705,10 @@ Deno.test("one connection: a listing completes while a download is still running
         assert.ok(!downloadDone, "the listing finished before the download");
         assert.ok(received < data.length, `only ${received} of ${data.length} bytes were received`);
       } finally {
-        const r = await download;
-        assert.equal(r.sha256, sha256Hex(data));
+        await download.catch(() => {}); // let it end, without hiding a failure above
       }
+      const r = await download;
+      assert.equal(r.sha256, sha256Hex(data));
       assertSameBytes(sink.bytes(), data, "download");
     });
   });
@@ -1505,10 +1506,10 @@ Deno.test("aborting an upload whose stream source is waiting for data rejects at
         feed.push(randomBytes(64 * KiB));
         await waitFor(async () => (await namesIn(t.root)).length === 1, "the temp file");
         abort.abort();
-        const outcome = await settlesWithin(upload, 1_000);
+        const outcome = await settlesWithin(upload, 10_000);
         assert.ok(
           outcome.settled,
-          "upload() must reject with CANCELLED soon after the signal aborts",
+          "upload() must reject with CANCELLED once the signal aborts, without more data",
         );
         assert.ok(outcome.error instanceof FerryError && outcome.error.code === "CANCELLED");
       } finally {
@@ -1573,9 +1574,9 @@ Deno.test("downloading a FIFO in the root is refused with BAD_ARGUMENT and shutd
     await withClient(t, TOKENS.read, async (c) => {
       assert.deepEqual((await c.list()).map((e) => [e.name, e.kind]), [["fifo", "other"]]);
       const download = c.download("fifo", collector().stream);
-      const got = await settlesWithin(download, 1_000);
+      const got = await settlesWithin(download, 10_000);
       const shutdown = t.server.shutdown("test");
-      const finished = await settlesWithin(t.server.finished, 2_000);
+      const finished = await settlesWithin(t.server.finished, 10_000);
       if (!got.settled) {
         // Unblock the server's Deno.open(fifo, read) by opening the other end.
         const writer = await Deno.open(fifo, { write: true });
@@ -1584,12 +1585,12 @@ Deno.test("downloading a FIFO in the root is refused with BAD_ARGUMENT and shutd
       await download.catch(() => {});
       await shutdown;
       const problems: string[] = [];
-      if (!got.settled) problems.push("get of a FIFO did not settle within 1 s");
+      if (!got.settled) problems.push("get of a FIFO did not settle within 10 s");
       else if (!(got.error instanceof FerryError && got.error.code === "BAD_ARGUMENT")) {
         problems.push(`get of a FIFO: expected BAD_ARGUMENT, got ${got.error}`);
       }
       if (!finished.settled) {
-        problems.push("server.finished did not resolve 2 s after shutdown (grace 300 ms)");
+        problems.push("server.finished did not resolve 10 s after shutdown (grace 300 ms)");
       }
       assert.deepEqual(problems, []);
     });

@@ -32,7 +32,7 @@ import {
   encodeUploadStatus,
 } from "../protocol/messages.ts";
 import { SERVICES } from "../protocol/services.ts";
-import { isTempName } from "../server/paths.ts";
+import { isTempName } from "../server/storage/paths.ts";
 import type { LogFields } from "../server/log.ts";
 import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
 import { openRaw } from "./raw.ts";

@@ -41,16 +41,20 @@ Deno.test(`load: ${GOOD} good and ${HOSTILE} hostile connections at once; every 
     "1000",
     "--max-connections-per-ip",
     "1000",
+    // Deadlines a good client can meet while 200 connections share the machine (handshakes
+    // have been measured at a p99 of 7.6 s): the hostile connections are closed by the test,
+    // and the slow readers, by the stall timeout.
     "--handshake-timeout",
-    "3s",
+    "30s",
     "--auth-timeout",
-    "3s",
+    "30s",
     "--idle-timeout",
-    "3s",
+    "30s",
     "--write-stall-timeout",
-    "3s",
+    "10s",
   ]);
   const { port, ca } = server;
+  let status: Deno.CommandStatus;
   try {
     await Deno.writeFile(`${server.root}/big.bin`, randomBytes(16 * MiB));
     const baselineFds = server.fdCount();
@@ -170,7 +174,7 @@ Deno.test(`load: ${GOOD} good and ${HOSTILE} hostile connections at once; every 
     await waitFor(
       () => (server.output().match(/event=stall/g)?.length ?? 0) >= slowReaders.length,
       "the stall timeout of every slow reader",
-      20_000,
+      60_000,
     );
     for (const c of slowReaders) closeQuietly(c);
     for (const r of hostileRaw) await r.close();
@@ -221,7 +225,8 @@ Deno.test(`load: ${GOOD} good and ${HOSTILE} hostile connections at once; every 
       } refused frames`,
     );
   } finally {
-    const status = await server.stop();
-    assert.equal(status.code, 0, "the server exits cleanly on SIGTERM");
+    status = await server.stop();
   }
+  // After the finally, so that it never hides an earlier failure.
+  assert.equal(status.code, 0, "the server exits cleanly on SIGTERM");
 });

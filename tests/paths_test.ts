@@ -1,13 +1,16 @@
 /**
- * Tests for server/paths.ts and server/fs_errors.ts: catalogue rows 10–15, 17–20 and 22.
+ * Tests for server/storage/paths.ts and server/storage/fs_errors.ts (and the local storage's
+ * delete and upload over a symlink): catalogue rows 10–15, 17–20 and 22.
  *
  * Run: deno test --allow-read --allow-write tests/paths_test.ts
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type ErrorCode, FerryError } from "../protocol/errors.ts";
-import { fsError, quoteName } from "../server/fs_errors.ts";
+import { fsError } from "../server/storage/fs_errors.ts";
+import { quoteName } from "../common/names.ts";
 import {
   isTempName,
   MAX_COMPONENT_BYTES,
@@ -18,7 +21,8 @@ import {
   resolveExisting,
   resolveParent,
   TEMP_PREFIX,
-} from "../server/paths.ts";
+} from "../server/storage/paths.ts";
+import { createLocalStorage } from "../server/storage/local.ts";
 
 // --- helpers ------------------------------------------------------------------------------
 
@@ -227,7 +231,9 @@ Deno.test("parsePath refuses dot-dot, absolute, Windows, control, non-NFC, temp 
 Deno.test("parsePath refuses reserved and unportable names for create only (row 13)", () => {
   for (const raw of REFUSED_FOR_CREATE) {
     parseFails(raw, "create", "BAD_NAME");
+    // Read as they are: never folded (ＣＯＮ stays ＣＯＮ) nor split at look-alikes (a／b).
     assert.ok(parsePath(raw, "read").length > 0, `read ${JSON.stringify(raw)}`);
+    assert.deepEqual(parsePath(raw, "read"), raw.split("/"), `read ${JSON.stringify(raw)}`);
   }
 });
 
@@ -471,18 +477,31 @@ Deno.test("resolveParent refuses the root, escapes and bad parents (rows 13, 18,
 
 Deno.test("a symlink as the last component: rm removes the link, put replaces it (row 20)", async () => {
   await withFixture(async ({ root, canary }) => {
+    // The real delete and upload, through the storage layer the handlers use.
+    const storage = await createLocalStorage(root);
     const removed = await resolveParent(root, "d/f", "read");
     assert.ok((await Deno.lstat(removed.absolute)).isSymlink);
-    await Deno.remove(removed.absolute);
+    assert.deepEqual(await storage.remove("d/f"), { freedBytes: 0 });
     await rejects("removed link", "NOT_FOUND", () => resolveExisting(root, "d/f"));
     assert.equal(await Deno.readTextFile(canary), CANARY_TEXT);
 
     const target = await resolveParent(root, "out", "create");
-    const temp = join(target.dir, `${TEMP_PREFIX}test`);
-    await Deno.writeTextFile(temp, "new contents", { createNew: true });
-    await Deno.rename(temp, target.absolute);
+    assert.ok((await Deno.lstat(target.absolute)).isSymlink);
+    const contents = new TextEncoder().encode("new contents");
+    const upload = await storage.stage({
+      user: "alice",
+      path: "out",
+      size: contents.length,
+      mtime: null,
+    });
+    await upload.write(contents);
+    await upload.commit({
+      size: contents.length,
+      digest: new Uint8Array(createHash("sha256").update(contents).digest()),
+    });
     const info = await Deno.lstat(target.absolute);
     assert.ok(info.isFile && !info.isSymlink);
+    assert.equal(await Deno.readTextFile(target.absolute), "new contents");
     assert.equal(await Deno.readTextFile(canary), CANARY_TEXT);
     const now = await resolveExisting(root, "out");
     assert.equal(now.absolute, join(root, "out"));

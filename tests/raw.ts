@@ -349,14 +349,24 @@ export interface ServerProcess {
   stop(): Promise<Deno.CommandStatus>;
 }
 
+/** Options for {@linkcode spawnServer}. */
+export interface SpawnOptions {
+  /** Fills the data root before the server starts (for what it does at start-up). */
+  prepare?: (root: string) => Promise<void>;
+}
+
 /** Starts `server/main.ts` on a free port with `flags`, in a fresh temporary directory. */
-export async function spawnServer(flags: string[] = []): Promise<ServerProcess> {
+export async function spawnServer(
+  flags: string[] = [],
+  options: SpawnOptions = {},
+): Promise<ServerProcess> {
   const set = await testCertificates();
   const base = await Deno.makeTempDir({ prefix: "ferry-proc-" });
   const root = `${base}/root`;
   const outside = `${base}/outside`;
   await Deno.mkdir(root);
   await Deno.mkdir(outside);
+  await options.prepare?.(root);
   await Deno.mkdir(`${base}/certs`);
   await Deno.writeTextFile(`${base}/certs/server.pem`, set.cert);
   await Deno.writeTextFile(`${base}/certs/server.key`, set.key, { mode: 0o600 });

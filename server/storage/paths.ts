@@ -1,6 +1,7 @@
 /**
  * Maps a client-supplied remote path onto the server's data root. This is the security
- * boundary for every file operation: a path is first validated lexically by
+ * boundary for every file operation of the local storage (`server/storage/local.ts`, the only
+ * caller; other storages keep its lexical rules): a path is first validated lexically by
  * {@linkcode parsePath} (no file-system access), then located with
  * {@linkcode resolveExisting} (symlinks followed, result must stay inside the root) or
  * {@linkcode resolveParent} (for operations on the final name itself, which is not followed).
@@ -21,10 +22,9 @@
  */
 
 import { join, sep } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
-import { fsError, quoteName } from "./fs_errors.ts";
-
-export { fsError, quoteName } from "./fs_errors.ts";
+import { FerryError } from "../../protocol/errors.ts";
+import { hasControlChar, portabilityProblem, quoteName, utf8Length } from "../../common/names.ts";
+import { fsError } from "./fs_errors.ts";
 
 /** Prefix of the server's temporary files; names with it are refused from clients and hidden from listings. */
 export const TEMP_PREFIX = ".ferry-";
@@ -100,7 +100,8 @@ export function isTempName(name: string): boolean {
  *   `nul.txt` or `COM1 `), no trailing `.` or space, none of `< > " | ? *`, no invisible
  *   (default-ignorable) characters such as zero-width or bidi controls outside a standard
  *   emoji sequence (`👨‍👩‍👧` and `❤️` are fine), and no name whose NFKC compatibility form is
- *   refused (`ＣＯＮ`, `．．`, `a／b`).
+ *   refused (`ＣＯＮ`, `．．`, `a／b`, `．ferry-x`). The rule is `portabilityProblem` of
+ *   `common/names.ts`, which the client shares.
  *
  * Percent-encodings are literal names: `%2e%2e%2f` is one component, never decoded.
  *
@@ -228,70 +229,9 @@ function checkComponent(raw: string, component: string, purpose: PathPurpose): v
     throw badName(raw, `names starting with "${TEMP_PREFIX}" are reserved for the server`);
   }
   if (purpose === "create") {
-    const problem = unportableReason(component);
+    const problem = portabilityProblem(component, { reserved: isTempName });
     if (problem !== undefined) throw badName(raw, `${quoteName(component)} ${problem}`);
   }
-}
-
-/** Device names Windows reserves in every directory, matched after the extension is dropped. */
-const WINDOWS_DEVICE = /^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)$/i;
-
-/** Characters Windows refuses in file names (beyond `\`, `/`, `:` and controls). */
-const WINDOWS_INVALID = /[<>"|?*]/;
-
-/** Invisible characters: zero-width, bidi controls, BOM, soft hyphen, variation selectors... */
-const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
-
-/** Standard emoji sequences, whose joiners and variation selectors are legitimate. */
-const EMOJI = /\p{RGI_Emoji}/gv;
-
-/** Characters refused anywhere in a path, checked again after NFKC folding. */
-const SEPARATOR_LIKE = /[/\\:]/;
-
-/**
- * Returns true when `name` is a Windows device name, even with an extension or trailing
- * spaces (`nul.txt`, `COM1 `, `lpt¹.log`).
- */
-function isWindowsDeviceName(name: string): boolean {
-  const base = name.split(".", 1)[0].replace(/ +$/, "");
-  return WINDOWS_DEVICE.test(base);
-}
-
-/** Why `name` cannot be created portably, or undefined when it can. */
-function unportableReason(name: string): string | undefined {
-  if (name.endsWith(".") || name.endsWith(" ")) return "ends in a dot or a space";
-  if (WINDOWS_INVALID.test(name)) return `contains one of < > " | ? *`;
-  if (isWindowsDeviceName(name)) return "is a reserved device name on Windows";
-  if (INVISIBLE.test(name.replace(EMOJI, ""))) return "contains an invisible character";
-  const folded = name.normalize("NFKC");
-  if (folded !== name && isRefusedWhenFolded(folded)) {
-    return `reads as ${quoteName(folded)} once compatibility characters are folded (NFKC)`;
-  }
-  return undefined;
-}
-
-function isRefusedWhenFolded(folded: string): boolean {
-  return folded === "." || folded === ".." || SEPARATOR_LIKE.test(folded) ||
-    hasControlChar(folded) || isTempName(folded) || unportableReason(folded) !== undefined;
-}
-
-/** True when `s` has a C0 control (including NUL), DEL or a C1 control. */
-function hasControlChar(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const unit = s.charCodeAt(i);
-    if (unit < 0x20 || (unit >= 0x7f && unit <= 0x9f)) return true;
-  }
-  return false;
-}
-
-/** Length of `s` in UTF-8 bytes (a lone surrogate counts as the 3 bytes of U+FFFD). */
-function utf8Length(s: string): number {
-  let bytes = 0;
-  for (const ch of s) {
-    const cp = ch.codePointAt(0) ?? 0;
-    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-  }
-  return bytes;
 }
 
 function badName(raw: string, reason: string): FerryError {

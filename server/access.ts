@@ -1,13 +1,14 @@
 /**
- * Role checks shared by the handlers.
+ * Role checks shared by the handlers: what an account may do, and whether the server still
+ * takes new work.
  *
  * @module
  */
 
-import type { Role } from "../../protocol/messages.ts";
-import { FerryError } from "../../protocol/errors.ts";
-import { roleAllows } from "../auth.ts";
-import type { Session } from "../session.ts";
+import type { Role } from "../protocol/messages.ts";
+import { FerryError } from "../protocol/errors.ts";
+import { roleAllows } from "./auth.ts";
+import type { Session } from "./session.ts";
 
 /**
  * Throws unless the session is authenticated with at least `needed`, and (for new work) the

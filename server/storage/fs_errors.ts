@@ -3,51 +3,14 @@
  * the client's path (quoted, escaped) and never the server's absolute root.
  *
  * Deno's own messages embed the absolute path (`stat '/srv/data/x'`), so they are never copied
- * into a FerryError message; the original error is kept as `cause` for the server's log.
+ * into a FerryError message; the original error is kept as `cause` for the server's log. Client
+ * paths are quoted with `quoteName` from `common/names.ts`.
  *
  * @module
  */
 
-import { type ErrorCode, FerryError } from "../protocol/errors.ts";
-
-/** Longest part of a client path, in code points, that a message quotes before cutting it. */
-export const MAX_QUOTED_CHARS = 200;
-
-/**
- * Returns `name` as a JSON string literal that is safe to print: `JSON.stringify` escapes
- * quotes, backslashes and C0 controls; this also escapes DEL, C1 controls (a raw U+009B is a
- * terminal CSI), bidirectional overrides and other invisible format characters. Names longer
- * than {@linkcode MAX_QUOTED_CHARS} code points are cut and end in `…`.
- *
- * @example Usage
- * ```ts
- * import { quoteName } from "./fs_errors.ts";
- * quoteName("a\x1b[31m"); // => "\"a\\u001b[31m\""
- * ```
- */
-export function quoteName(name: string): string {
-  const codePoints = Array.from(name);
-  const shown = codePoints.length > MAX_QUOTED_CHARS
-    ? codePoints.slice(0, MAX_QUOTED_CHARS).join("") + "…"
-    : name;
-  return JSON.stringify(shown).replace(UNSAFE_TO_PRINT, escapeChars);
-}
-
-/** DEL, C1 controls, and format characters (bidi overrides, zero-width, BOM...). */
-const UNSAFE_TO_PRINT = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
-
-function escapeChars(ch: string): string {
-  return Array.from(ch, (c) => {
-    const cp = c.codePointAt(0) ?? 0;
-    return cp > 0xffff
-      ? unicodeEscape(c.charCodeAt(0)) + unicodeEscape(c.charCodeAt(1))
-      : unicodeEscape(cp);
-  }).join("");
-}
-
-function unicodeEscape(unit: number): string {
-  return "\\u" + unit.toString(16).padStart(4, "0");
-}
+import { type ErrorCode, FerryError } from "../../protocol/errors.ts";
+import { quoteName } from "../../common/names.ts";
 
 /** What a Deno error's `code` (an errno name) means for ferry, with a message template. */
 const BY_ERRNO: Readonly<Record<string, readonly [ErrorCode, string]>> = {

@@ -1,5 +1,5 @@
 /**
- * HELLO and AUTH: version negotiation and authentication.
+ * HELLO (4,0) and AUTH (4,2): version negotiation and authentication.
  *
  * @module
  */
@@ -8,11 +8,11 @@ import { decodeAuth, decodeHello, encodeAuthOk, encodeWelcome } from "../../prot
 import { MAX_VERSION, MIN_VERSION } from "../../protocol/services.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { authenticate } from "../auth.ts";
-import { authThrottleOf, peerAddressKey } from "../limits.ts";
+import { peerAddressKey } from "../limits.ts";
 import { logOp, sendError, type Session } from "../session.ts";
 
 /** HELLO (4,0): answers WELCOME with the newest version both sides speak. */
-export function handleHello(session: Session, payload: Uint8Array): Promise<void> {
+export function handleHello(session: Session, payload: Uint8Array): void {
   const hello = decodeHello(payload);
   const version = Math.min(hello.maxVersion, MAX_VERSION);
   if (version < Math.max(hello.minVersion, MIN_VERSION)) {
@@ -26,7 +26,6 @@ export function handleHello(session: Session, payload: Uint8Array): Promise<void
   // AUTH_OK. Two small writes would wait out the client's delayed ACK (Deno's server-side TLS
   // connections cannot turn Nagle's algorithm off): about 40 ms per connection.
   session.writer.defer(encodeWelcome({ id: hello.id, version, agent: session.ctx.agent }));
-  return Promise.resolve();
 }
 
 /**
@@ -39,8 +38,7 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
   if (session.account !== null) {
     throw new FerryError("BAD_ARGUMENT", "this connection is already authenticated");
   }
-  const { limits } = session.ctx;
-  const throttle = authThrottleOf(session.ctx);
+  const { limits, authThrottle: throttle } = session.ctx;
   const address = peerAddressKey(session.peer);
   const locked = throttle.lockedFor(address);
   if (locked > 0) {

@@ -1,0 +1,413 @@
+/**
+ * Files that appear under their name only once complete: bytes go to a temporary file beside
+ * the target, hashed as they are written, and {@linkcode AtomicFile.commit} then fsyncs it,
+ * renames it over the target and fsyncs the directory, so after a crash the target holds either
+ * its old contents or all of the new ones, never a mix. Both ends use it: the server for uploads
+ * and its small files (certificates, the admin token, `users.json`), the client for downloads.
+ *
+ * A temporary file can be kept ({@linkcode AtomicFile.discard} with `keep`) and continued
+ * later with {@linkcode resumeAtomicFile}, which re-hashes the bytes kept so that they can be
+ * checked against the other side's before the transfer goes on.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { FerryError } from "../protocol/errors.ts";
+import { createHasher, type HashAlgorithm, type Hasher, hashPrefix } from "./hash_file.ts";
+
+/** Size of each of the two write buffers, unless a smaller one is asked for. */
+export const WRITE_BUFFER_SIZE = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Directory fsync with group commit
+
+/** Makes renames into a directory durable. */
+export interface DirectorySync {
+  /**
+   * Resolves once an fsync of `dir` that started after this call has finished, so every
+   * rename into `dir` made before the call is on disk. A no-op on Windows, whose directories
+   * cannot be opened.
+   */
+  sync(dir: string): Promise<void>;
+}
+
+/**
+ * A {@linkcode DirectorySync} with group commit: an fsync that starts after a rename covers it,
+ * so concurrent commits into one directory share fsyncs. Per directory at most one fsync runs
+ * and one waits behind it, which every caller arriving meanwhile joins. The state lives on the
+ * returned object: two servers in one process share nothing.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createDirectorySync } from "./atomic_file.ts";
+ * const directories = createDirectorySync();
+ * await Deno.rename("dir/.tmp", "dir/file");
+ * await directories.sync("dir");
+ * ```
+ */
+export function createDirectorySync(): DirectorySync {
+  /** Per directory: the fsync running, and the one queued behind it. */
+  const syncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
+
+  function advance(dir: string): void {
+    const current = syncs.get(dir);
+    if (current === undefined) return;
+    if (current.next === null) {
+      syncs.delete(dir);
+      return;
+    }
+    const running = current.next.finally(() => advance(dir));
+    running.catch(() => {}); // its waiters hold `next` and get the error
+    syncs.set(dir, { running, next: null });
+  }
+
+  return {
+    sync(dir) {
+      if (Deno.build.os === "windows") return Promise.resolve();
+      const current = syncs.get(dir);
+      if (current === undefined) {
+        const running = fsyncDirectory(dir).finally(() => advance(dir));
+        running.catch(() => {}); // the caller gets the error; the chain must not be unhandled
+        syncs.set(dir, { running, next: null });
+        return running;
+      }
+      // The running fsync may have started before this caller's rename: join the next one.
+      current.next ??= current.running.catch(() => {}).then(() => fsyncDirectory(dir));
+      return current.next;
+    },
+  };
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The atomic file
+
+/** Where an {@linkcode AtomicFile} goes, and how it is written. */
+export interface AtomicFileOptions {
+  /** The name the file gets on commit. */
+  target: string;
+  /** The temporary file, in the target's directory (a rename must not cross file systems). */
+  temp: string;
+  /** Permissions of a new temporary file (default `0o644`, narrowed by the umask). */
+  mode?: number;
+  /** Set `mode` exactly on commit, whatever the umask (for keys and tokens). */
+  exactMode?: boolean;
+  /** Size of each write buffer (default {@linkcode WRITE_BUFFER_SIZE}); small files want less. */
+  bufferSize?: number;
+  /** Hash of the contents (default SHA-256). */
+  algorithm?: HashAlgorithm;
+  /** Shared directory fsyncs; a private one by default. */
+  directorySync?: DirectorySync;
+}
+
+/** Options for {@linkcode resumeAtomicFile}. */
+export interface ResumeOptions extends AtomicFileOptions {
+  /** Bytes of the kept file to keep (the rest is cut off); all of them when unset. */
+  keep?: number;
+  /** Stops the re-hash of the kept bytes. */
+  signal?: AbortSignal;
+}
+
+/** A file being written under a temporary name. */
+export interface AtomicFile {
+  /** The temporary file's path. */
+  readonly temp: string;
+  /** The target's path. */
+  readonly target: string;
+  /** Bytes that were kept from before when it was opened (0 for a new file). */
+  readonly existing: number;
+  /** Bytes in the file: the kept ones plus every one written. */
+  readonly length: number;
+  /** The hash of those bytes; {@linkcode Hasher.copy} it to digest a prefix and go on. */
+  readonly hasher: Hasher;
+  /**
+   * Appends bytes. They are copied into a buffer before this resolves, and written to disk in
+   * large writes that overlap with the caller's next bytes (two buffers take turns).
+   */
+  write(data: Uint8Array): Promise<void>;
+  /** Writes out every buffered byte and waits until they are written. */
+  flush(): Promise<void>;
+  /** Drops every byte, kept ones included, and starts over (the other side's did not match). */
+  restart(): Promise<void>;
+  /**
+   * Flushes, sets the modification time (when given), fsyncs and closes the file, renames it
+   * over the target and fsyncs the directory. Resolves with the size (lstat) of what the rename
+   * replaced, 0 when the target did not exist.
+   */
+  commit(options?: { mtime?: Date | null }): Promise<{ replacedSize: number }>;
+  /**
+   * Closes the file. With `keep`, it first writes out what is buffered and keeps the file for a
+   * later {@linkcode resumeAtomicFile}; otherwise it removes it. Safe to call twice, and after
+   * a commit (which it then leaves alone).
+   */
+  discard(keep?: boolean): Promise<void>;
+}
+
+/**
+ * Creates the temporary file exclusively (`O_CREAT|O_EXCL`, which never follows a symlink).
+ * A leftover regular file of that name (a stale partial) is replaced.
+ *
+ * @throws what `Deno.open` throws; `FerryError` `INTERNAL` when the temporary name is taken by
+ * something that is not a regular file.
+ */
+export async function createAtomicFile(options: AtomicFileOptions): Promise<AtomicFile> {
+  const file = await createExclusive(options.temp, options.mode ?? 0o644);
+  return atomicFile(file, options, createHasher(options.algorithm), 0);
+}
+
+/**
+ * Opens a kept temporary file to go on writing it: cuts it to `keep` bytes (when given),
+ * hashes those, and appends after them.
+ *
+ * @throws what `Deno.lstat` or `Deno.open` throw (`NotFound` when nothing was kept);
+ * `FerryError` `INTERNAL` when what is kept is not a regular file or is shorter than `keep`.
+ */
+export async function resumeAtomicFile(options: ResumeOptions): Promise<AtomicFile> {
+  const info = await Deno.lstat(options.temp);
+  if (!info.isFile) throw new FerryError("INTERNAL", "a temporary file name is taken");
+  const file = await Deno.open(options.temp, { read: true, write: true });
+  try {
+    const { size } = await file.stat();
+    const keep = options.keep ?? size;
+    if (size < keep) throw shrank();
+    await file.truncate(keep);
+    const { length, hasher } = await hashPrefix(file, {
+      length: keep,
+      algorithm: options.algorithm,
+      signal: options.signal,
+      buffer: new Uint8Array(Math.min(keep, WRITE_BUFFER_SIZE)),
+    });
+    if (length < keep) throw shrank();
+    await file.seek(keep, Deno.SeekMode.Start);
+    return atomicFile(file, options, hasher, keep);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+/** Options for {@linkcode openAtomicFile}. */
+export interface OpenOptions extends AtomicFileOptions {
+  /** Go on with a kept temporary file when there is one (all of its bytes, re-hashed). */
+  resume?: boolean;
+  /** Stops the re-hash of the kept bytes. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens the temporary file of a transfer to `target`: with `resume`, a kept regular file is
+ * continued ({@linkcode resumeAtomicFile}, all of it); otherwise, or when none is kept, a new
+ * one is created ({@linkcode createAtomicFile}). This is a download's way in: check the kept
+ * bytes against the other side's digest of as many bytes, and {@linkcode AtomicFile.restart}
+ * when they differ.
+ *
+ * @example A download that resumes what an earlier attempt kept
+ * ```ts ignore
+ * import { openAtomicFile } from "./atomic_file.ts";
+ * const file = await openAtomicFile({ target, temp: `${dir}/.${name}.ferry-partial`, resume: true });
+ * if (file.existing > 0) {
+ *   const theirs = await client.hash(remote, { length: file.existing });
+ *   if (theirs !== file.hasher.copy().digest().toHex()) await file.restart();
+ * }
+ * try {
+ *   for await (const chunk of receive(file.length)) await file.write(chunk);
+ *   await file.commit({ mtime });
+ * } catch (err) {
+ *   await file.discard(isInterruption(err)); // keep it for the next attempt
+ *   throw err;
+ * }
+ * ```
+ *
+ * @throws what {@linkcode createAtomicFile} and {@linkcode resumeAtomicFile} throw.
+ */
+export async function openAtomicFile(options: OpenOptions): Promise<AtomicFile> {
+  if (options.resume) {
+    const kept = await Deno.lstat(options.temp).catch(() => null);
+    if (kept?.isFile) return await resumeAtomicFile(options);
+  }
+  return await createAtomicFile(options);
+}
+
+function shrank(): FerryError {
+  return new FerryError("INTERNAL", "the kept partial file shrank while resuming");
+}
+
+async function createExclusive(path: string, mode: number): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { write: true, createNew: true, mode });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
+  const info = await Deno.lstat(path);
+  if (!info.isFile) throw new FerryError("INTERNAL", "a temporary file name is taken");
+  await Deno.remove(path);
+  return await Deno.open(path, { write: true, createNew: true, mode });
+}
+
+function atomicFile(
+  file: Deno.FsFile,
+  options: AtomicFileOptions,
+  initialHasher: Hasher,
+  kept: number,
+): AtomicFile {
+  const { temp, target } = options;
+  const size = Math.max(1, options.bufferSize ?? WRITE_BUFFER_SIZE);
+  let hasher = initialHasher;
+  let existing = kept;
+  let length = kept;
+  /** The buffer being filled, and the other one (allocated when first needed). */
+  let buffer: Uint8Array = new Uint8Array(size);
+  let spare: Uint8Array | null = null;
+  let fill = 0;
+  /** The write to disk under way, if any: its error surfaces at the next flush or commit. */
+  let writing: Promise<void> = Promise.resolve();
+  let open = true;
+  let committed = false;
+
+  async function writeAll(bytes: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < bytes.length;) {
+      offset += await file.write(bytes.subarray(offset));
+    }
+  }
+
+  /** Starts writing the filled buffer and switches to the other one, once its write ended. */
+  async function startWrite(): Promise<void> {
+    if (fill === 0) return;
+    const full = buffer.subarray(0, fill);
+    await writing;
+    writing = writeAll(full);
+    writing.catch(() => {}); // awaited by the next write or flush
+    const next = spare ?? new Uint8Array(buffer.length);
+    spare = buffer;
+    buffer = next;
+    fill = 0;
+  }
+
+  async function flush(): Promise<void> {
+    await startWrite();
+    await writing;
+  }
+
+  function close(): void {
+    if (!open) return;
+    open = false;
+    try {
+      file.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  return {
+    temp,
+    target,
+    get existing() {
+      return existing;
+    },
+    get length() {
+      return length;
+    },
+    get hasher() {
+      return hasher;
+    },
+    async write(data) {
+      hasher.update(data);
+      length += data.length;
+      for (let offset = 0; offset < data.length;) {
+        const n = Math.min(data.length - offset, buffer.length - fill);
+        buffer.set(data.subarray(offset, offset + n), fill);
+        fill += n;
+        offset += n;
+        if (fill === buffer.length) await startWrite();
+      }
+    },
+    flush,
+    async restart() {
+      await writing;
+      fill = 0;
+      await file.truncate(0);
+      await file.seek(0, Deno.SeekMode.Start);
+      hasher = createHasher(options.algorithm);
+      existing = 0;
+      length = 0;
+    },
+    async commit(commitOptions = {}) {
+      await flush();
+      const { mtime } = commitOptions;
+      if (mtime) await file.utime(new Date(), mtime);
+      await file.sync();
+      close();
+      if (options.exactMode && Deno.build.os !== "windows") {
+        await Deno.chmod(temp, options.mode ?? 0o644);
+      }
+      const replacedSize = (await Deno.lstat(target).catch(() => null))?.size ?? 0;
+      await Deno.rename(temp, target);
+      committed = true;
+      await (options.directorySync ?? createDirectorySync()).sync(dirname(target));
+      return { replacedSize };
+    },
+    async discard(keep = false) {
+      if (open) {
+        if (keep) await flush().catch(() => {});
+        else await writing.catch(() => {});
+        close();
+      }
+      if (!committed && !keep) await Deno.remove(temp).catch(() => {});
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small files
+
+/** Options for {@linkcode writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /** The file's permissions, set exactly (default `0o644`). */
+  mode?: number;
+  /** Shared directory fsyncs; a private one by default. */
+  directorySync?: DirectorySync;
+}
+
+/**
+ * Writes `data` to `path` atomically: a temporary file beside it (`<path>.<random>.tmp`,
+ * created exclusively with `mode`), fsynced, given `mode` exactly, renamed over `path`, and
+ * the directory fsynced. A failure removes the temporary file and leaves `path` as it was.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { writeFileAtomic } from "./atomic_file.ts";
+ * await writeFileAtomic("certs/token", "secret\n", { mode: 0o600 });
+ * ```
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const random = crypto.getRandomValues(new Uint8Array(6)).toHex();
+  const file = await createAtomicFile({
+    target: path,
+    temp: `${path}.${random}.tmp`,
+    mode: options.mode ?? 0o644,
+    exactMode: true,
+    bufferSize: bytes.length,
+    directorySync: options.directorySync,
+  });
+  try {
+    await file.write(bytes);
+    await file.commit();
+  } catch (err) {
+    await file.discard();
+    throw err;
+  }
+}
