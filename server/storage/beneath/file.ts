@@ -144,7 +144,8 @@ export class BeneathFile {
    * that time as it is.
    */
   setTimes(atimeMs: number | null, mtimeMs: number | null): void {
-    const ns = (ms: number | null) => ms === null ? null : BigInt(Math.round(ms * 1e6));
+    const ns = (ms: number | null) =>
+      ms === null ? null : BigInt(Math.trunc(ms)) * 1_000_000n + BigInt(Math.round((ms % 1) * 1e6));
     const r = this.#libc.futimens(this.fd, ns(atimeMs), ns(mtimeMs));
     if (r < 0) throw errnoError(-r, "other", this.shown);
   }
