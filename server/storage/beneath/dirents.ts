@@ -28,6 +28,9 @@ const RECLEN_OFFSET = 16;
 const TYPE_OFFSET = 18;
 const NAME_OFFSET = 19;
 
+/** Decodes names; stateless between calls (no streaming). */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 const DT_DIR = 4;
 const DT_REG = 8;
 const DT_LNK = 10;
@@ -56,7 +59,6 @@ function kindOfType(type: number): FileKind | "unknown" {
  */
 export function parseDirents(buf: Uint8Array, length: number): ParsedDirents {
   const view = new DataView(buf.buffer, buf.byteOffset, length);
-  const decoder = new TextDecoder("utf-8", { fatal: true });
   const entries: DirentName[] = [];
   let skippedInvalid = 0;
   let offset = 0;
@@ -74,7 +76,7 @@ export function parseDirents(buf: Uint8Array, length: number): ParsedDirents {
     if (nameBytes.length === 2 && nameBytes[0] === 0x2e && nameBytes[1] === 0x2e) continue;
     let name: string;
     try {
-      name = decoder.decode(nameBytes);
+      name = UTF8.decode(nameBytes);
     } catch {
       skippedInvalid++;
       continue;

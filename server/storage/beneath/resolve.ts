@@ -34,6 +34,9 @@ export const MAX_LINKS = 40;
 /** Retries of one `openat2` that the kernel answers with EAGAIN (a concurrent rename). */
 const MAX_EAGAIN = 16;
 
+/** Decodes link targets; stateless between calls (no streaming), so one serves every lookup. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** The resolve flags of every lookup. */
 export const RESOLVE_FLAGS = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
 
@@ -157,7 +160,7 @@ function walk(
     if (typeof target === "number") throw errnoError(-target, "lookup", shown);
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(target);
+      text = UTF8.decode(target);
     } catch {
       throw new FerryError("NOT_FOUND", `${shown}: a symbolic link's target is not valid UTF-8`);
     }
