@@ -103,6 +103,8 @@ const OPEN_HOW_SIZE_ARG = 24n;
 
 const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
+  // Copies errno out: UnsafePointerView needs unscoped --allow-ffi, calls do not.
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
   // long syscall(long number, ...): called with the four arguments of openat2. Linux x86_64
   // and aarch64 pass variadic integer arguments in the same registers as fixed ones.
   syscall: { parameters: ["i64", "i64", "buffer", "buffer", "i64"], result: "i64" },
@@ -140,8 +142,12 @@ const SYMBOLS = {
   closeAsync: { name: "close", parameters: ["i32"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** Shared object names tried, in order, for the C library. */
-const LIBC_NAMES = ["libc.so.6"];
+/**
+ * The C library's default name, found by the dynamic loader's search path. Give an absolute
+ * path instead to run under a scoped `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6` (Deno
+ * matches scopes against the name as given).
+ */
+export const DEFAULT_LIBC = "libc.so.6";
 
 /**
  * The C library, opened once per thread. Methods named after a C call return its result, or
@@ -151,7 +157,9 @@ export class Libc {
   /** Open flags of the running architecture. */
   readonly flags: OpenFlags;
   readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-  readonly #errno: Deno.UnsafePointerView;
+  readonly #errnoAt: Deno.PointerObject;
+  readonly #errnoCopy = new Int32Array(1);
+  readonly #errnoBytes = new Uint8Array(this.#errnoCopy.buffer);
   readonly #encoder = new TextEncoder();
   readonly #path1 = new Uint8Array(PATH_MAX);
   readonly #path2 = new Uint8Array(PATH_MAX);
@@ -165,40 +173,37 @@ export class Libc {
     this.flags = flags;
     const where = lib.symbols.__errno_location();
     if (where === null) throw new Error("__errno_location returned NULL");
-    this.#errno = new Deno.UnsafePointerView(where);
+    this.#errnoAt = where;
   }
 
   /**
-   * Opens the C library for the calling thread.
+   * Opens the C library (`path`, default {@linkcode DEFAULT_LIBC}) for the calling thread.
    *
    * @throws {Error} when the platform is not Linux on x86_64 or aarch64, when FFI is not
-   * permitted (`--allow-ffi`), or when no C library could be loaded.
+   * permitted (`--allow-ffi`), or when the library could not be loaded.
    */
-  static open(): Libc {
+  static open(path: string = DEFAULT_LIBC): Libc {
     if (Deno.build.os !== "linux") throw new Error(`not Linux (${Deno.build.os})`);
     const arch = ARCH_FLAGS[Deno.build.arch];
     if (arch === undefined) throw new Error(`unsupported architecture ${Deno.build.arch}`);
-    let lastError: unknown;
-    for (const name of LIBC_NAMES) {
-      try {
-        const lib = Deno.dlopen(name, SYMBOLS);
-        return new Libc(lib, {
-          O_RDONLY: 0,
-          O_WRONLY: 1,
-          O_RDWR: 2,
-          O_CREAT: 0o100,
-          O_EXCL: 0o200,
-          O_NOCTTY: 0o400,
-          O_NONBLOCK: 0o4000,
-          O_CLOEXEC: 0o2000000,
-          O_PATH: 0o10000000,
-          ...arch,
-        });
-      } catch (err) {
-        lastError = err;
-      }
+    const lib = Deno.dlopen(path, SYMBOLS);
+    try {
+      return new Libc(lib, {
+        O_RDONLY: 0,
+        O_WRONLY: 1,
+        O_RDWR: 2,
+        O_CREAT: 0o100,
+        O_EXCL: 0o200,
+        O_NOCTTY: 0o400,
+        O_NONBLOCK: 0o4000,
+        O_CLOEXEC: 0o2000000,
+        O_PATH: 0o10000000,
+        ...arch,
+      });
+    } catch (err) {
+      lib.close();
+      throw err;
     }
-    throw lastError instanceof Error ? lastError : new Error("could not load the C library");
   }
 
   /**
@@ -218,7 +223,8 @@ export class Libc {
 
   /** The calling thread's errno, as left by the last sync call. */
   #lastErrno(): number {
-    return this.#errno.getInt32();
+    this.#lib.symbols.memcpy(this.#errnoBytes, this.#errnoAt, 4n);
+    return this.#errnoCopy[0];
   }
 
   #result(n: number | bigint): number {

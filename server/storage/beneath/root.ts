@@ -30,6 +30,8 @@ export interface BeneathRootOptions {
    * such a lookup is `NOT_FOUND`. Default: none.
    */
   readonly isHidden?: (name: string) => boolean;
+  /** The C library to load (default `libc.so.6`); see `checkSupport`. */
+  readonly libraryPath?: string;
 }
 
 /** One listed entry: its name and its own metadata (links described, not followed). */
@@ -63,7 +65,7 @@ export class BeneathRoot {
    * `path` is not a directory or changed while being opened.
    */
   static open(path: string, options: BeneathRootOptions = {}): BeneathRoot {
-    const libc = Libc.open();
+    const libc = Libc.open(options.libraryPath);
     try {
       const f = libc.flags;
       const fd = libc.openat2(-100, path, f.O_RDONLY | f.O_DIRECTORY | f.O_CLOEXEC, 0, 0);

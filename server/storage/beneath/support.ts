@@ -7,7 +7,7 @@
  */
 
 import { ERRNO, errnoName } from "./errno.ts";
-import { Libc, RESOLVE } from "./libc.ts";
+import { DEFAULT_LIBC, Libc, RESOLVE } from "./libc.ts";
 
 /** The answer of {@linkcode checkSupport}. */
 export type Support =
@@ -16,7 +16,8 @@ export type Support =
 
 /**
  * Checks, without side effects beyond loading and unloading the C library, whether
- * {@linkcode BeneathRoot} can be used; says why not otherwise.
+ * `BeneathRoot` can be used; says why not otherwise. `libraryPath` is the C library to load
+ * (default {@linkcode DEFAULT_LIBC}); FFI permission is queried, never prompted for.
  *
  * @example Usage
  * ```ts
@@ -25,16 +26,19 @@ export type Support =
  * if (!support.supported) console.log(`path-based storage: ${support.reason}`);
  * ```
  */
-export function checkSupport(): Support {
+export function checkSupport(libraryPath: string = DEFAULT_LIBC): Support {
   if (Deno.build.os !== "linux") {
     return { supported: false, reason: `openat2 is Linux-only (this is ${Deno.build.os})` };
   }
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    return { supported: false, reason: "FFI is not permitted (run with --allow-ffi)" };
+  const query: Deno.PermissionDescriptor = libraryPath.includes("/")
+    ? { name: "ffi", path: libraryPath }
+    : { name: "ffi" };
+  if (Deno.permissions.querySync(query).state !== "granted") {
+    return { supported: false, reason: `FFI is not permitted (run with --allow-ffi)` };
   }
   let libc: Libc;
   try {
-    libc = Libc.open();
+    libc = Libc.open(libraryPath);
   } catch (err) {
     return { supported: false, reason: `cannot load the C library: ${(err as Error).message}` };
   }
@@ -64,6 +68,6 @@ export function checkSupport(): Support {
 }
 
 /** True when {@linkcode checkSupport} says the race-free layer can be used. */
-export function isSupported(): boolean {
-  return checkSupport().supported;
+export function isSupported(libraryPath: string = DEFAULT_LIBC): boolean {
+  return checkSupport(libraryPath).supported;
 }
