@@ -65,7 +65,8 @@ export class BeneathFile {
 
   /**
    * Reads into `buf` at `position`; resolves to the count read, 0 at the end of the file.
-   * One system call: the count may be short.
+   * One system call: the count may be short. A pool thread writes into `buf` directly, so
+   * leave it alone (no transfer, resize or other use) until the promise settles.
    */
   async readAt(buf: Uint8Array, position: number): Promise<number> {
     if (buf.length === 0) return 0;
@@ -89,7 +90,10 @@ export class BeneathFile {
     return n;
   }
 
-  /** Writes all of `data` at `position`. */
+  /**
+   * Writes all of `data` at `position`. A pool thread reads `data` directly: leave it alone
+   * until the promise settles.
+   */
   async writeAt(data: Uint8Array, position: number): Promise<void> {
     const fd = this.fd;
     let done = 0;
