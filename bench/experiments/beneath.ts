@@ -267,6 +267,7 @@ async function removal(root: BeneathRoot, dir: string): Promise<void> {
 if (import.meta.main) {
   const support = checkSupport();
   if (!support.supported) throw new Error(support.reason);
+  const created = Deno.args[0] === undefined;
   const dir = Deno.realPathSync(Deno.args[0] ?? Deno.makeTempDirSync({ prefix: "ferry-bench-" }));
   Deno.mkdirSync(`${dir}/d/e`, { recursive: true });
   Deno.writeFileSync(`${dir}/d/e/f`, new Uint8Array(4096));
@@ -283,10 +284,14 @@ if (import.meta.main) {
     await removal(root, dir);
   } finally {
     root.close();
-    for (const name of ["big-beneath", "big-deno"]) {
-      try {
-        Deno.removeSync(`${dir}/${name}`);
-      } catch { /* absent */ }
+    if (created) {
+      Deno.removeSync(dir, { recursive: true });
+    } else {
+      for (const name of ["big-beneath", "big-deno"]) {
+        try {
+          Deno.removeSync(`${dir}/${name}`);
+        } catch { /* absent */ }
+      }
     }
   }
 }
