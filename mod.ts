@@ -48,7 +48,7 @@ export type {
   TransferResult,
   UploadOptions,
 } from "./client/types.ts";
-export { isInterruption } from "./client/errors.ts";
+export { isInterruption } from "./protocol/errors.ts";
 export { normalizeFingerprint, type ServerCertificate } from "./client/pinned_tls.ts";
-export type { Entry, EntryKind, Role } from "./protocol/messages.ts";
+export type { Entry, EntryKind, Role } from "./protocol/messages/mod.ts";
 export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

@@ -7,8 +7,8 @@
  */
 
 import { basename } from "node:path";
-import { type ErrorCode, FerryError } from "../protocol/errors.ts";
-import type { Entry } from "../protocol/messages.ts";
+import { type ErrorCode, FerryError, messageOf } from "../protocol/errors.ts";
+import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
 import {
   formatLong,
@@ -157,7 +157,7 @@ async function ls(ctx: Context, client: FerryClient, path: string, flags: Comman
   try {
     glob = splitGlob(path);
   } catch (err) {
-    throw usage(`${printable(path)}: ${(err as Error).message}`);
+    throw usage(`${printable(path)}: ${messageOf(err)}`);
   }
   if (glob !== null) {
     const match = globMatcher(glob.pattern);

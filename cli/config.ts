@@ -8,7 +8,7 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 import { normalizeFingerprint } from "../client/pinned_tls.ts";
 
 function env(name: string): string | undefined {
@@ -67,13 +67,13 @@ export async function loadProfile(name: string, dir = configDir()): Promise<Prof
     if (err instanceof Deno.errors.NotFound) {
       throw new FerryError("USAGE", `no profile ${JSON.stringify(name)}: ${file} does not exist`);
     }
-    throw new FerryError("LOCAL_IO", `${file}: ${(err as Error).message}`, { cause: err });
+    throw new FerryError("LOCAL_IO", `${file}: ${messageOf(err)}`, { cause: err });
   }
   let all: unknown;
   try {
     all = JSON.parse(text);
   } catch (err) {
-    throw new FerryError("USAGE", `${file} is not valid JSON: ${(err as Error).message}`);
+    throw new FerryError("USAGE", `${file} is not valid JSON: ${messageOf(err)}`);
   }
   if (all === null || typeof all !== "object" || Array.isArray(all)) {
     throw new FerryError("USAGE", `${file} must hold an object of profiles`);
@@ -152,7 +152,7 @@ export function knownServers(dir?: string): KnownServers {
       return (await Deno.readTextFile(file)).split("\n");
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return [];
-      throw new FerryError("LOCAL_IO", `${file}: ${(err as Error).message}`, { cause: err });
+      throw new FerryError("LOCAL_IO", `${file}: ${messageOf(err)}`, { cause: err });
     }
   }
 
@@ -191,7 +191,7 @@ export function knownServers(dir?: string): KnownServers {
         await Deno.writeTextFile(tmp, lines.join("\n") + "\n", { mode: 0o600, createNew: true });
         await Deno.rename(tmp, file);
       } catch (err) {
-        throw new FerryError("LOCAL_IO", `${file}: ${(err as Error).message}`, { cause: err });
+        throw new FerryError("LOCAL_IO", `${file}: ${messageOf(err)}`, { cause: err });
       }
     },
   };

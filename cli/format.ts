@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Entry } from "../protocol/messages.ts";
+import type { Entry } from "../protocol/messages/mod.ts";
 
 /** `1536` → `1.5 KiB`; bytes below 1 KiB as `512 B`. */
 export function formatSize(n: number): string {

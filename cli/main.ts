@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ErrorCode, FerryError } from "../protocol/errors.ts";
+import { type ErrorCode, FerryError, messageOf } from "../protocol/errors.ts";
 import { exitCodeFor } from "./exit_codes.ts";
 import {
   COMMAND_OPTIONS,
@@ -55,7 +55,7 @@ function parseCommandLine(words: string[]) {
     });
     return { values: values as CommandFlags, positionals, names: optionNames(tokens) };
   } catch (err) {
-    throw usage((err as Error).message);
+    throw usage(messageOf(err));
   }
 }
 
@@ -97,9 +97,7 @@ function failureOf(ending: Ending): { code: ErrorCode; message: string } | null 
     return code === null ? null : { code, message };
   }
   const err = ending.thrown;
-  return err instanceof FerryError
-    ? err
-    : new FerryError("INTERNAL", err instanceof Error ? err.message : String(err));
+  return err instanceof FerryError ? err : new FerryError("INTERNAL", messageOf(err));
 }
 
 /** Prints a failure the way every failure is reported: one line on standard error. */
@@ -129,7 +127,7 @@ async function batchLines(source: string): Promise<() => Promise<string | null>>
   try {
     text = await Deno.readTextFile(source);
   } catch (err) {
-    throw new FerryError("LOCAL_IO", `batch file ${source}: ${(err as Error).message}`);
+    throw new FerryError("LOCAL_IO", `batch file ${source}: ${messageOf(err)}`);
   }
   const all = text.split("\n");
   // Check every line before running any.
@@ -200,7 +198,7 @@ async function main(argv: string[]): Promise<Ending> {
       options: { ...GLOBAL_OPTIONS, ...COMMAND_OPTIONS },
     });
   } catch (err) {
-    throw usage((err as Error).message);
+    throw usage(messageOf(err));
   }
   const { values, positionals, tokens } = parsed;
   if (values.help) {

@@ -7,7 +7,7 @@
 
 import { FerryError } from "../protocol/errors.ts";
 import type { FerryClient } from "../client/types.ts";
-import { isInterruption } from "../client/errors.ts";
+import { isInterruption } from "../protocol/errors.ts";
 
 /** One connection of a {@linkcode Reconnector}, numbered so concurrent failures reconnect only once. */
 export interface Connected {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { FerryError } from "../protocol/errors.ts";
-import type { Entry } from "../protocol/messages.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
+import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
 import { safeEntryName } from "../client/local_names.ts";
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
@@ -37,7 +37,7 @@ export async function listChecked(client: FerryClient, dir: string): Promise<Ent
     } catch (err) {
       throw new FerryError(
         "BAD_NAME",
-        `listing ${printable(dir)}: ${(err as Error).message}; nothing was written`,
+        `listing ${printable(dir)}: ${messageOf(err)}; nothing was written`,
       );
     }
     if (seen.has(e.name)) {
@@ -110,7 +110,7 @@ export async function expandRemote(
   try {
     glob = splitGlob(source);
   } catch (err) {
-    throw new FerryError("USAGE", `${printable(source)}: ${(err as Error).message}`);
+    throw new FerryError("USAGE", `${printable(source)}: ${messageOf(err)}`);
   }
   if (glob === null) return [{ path: unquote(source), entry: null }];
   const match = globMatcher(glob.pattern);
@@ -131,7 +131,7 @@ export async function expandRemote(
     } catch (err) {
       throw new FerryError(
         "BAD_NAME",
-        `${printable(source)}: ${(err as Error).message}; nothing was written`,
+        `${printable(source)}: ${messageOf(err)}; nothing was written`,
       );
     }
     out.push({ path: joinRemote(glob.dir, e.name), entry: e });

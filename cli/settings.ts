@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 import { DEFAULT_PORT } from "../client/connect.ts";
 import { normalizeFingerprint } from "../client/pinned_tls.ts";
 import { loadProfile, type Profile } from "./config.ts";
@@ -73,6 +73,6 @@ async function readOptional(path: string): Promise<string | undefined> {
     return await Deno.readTextFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
-    throw new FerryError("LOCAL_IO", `${path}: ${(err as Error).message}`, { cause: err });
+    throw new FerryError("LOCAL_IO", `${path}: ${messageOf(err)}`, { cause: err });
   }
 }

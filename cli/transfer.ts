@@ -7,12 +7,11 @@
  */
 
 import { basename, join } from "node:path";
-import { type ErrorCode, FerryError } from "../protocol/errors.ts";
-import type { Entry } from "../protocol/messages.ts";
+import { type ErrorCode, FerryError, isSessionFailure } from "../protocol/errors.ts";
+import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient, Progress, TransferResult } from "../client/types.ts";
 import { safeLocalName } from "../client/local_names.ts";
 import { localError } from "../client/local_files.ts";
-import { CONNECTION_FAILURES } from "../client/errors.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
 import { printable } from "./format.ts";
@@ -366,7 +365,7 @@ async function execute(
         );
       }
       // A lost connection that reconnecting could not mend ends the whole transfer.
-      if (CONNECTION_FAILURES.has(e.code)) fatal = e;
+      if (isSessionFailure(e)) fatal = e;
     }
   });
   report.files.sort((a, b) => (a.remote < b.remote ? -1 : a.remote > b.remote ? 1 : 0));

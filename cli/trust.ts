@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 import { connect } from "../client/connect.ts";
 import type { FerryClient } from "../client/types.ts";
 import type { ServerCertificate } from "../client/pinned_tls.ts";
@@ -142,6 +142,6 @@ async function remember(s: Settings, fp: string, first: boolean, quiet: boolean)
       );
     }
   } catch (err) {
-    stderr(`ferry: could not remember the certificate: ${(err as Error).message}`);
+    stderr(`ferry: could not remember the certificate: ${messageOf(err)}`);
   }
 }

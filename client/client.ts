@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Role } from "../protocol/messages.ts";
+import type { Role } from "../protocol/messages/mod.ts";
 import type { Mux } from "./mux.ts";
 import type { FerryClient, ServerTrust } from "./types.ts";
 import { download } from "./download.ts";

@@ -12,9 +12,9 @@ import {
   encodeAuth,
   encodeHello,
   type Role,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
 import { is, request, unexpected, withDeadline } from "./requests.ts";
@@ -198,7 +198,7 @@ async function openVerified(
     conn = await withDeadline(connectTcpNoDelay(hostname, port, caCerts), timeoutMs, () => {});
   } catch (err) {
     if (err instanceof FerryError) throw err;
-    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${(err as Error).message}`, {
+    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${messageOf(err)}`, {
       cause: err,
     });
   }
@@ -211,7 +211,7 @@ async function openVerified(
     } catch {
       // already closed
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
       return { reason: message };
     }

@@ -14,7 +14,7 @@ import {
   decodeFileInfo,
   encodeDownload,
   encodeHashRequest,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
@@ -22,9 +22,10 @@ import type { Mux } from "./mux.ts";
 import type { DownloadOptions, TransferResult } from "./types.ts";
 import { type AtomicFile, createAtomicFile } from "./local_files.ts";
 import { safeLocalName } from "./local_names.ts";
-import { hex, is, request, unexpected, withAbort } from "./requests.ts";
-import { equalBytes, type StreamSink, streamSink } from "./sources.ts";
-import { isInterruption } from "./errors.ts";
+import { is, request, unexpected, withAbort } from "./requests.ts";
+import { type StreamSink, streamSink } from "./sources.ts";
+import { equalBytes } from "../protocol/bytes.ts";
+import { isInterruption } from "../protocol/errors.ts";
 
 /** Downloads `remote` to a local path or a writable stream (see `FerryClient.download`). */
 export async function download(
@@ -183,5 +184,5 @@ function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): s
       "SHA-256 of the received bytes does not match the server's",
     );
   }
-  return hex(digest);
+  return digest.toHex();
 }

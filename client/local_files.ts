@@ -9,7 +9,7 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 
 /** A partial file that becomes `target` on {@linkcode AtomicFile.commit}. */
 export interface AtomicFile {
@@ -32,7 +32,7 @@ const BUFFER = 1024 * 1024;
 /** Wraps a local file-system error as `LOCAL_IO`. */
 export function localError(err: unknown, path: string): FerryError {
   if (err instanceof FerryError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   return new FerryError("LOCAL_IO", `${path}: ${message}`, { cause: err });
 }
 

@@ -5,13 +5,12 @@
  * @module
  */
 
-import { readFrames } from "../protocol/reader.ts";
-import { createFrameWriter, type FrameWriter } from "../protocol/writer.ts";
-import { decodeError, encodeIdOnly, peekRequestId } from "../protocol/messages.ts";
+import { readFrames } from "../protocol/frame_reader.ts";
+import { createFrameWriter, type FrameWriter } from "../protocol/frame_writer.ts";
+import { decodeError, encodeIdOnly, peekRequestId } from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
-import { FerryError } from "../protocol/errors.ts";
+import { endsConnection, FerryError, messageOf } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
-import { CONNECTION_ENDING_ERRORS } from "./errors.ts";
 
 /** Receives the frames of one request. A throw fails the request and cancels it on the server. */
 export interface RequestHandler {
@@ -91,7 +90,7 @@ export function createMux(conn: Connection): Mux {
           // once. Others (a frame too short to carry an id) change nothing.
           const e = decodeError(frame.payload);
           connectionError = new FerryError(e.code, `server: ${e.message}`);
-          if (CONNECTION_ENDING_ERRORS.has(e.code)) failAll(connectionError);
+          if (endsConnection(e)) failAll(connectionError);
           continue;
         }
         const handler = id === undefined ? undefined : pending.get(id);
@@ -101,9 +100,7 @@ export function createMux(conn: Connection): Mux {
         } catch (err) {
           abort(
             id,
-            err instanceof FerryError
-              ? err
-              : new FerryError("INTERNAL", err instanceof Error ? err.message : String(err)),
+            err instanceof FerryError ? err : new FerryError("INTERNAL", messageOf(err)),
           );
         }
       }
@@ -112,7 +109,7 @@ export function createMux(conn: Connection): Mux {
         // An error the server announced (id 0) explains the loss better than the loss itself.
         connectionError ??= err instanceof FerryError ? err : new FerryError(
           "CONNECTION_CLOSED",
-          `connection lost: ${err instanceof Error ? err.message : String(err)}`,
+          `connection lost: ${messageOf(err)}`,
         );
       }
     } finally {

@@ -15,11 +15,11 @@ import {
   encodePathRequest,
   encodeRename,
   type Entry,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import type { Mux } from "./mux.ts";
-import { hex, is, request, unexpected, withAbort } from "./requests.ts";
+import { is, request, unexpected, withAbort } from "./requests.ts";
 
 /** Lists a remote directory (default: the root), or describes one remote file. */
 export function list(
@@ -55,7 +55,7 @@ export function hashRemote(mux: Mux, path: string): Promise<string> {
     id,
     encodeHashRequest({ id, length: UNKNOWN_SIZE, path }),
     (f) => {
-      if (is(f, SERVICES.HASH_RESULT)) return hex(decodeDigest(f.payload).sha256);
+      if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload).sha256.toHex();
       throw unexpected(f, "hashing");
     },
   );

@@ -5,16 +5,11 @@
  * @module
  */
 
-import { decodeError } from "../protocol/messages.ts";
+import { decodeError } from "../protocol/messages/mod.ts";
 import { serviceName, SERVICES } from "../protocol/services.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 import type { Mux } from "./mux.ts";
-
-/** Lower-case hex of bytes. */
-export function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** Turns an ERROR frame into a FerryError; any other unexpected frame into `BAD_FRAME`. */
 export function unexpected(frame: Frame, expecting: string): FerryError {

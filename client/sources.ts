@@ -6,30 +6,22 @@
  */
 
 import type { Hash } from "node:crypto";
-import { DATA_CHUNK } from "../protocol/messages.ts";
+import { DATA_BATCH } from "../protocol/messages/mod.ts";
 import { localError } from "./local_files.ts";
-
-/** File bytes per data-frame batch: four full frames. */
-export const CHUNK = 4 * DATA_CHUNK;
-
-/** True when two byte arrays are equal. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 /** Hashes the first `length` bytes of `file` into `hash`, leaving the position after them. */
 export async function hashFromFile(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
-  const buf = new Uint8Array(CHUNK);
+  const buf = new Uint8Array(DATA_BATCH);
   let remaining = length;
   while (remaining > 0) {
-    const n = await file.read(buf.subarray(0, Math.min(CHUNK, remaining)));
+    const n = await file.read(buf.subarray(0, Math.min(DATA_BATCH, remaining)));
     if (n === null) throw new Error("the local file is shorter than the part already uploaded");
     hash.update(buf.subarray(0, n));
     remaining -= n;
   }
 }
 
-/** Reads a file from its current position in chunks of at most {@linkcode CHUNK} bytes. */
+/** Reads a file from its current position in chunks of at most `DATA_BATCH` bytes. */
 export async function* fileChunks(
   file: Deno.FsFile,
   path: string,
@@ -37,7 +29,7 @@ export async function* fileChunks(
 ): AsyncGenerator<Uint8Array> {
   // Two buffers alternate so the chunk handed out stays intact while the next one is read;
   // a small file gets small ones (a pipelined batch of 1,000 small uploads stays small).
-  const length = Math.max(1, Math.min(CHUNK, size + 1));
+  const length = Math.max(1, Math.min(DATA_BATCH, size + 1));
   const buffers = [new Uint8Array(length), new Uint8Array(length)];
   let which = 0;
   try {
@@ -59,9 +51,9 @@ export async function* fileChunks(
   }
 }
 
-/** Cuts bytes into chunks of at most {@linkcode CHUNK} bytes (views, not copies). */
+/** Cuts bytes into chunks of at most `DATA_BATCH` bytes (views, not copies). */
 export async function* bytesChunks(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  for (let o = 0; o < bytes.length; o += CHUNK) yield bytes.subarray(o, o + CHUNK);
+  for (let o = 0; o < bytes.length; o += DATA_BATCH) yield bytes.subarray(o, o + DATA_BATCH);
 }
 
 /** The sink of a download into a writable stream. */

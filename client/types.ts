@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Entry, Role } from "../protocol/messages.ts";
+import type { Entry, Role } from "../protocol/messages/mod.ts";
 import type { ServerCertificate } from "./pinned_tls.ts";
 
 /** Options for {@linkcode connect}. */

@@ -8,23 +8,23 @@
 
 import { createHash, type Hash } from "node:crypto";
 import {
-  dataFramesSize,
+  createDataFrameBuffer,
+  DATA_BATCH,
   decodeDigest,
   type Digest,
-  encodeDataFrames,
   encodeEof,
   encodeUpload,
   encodeUploadResume,
   encodeUploadStatus,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
-import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
+import { equalBytes, UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { Mux } from "./mux.ts";
 import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
-import { hex, is, request, unexpected } from "./requests.ts";
-import { bytesChunks, CHUNK, equalBytes, fileChunks, hashFromFile } from "./sources.ts";
+import { is, request, unexpected } from "./requests.ts";
+import { bytesChunks, fileChunks, hashFromFile } from "./sources.ts";
 
 /** An opened upload source. */
 interface Source {
@@ -83,7 +83,7 @@ export async function upload(
     await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
     await done;
     options.onProgress?.({ bytes, total: bytes });
-    return { bytes, sha256: hex(sha256), path: remote, resumed: offset };
+    return { bytes, sha256: sha256.toHex(), path: remote, resumed: offset };
   } catch (err) {
     const e = err instanceof FerryError
       ? err
@@ -197,22 +197,24 @@ async function sendData(
   const { size, hash } = s;
   let bytes = 0;
   let reported = 0;
-  let out = new Uint8Array(
-    dataFramesSize(size === UNKNOWN_SIZE ? CHUNK : Math.min(CHUNK, size - s.offset)),
+  let frames = createDataFrameBuffer(
+    SERVICES.UPLOAD_DATA,
+    size === UNKNOWN_SIZE ? DATA_BATCH : Math.max(1, Math.min(DATA_BATCH, size - s.offset)),
   );
   while (true) {
     const next = s.iterator.next();
     next.catch(() => {});
     const { value: chunk, done: end } = await Promise.race([next, s.failed]);
     if (end) return bytes;
-    for (let o = 0; o < chunk.length; o += CHUNK) {
-      const piece = chunk.subarray(o, o + CHUNK);
+    for (let o = 0; o < chunk.length; o += DATA_BATCH) {
+      const piece = chunk.subarray(o, o + DATA_BATCH);
       hash.update(piece);
       bytes += piece.length;
-      if (dataFramesSize(piece.length) > out.length) {
-        out = new Uint8Array(dataFramesSize(piece.length));
+      // A stream may send more than it declared: grow so frame boundaries stay the same.
+      if (piece.length > frames.capacity) {
+        frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
       }
-      await mux.writer.send(encodeDataFrames(SERVICES.UPLOAD_DATA, id, piece, out));
+      await mux.writer.send(frames.frameCopy(id, piece));
     }
     if (options.onProgress && bytes - reported >= 256 * 1024) {
       reported = bytes;

@@ -90,21 +90,3 @@ export function decodeHeader(bytes: Uint8Array, offset = 0): FrameHeader {
     length: view.getUint16(6, false),
   };
 }
-
-// SHIM (issue 9): re-exports for call sites not yet moved; removed at integration.
-// tests/e2e_test.ts and tests/fuzz_test.ts still import the test-only `encodeFrame` from here;
-// its home is now tests/protocol/_frames.ts. Delete this function once they import it from there.
-/**
- * Encodes a frame into a new array (test-only; see tests/protocol/_frames.ts).
- *
- * @throws {RangeError} when the payload is longer than {@linkcode MAX_PAYLOAD}.
- */
-export function encodeFrame(frame: Frame): Uint8Array {
-  if (frame.payload.length > MAX_PAYLOAD) {
-    throw new RangeError(`frame payload of ${frame.payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-  }
-  const out = new Uint8Array(HEADER_SIZE + frame.payload.length);
-  encodeHeader({ ...frame, length: frame.payload.length }, out, 0);
-  out.set(frame.payload, HEADER_SIZE);
-  return out;
-}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Role } from "../protocol/messages.ts";
+import type { Role } from "../protocol/messages/mod.ts";
 import { FerryError } from "../protocol/errors.ts";
 import { roleAllows } from "./auth.ts";
 import type { Session } from "./session.ts";

@@ -8,7 +8,7 @@
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { dirname } from "node:path";
-import type { Role } from "../protocol/messages.ts";
+import type { Role } from "../protocol/messages/mod.ts";
 import { FerryError } from "../protocol/errors.ts";
 import { writeFileAtomic } from "../common/atomic_file.ts";
 

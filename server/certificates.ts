@@ -201,11 +201,7 @@ export async function fingerprint(pem: string): Promise<string> {
   }
   const der = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
-  return hex(digest, ":").toUpperCase();
-}
-
-function hex(bytes: Uint8Array, separator = ""): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(separator);
+  return digest.toHex().toUpperCase().replace(/(..)(?!$)/g, "$1:");
 }
 
 function generateKeyPair(): Promise<CryptoKeyPair> {
@@ -216,7 +212,7 @@ function generateKeyPair(): Promise<CryptoKeyPair> {
 function randomSerial(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] & 0x7f) || 0x01;
-  return hex(bytes);
+  return bytes.toHex();
 }
 
 /** The host name if reading it is already allowed (never prompts), else random hex. */
@@ -229,7 +225,7 @@ function caSuffix(): string {
   } catch {
     // Fall through to a random suffix.
   }
-  return hex(crypto.getRandomValues(new Uint8Array(4)));
+  return crypto.getRandomValues(new Uint8Array(4)).toHex();
 }
 
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;

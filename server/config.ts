@@ -7,7 +7,7 @@
  * @module
  */
 
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 
 /** The environment variable for a flag: `max-connections` → `FERRY_MAX_CONNECTIONS`. */
@@ -30,7 +30,7 @@ export function parseConfigFile(
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new FerryError("USAGE", `${path}: not valid JSON (${(err as Error).message})`);
+    throw new FerryError("USAGE", `${path}: not valid JSON (${messageOf(err)})`);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new FerryError("USAGE", `${path}: expected a JSON object of settings`);

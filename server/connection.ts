@@ -8,11 +8,11 @@
  * @module
  */
 
-import { readFrameBatches } from "../protocol/reader.ts";
-import { createFrameWriter, type FrameWriter } from "../protocol/writer.ts";
-import { encodeError, ID_SIZE, peekRequestId } from "../protocol/messages.ts";
+import { readFrameBatches } from "../protocol/frame_reader.ts";
+import { createFrameWriter, type FrameWriter } from "../protocol/frame_writer.ts";
+import { encodeError, ID_SIZE, peekRequestId } from "../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/services.ts";
-import { type ErrorCode, FerryError } from "../protocol/errors.ts";
+import { type ErrorCode, FerryError, isRefusal, messageOf } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 import { FloodBudget } from "./limits.ts";
 import {
@@ -27,30 +27,12 @@ import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
 import { HANDLERS } from "./handlers/mod.ts";
 
 /**
- * Refusals that only a broken or hostile client provokes; each costs the connection one unit
- * of its flood budget. Outcomes of real work (NOT_FOUND, NOT_EMPTY...) cost nothing.
- */
-const PROTOCOL_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  "BAD_FRAME",
-  "UNSUPPORTED",
-  "UNSUPPORTED_VERSION",
-  "BAD_ARGUMENT",
-  "BAD_NAME",
-  "OUTSIDE_ROOT",
-  "NAME_TOO_LONG",
-  "UNAUTHENTICATED",
-  "FORBIDDEN",
-  "UNKNOWN_REQUEST",
-  "DUPLICATE_REQUEST",
-]);
-
-/**
  * What one frame costs from the connection's flood budget: 1 for a frame refused with a
  * protocol error, a CANCEL (cf. HTTP/2 Rapid Reset), a HELLO after the first, a data frame
  * without data or any empty frame (cf. HTTP/2 empty-frame floods); 0 for everything else.
  */
 export function floodCost(frame: Frame, refusal: ErrorCode | undefined, hellos: number): number {
-  if (refusal !== undefined && PROTOCOL_REFUSALS.has(refusal)) return 1;
+  if (refusal !== undefined && isRefusal(refusal)) return 1;
   if (frame.payload.length === 0) return 1;
   const name = serviceName(frame.type, frame.num);
   if (name === "CANCEL") return 1;
@@ -312,6 +294,6 @@ async function readLoop(
     }
     if (closer.closed) return "closed by server";
     if (/close_notify|UnexpectedEof|Connection reset/i.test(String(err))) return "closed by client";
-    return err instanceof Error ? err.message : String(err);
+    return messageOf(err);
   }
 }

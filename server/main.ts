@@ -11,7 +11,7 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { FerryError } from "../protocol/errors.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 import { accountFor, addUser, ensureAdminToken, loadUsers, TOKEN_FILE } from "./auth.ts";
 import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
 import { stderrLogger } from "./log.ts";
@@ -188,7 +188,7 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     console.error(`ferry-server: ${message}`);
     Deno.exit(err instanceof FerryError && err.code === "USAGE" ? 2 : 1);
   }

@@ -12,9 +12,9 @@ import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
 import type { Storage } from "./storage/storage.ts";
 import { createUploads, type Uploads } from "./uploads.ts";
-import type { FrameWriter } from "../protocol/writer.ts";
-import { encodeError } from "../protocol/messages.ts";
-import { FerryError } from "../protocol/errors.ts";
+import type { FrameWriter } from "../protocol/frame_writer.ts";
+import { encodeError } from "../protocol/messages/mod.ts";
+import { FerryError, messageOf } from "../protocol/errors.ts";
 
 /**
  * What every connection of one server shares. The quota, the login throttle and the
@@ -195,7 +195,7 @@ export function logOp(session: Session, fields: LogFields): void {
 /** Converts anything thrown to a {@linkcode FerryError}. */
 export function asFerryError(err: unknown): FerryError {
   if (err instanceof FerryError) return err;
-  return new FerryError("INTERNAL", err instanceof Error ? err.message : String(err), {
+  return new FerryError("INTERNAL", messageOf(err), {
     cause: err,
   });
 }

@@ -12,7 +12,7 @@
  */
 
 import { FerryError } from "../protocol/errors.ts";
-import type { ByteSink } from "../protocol/writer.ts";
+import type { ByteSink } from "../protocol/frame_writer.ts";
 import type { Limits } from "./limits.ts";
 import type { Logger } from "./log.ts";
 

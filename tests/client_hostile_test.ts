@@ -10,15 +10,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
-import { readFrames } from "../protocol/reader.ts";
-import { writeAll } from "../protocol/writer.ts";
+import { readFrames } from "../protocol/frame_reader.ts";
+import { writeAll } from "../protocol/frame_writer.ts";
 import {
   decodeAuth,
   decodeDownload,
   decodeHello,
   decodePathRequest,
   encodeAuthOk,
-  encodeDataFrames,
   encodeEof,
   encodeError,
   encodeFileInfo,
@@ -26,10 +25,11 @@ import {
   encodeStatResult,
   encodeWelcome,
   type Entry,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { testCertificates } from "./helpers.ts";
 import { ferry, tempDir } from "./cli_helpers.ts";
+import { encodeDataFrames } from "./protocol/_frames.ts";
 
 const GOOD = new TextEncoder().encode("good bytes\n");
 

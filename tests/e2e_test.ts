@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { connect, type ErrorCode, type FerryClient, FerryError } from "../mod.ts";
 import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
 import type { Limits } from "../server/limits.ts";
-import { readFrames } from "../protocol/reader.ts";
-import { writeAll } from "../protocol/writer.ts";
-import { encodeFrame, type Frame } from "../protocol/frame.ts";
+import { readFrames } from "../protocol/frame_reader.ts";
+import { writeAll } from "../protocol/frame_writer.ts";
+import type { Frame } from "../protocol/frame.ts";
 import {
   decodeAuthOk,
   decodeError,
@@ -19,7 +19,6 @@ import {
   decodeListEntries,
   decodeWelcome,
   encodeAuth,
-  encodeDataFrames,
   encodeDownload,
   encodeEof,
   encodeHello,
@@ -27,11 +26,12 @@ import {
   encodePathRequest,
   encodeUpload,
   type Entry,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { type Service, SERVICES } from "../protocol/services.ts";
-import { HEADER_SIZE } from "../protocol/header.ts";
+import { HEADER_SIZE } from "../protocol/frame.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { concat } from "./bytes.ts";
+import { encodeDataFrames, encodeFrame } from "./protocol/_frames.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -15,10 +15,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { connect } from "../mod.ts";
-import { encodeFrame } from "../protocol/frame.ts";
 import {
   encodeAuth,
-  encodeDataFrames,
   encodeDownload,
   encodeEof,
   encodeHashRequest,
@@ -30,13 +28,14 @@ import {
   encodeUpload,
   encodeUploadResume,
   encodeUploadStatus,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { isTempName } from "../server/storage/paths.ts";
 import type { LogFields } from "../server/log.ts";
 import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
 import { openRaw } from "./raw.ts";
 import { concat } from "./bytes.ts";
+import { encodeDataFrames, encodeFrame } from "./protocol/_frames.ts";
 
 const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 4_000);
 const SEED = Deno.env.get("FUZZ_SEED") === "random"

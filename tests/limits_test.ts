@@ -19,13 +19,12 @@ import { MAX_REFUSING } from "../server/server.ts";
 import { parseDuration, parseSize } from "../server/config.ts";
 import {
   encodeAuth,
-  encodeDataFrames,
   encodeDownload,
   encodeHello,
   encodeIdOnly,
   encodePathRequest,
   encodeUpload,
-} from "../protocol/messages.ts";
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
 import {
@@ -44,6 +43,7 @@ import {
   waitFor,
 } from "./raw.ts";
 import { concat } from "./bytes.ts";
+import { encodeDataFrames } from "./protocol/_frames.ts";
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
-import { encodeAuth, encodeDownload, encodeHello } from "../protocol/messages.ts";
+import { encodeAuth, encodeDownload, encodeHello } from "../protocol/messages/mod.ts";
 import { randomBytes, sha256Hex, TOKENS } from "./helpers.ts";
 import {
   closeQuietly,

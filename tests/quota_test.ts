@@ -5,9 +5,10 @@ import { FerryError } from "../mod.ts";
 import { randomBytes, sha256Hex, startServer, TOKENS } from "./helpers.ts";
 import { createQuota } from "../server/quota.ts";
 import { createLocalStorage } from "../server/storage/local.ts";
-import { encodeDataFrames, encodeUpload } from "../protocol/messages.ts";
+import { encodeUpload } from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { fdCount, openRaw, rawLogin, waitFor } from "./raw.ts";
+import { encodeDataFrames } from "./protocol/_frames.ts";
 
 const KiB = 1024;
 

@@ -9,10 +9,15 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { readFrames } from "../protocol/reader.ts";
-import { writeAll } from "../protocol/writer.ts";
+import { readFrames } from "../protocol/frame_reader.ts";
+import { writeAll } from "../protocol/frame_writer.ts";
 import type { Frame } from "../protocol/frame.ts";
-import { decodeError, encodeAuth, encodeHello, type ErrorMessage } from "../protocol/messages.ts";
+import {
+  decodeError,
+  encodeAuth,
+  encodeHello,
+  type ErrorMessage,
+} from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { userRecord } from "../server/auth.ts";
 import { testCertificates, TOKENS } from "./helpers.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { type ErrorCode, FerryError } from "../protocol/errors.ts";
-import type { Entry } from "../protocol/messages.ts";
+import type { Entry } from "../protocol/messages/mod.ts";
 import type { StagedUpload, Storage } from "../server/storage/storage.ts";
 import { createLocalStorage } from "../server/storage/local.ts";
 

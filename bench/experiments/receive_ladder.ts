@@ -17,15 +17,14 @@
 
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { readFrames } from "../../protocol/reader.ts";
-import { decodeHeader, HEADER_SIZE } from "../../protocol/header.ts";
+import { readFrames } from "../../protocol/frame_reader.ts";
+import { decodeHeader, HEADER_SIZE } from "../../protocol/frame.ts";
 import {
+  createDataFrameBuffer,
   DATA_CHUNK,
-  dataFramesSize,
   decodeData,
-  encodeDataFrames,
   peekRequestId,
-} from "../../protocol/messages.ts";
+} from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import type { Frame } from "../../protocol/frame.ts";
 import { createAtomicFile } from "../../client/local_files.ts";
@@ -97,12 +96,7 @@ async function send(port: number, cert: string, key: string, bytes: number): Pro
   console.log(`ready ${(listener.addr as Deno.NetAddr).port}`);
   const data = new Uint8Array(4 * DATA_CHUNK);
   for (let o = 0; o < data.length; o += 65536) crypto.getRandomValues(data.subarray(o, o + 65536));
-  const frames = encodeDataFrames(
-    SERVICES.DOWNLOAD_DATA,
-    1,
-    data,
-    new Uint8Array(dataFramesSize(data.length)),
-  );
+  const frames = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, data.length).frameCopy(1, data);
   for await (const conn of listener) {
     (async () => {
       try {

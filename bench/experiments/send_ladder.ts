@@ -13,11 +13,11 @@
 
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { DATA_CHUNK, dataFramesSize, encodeDataFrames, ID_SIZE } from "../../protocol/messages.ts";
-import { encodeHeader, HEADER_SIZE } from "../../protocol/header.ts";
+import { createDataFrameBuffer, DATA_CHUNK, ID_SIZE } from "../../protocol/messages/mod.ts";
+import { encodeHeader, HEADER_SIZE } from "../../protocol/frame.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { PROTOCOL_VERSION } from "../../protocol/services.ts";
-import { createFrameWriter, writeAll } from "../../protocol/writer.ts";
+import { createFrameWriter, writeAll } from "../../protocol/frame_writer.ts";
 import {
   connectTls,
   medianSample,
@@ -96,16 +96,16 @@ const variants: Variant[] = [
     },
   },
   {
-    name: "C. + encodeDataFrames into a reused buffer (one copy)",
+    name: "C. + a data-frame buffer filled by copy (one copy)",
     async run(conn, file) {
       const buf = new Uint8Array(CHUNK);
-      const out = new Uint8Array(dataFramesSize(CHUNK));
+      const out = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, CHUNK);
       const h = createHash("sha256");
       while (true) {
         const n = await readFull(file, buf);
         if (n === 0) break;
         h.update(buf.subarray(0, n));
-        await writeAll(conn, encodeDataFrames(SERVICES.DOWNLOAD_DATA, 1, buf.subarray(0, n), out));
+        await writeAll(conn, out.frameCopy(1, buf.subarray(0, n)));
       }
     },
   },
@@ -114,13 +114,13 @@ const variants: Variant[] = [
     async run(conn, file) {
       const writer = createFrameWriter(conn);
       const buf = new Uint8Array(CHUNK);
-      const out = new Uint8Array(dataFramesSize(CHUNK));
+      const out = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, CHUNK);
       const h = createHash("sha256");
       while (true) {
         const n = await readFull(file, buf);
         if (n === 0) break;
         h.update(buf.subarray(0, n));
-        await writer.send(encodeDataFrames(SERVICES.DOWNLOAD_DATA, 1, buf.subarray(0, n), out));
+        await writer.send(out.frameCopy(1, buf.subarray(0, n)));
       }
     },
   },

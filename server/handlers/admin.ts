@@ -4,7 +4,7 @@
  * @module
  */
 
-import { decodeIdOnly, encodeIdOnly } from "../../protocol/messages.ts";
+import { decodeIdOnly, encodeIdOnly } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { requireRole } from "../access.ts";
 import { logOp, type Session } from "../session.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeIdOnly } from "../../protocol/messages.ts";
+import { decodeIdOnly } from "../../protocol/messages/mod.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import type { Session } from "../session.ts";
 

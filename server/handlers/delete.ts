@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodePathRequest, encodeIdOnly } from "../../protocol/messages.ts";
+import { decodePathRequest, encodeIdOnly } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { requireRole } from "../access.ts";
 import { assertNewRequest, logOp, type Session } from "../session.ts";

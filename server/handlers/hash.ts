@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeHashRequest, encodeDigest } from "../../protocol/messages.ts";
+import { decodeHashRequest, encodeDigest } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";

@@ -12,8 +12,8 @@ import {
   type Entry,
   entrySize,
   LIST_ENTRIES_OVERHEAD,
-} from "../../protocol/messages.ts";
-import { MAX_PAYLOAD } from "../../protocol/header.ts";
+} from "../../protocol/messages/mod.ts";
+import { MAX_PAYLOAD } from "../../protocol/frame.ts";
 import { utf8Bytes } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { requireRole } from "../access.ts";

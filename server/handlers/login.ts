@@ -4,7 +4,12 @@
  * @module
  */
 
-import { decodeAuth, decodeHello, encodeAuthOk, encodeWelcome } from "../../protocol/messages.ts";
+import {
+  decodeAuth,
+  decodeHello,
+  encodeAuthOk,
+  encodeWelcome,
+} from "../../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION } from "../../protocol/services.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { authenticate } from "../auth.ts";

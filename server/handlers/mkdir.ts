@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeMkdir, encodeIdOnly } from "../../protocol/messages.ts";
+import { decodeMkdir, encodeIdOnly } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { requireRole } from "../access.ts";
 import { logOp, type Session } from "../session.ts";

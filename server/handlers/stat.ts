@@ -4,7 +4,7 @@
  * @module
  */
 
-import { decodePathRequest, encodeStatResult } from "../../protocol/messages.ts";
+import { decodePathRequest, encodeStatResult } from "../../protocol/messages/mod.ts";
 import { requireRole } from "../access.ts";
 import { logOp, type Session } from "../session.ts";
 

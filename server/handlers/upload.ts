@@ -23,7 +23,7 @@ import {
   encodeIdOnly,
   type Eof,
   type Upload,
-} from "../../protocol/messages.ts";
+} from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Entry } from "../../protocol/messages.ts";
+import type { Entry } from "../../protocol/messages/mod.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";

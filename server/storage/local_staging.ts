@@ -16,7 +16,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
+import { equalBytes, UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
 import {
@@ -263,8 +263,4 @@ export function createLocalStaging(root: string): LocalStaging {
 
 function randomSuffix(): string {
   return crypto.getRandomValues(new Uint8Array(12)).toHex();
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -27,7 +27,7 @@
  * @module
  */
 
-import type { Entry } from "../../protocol/messages.ts";
+import type { Entry } from "../../protocol/messages/mod.ts";
 import type { HashAlgorithm } from "../../common/hash_file.ts";
 
 export type { Entry };

@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { encodeHeader, type Frame, HEADER_SIZE, MAX_PAYLOAD } from "../../protocol/frame.ts";
 import { type ByteSource, readFrames } from "../../protocol/frame_reader.ts";
 import { equalBytes } from "../../protocol/bytes.ts";
+import { createDataFrameBuffer, type DataService } from "../../protocol/messages/transfer.ts";
 import { pattern, PLAIN, u16 } from "./_helpers.ts";
 
 /**
@@ -26,6 +27,14 @@ export function encodeFrame(frame: Frame): Uint8Array {
   encodeHeader({ ...frame, length: frame.payload.length }, out, 0);
   out.set(frame.payload, HEADER_SIZE);
   return out;
+}
+
+/**
+ * Data frames of request `id` carrying all of `data`, in a new array: what a sender produces for
+ * one batch, for tests that write raw frames.
+ */
+export function encodeDataFrames(service: DataService, id: number, data: Uint8Array): Uint8Array {
+  return createDataFrameBuffer(service, Math.max(1, data.length)).frameCopy(id, data).slice();
 }
 
 /** A {@linkcode ByteSource} that serves a fixed stream and counts what it delivered. */

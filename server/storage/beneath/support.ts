@@ -8,6 +8,7 @@
 
 import { ERRNO, errnoName } from "./errno.ts";
 import { DEFAULT_LIBC, Libc, RESOLVE } from "./libc.ts";
+import { messageOf } from "../../../protocol/errors.ts";
 
 /** The answer of {@linkcode checkSupport}. */
 export type Support =
@@ -40,7 +41,7 @@ export function checkSupport(libraryPath: string = DEFAULT_LIBC): Support {
   try {
     libc = Libc.open(libraryPath);
   } catch (err) {
-    return { supported: false, reason: `cannot load the C library: ${(err as Error).message}` };
+    return { supported: false, reason: `cannot load the C library: ${messageOf(err)}` };
   }
   try {
     const f = libc.flags;
