@@ -47,6 +47,8 @@ export interface S3ClientOptions {
   readonly retries?: number;
   /** The first retry waits up to this long (jittered), doubling each time (default 50 ms). */
   readonly retryDelayMs?: number;
+  /** The `fetch` to send with (default: the global one); e.g. one that counts requests. */
+  readonly fetch?: (request: Request) => Promise<Response>;
 }
 
 /** The HTTP methods S3 uses. */
@@ -108,8 +110,10 @@ export class S3Client {
   readonly quirks: S3Quirks = { putIfMatch: "unknown" };
   readonly #signer: AwsClient;
   readonly #base: URL;
+  readonly #basePath: string;
   readonly #retries: number;
   readonly #retryDelayMs: number;
+  readonly #fetch: (request: Request) => Promise<Response>;
 
   /** Creates a client; nothing is sent until the first request. Throws `USAGE` on a bad endpoint. */
   constructor(options: S3ClientOptions) {
@@ -127,14 +131,15 @@ export class S3Client {
     }
     base.search = "";
     base.hash = "";
-    base.pathname = base.pathname.replace(/\/+$/, "");
+    this.#basePath = base.pathname.replace(/\/+$/, ""); // "" for an endpoint without a path
     this.#base = base;
-    this.endpoint = base.href.replace(/\/$/, "");
+    this.endpoint = base.origin + this.#basePath;
     this.bucket = options.bucket;
     this.region = options.region ?? "us-east-1";
     this.addressing = options.addressing ?? "path";
     this.#retries = options.retries ?? 2;
     this.#retryDelayMs = options.retryDelayMs ?? 50;
+    this.#fetch = options.fetch ?? ((request) => fetch(request));
     this.#signer = new AwsClient({
       accessKeyId: options.credentials.accessKeyId,
       secretAccessKey: options.credentials.secretAccessKey,
@@ -152,9 +157,9 @@ export class S3Client {
     const path = key === undefined ? "" : "/" + encodeKeyPath(key);
     if (this.addressing === "virtual-host") {
       url.hostname = `${this.bucket}.${url.hostname}`;
-      url.pathname = `${this.#base.pathname}${path || "/"}`;
+      url.pathname = `${this.#basePath}${path || "/"}`;
     } else {
-      url.pathname = `${this.#base.pathname}/${this.bucket}${path}`;
+      url.pathname = `${this.#basePath}/${this.bucket}${path}`;
     }
     const pairs: string[] = [];
     for (const [name, value] of Object.entries(query ?? {})) {
@@ -193,7 +198,7 @@ export class S3Client {
           body: request.body as BodyInit | undefined,
           signal: request.signal,
         });
-        res = await fetch(signed);
+        res = await this.#fetch(signed);
       } catch (err) {
         if (request.signal?.aborted) throw request.signal.reason;
         if (replayable && attempt < this.#retries) {

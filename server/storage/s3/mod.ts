@@ -11,6 +11,7 @@
  * @module
  */
 
+export * from "./bucket.ts";
 export * from "./client.ts";
 export * from "./copy_object.ts";
 export * from "./credentials.ts";
