@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { FerryError } from "../../../protocol/errors.ts";
 import { readXmlReply, type S3Client } from "./client.ts";
 import { checkKey } from "./keys.ts";
-import { escapeXml, xmlChildren, xmlText } from "./xml.ts";
+import { escapeXml, isXmlText, xmlChildren, xmlText } from "./xml.ts";
 
 /** Options of the delete functions. */
 export interface DeleteOptions {
@@ -44,7 +44,9 @@ export const MAX_DELETE_KEYS = 1000;
 
 /**
  * Deletes up to 1,000 keys in one request and returns the ones that failed (keys that did not
- * exist count as deleted). Throws `BAD_ARGUMENT` for more than 1,000 keys.
+ * exist count as deleted). A key that XML cannot carry (a control character, U+FFFF) cannot be
+ * named in the request body (the store refuses the whole request): such keys are deleted one
+ * by one with DeleteObject. Throws `BAD_ARGUMENT` for more than 1,000 keys.
  */
 export async function deleteObjects(
   client: S3Client,
@@ -54,10 +56,12 @@ export async function deleteObjects(
   if (keys.length > MAX_DELETE_KEYS) {
     throw new FerryError("BAD_ARGUMENT", `at most ${MAX_DELETE_KEYS} keys per DeleteObjects`);
   }
-  if (keys.length === 0) return [];
   for (const key of keys) checkKey(key);
+  for (const key of keys.filter((k) => !isXmlText(k))) await deleteObject(client, key, options);
+  const safe = keys.filter(isXmlText);
+  if (safe.length === 0) return [];
   const body = `<Delete><Quiet>true</Quiet>${
-    keys.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join("")
+    safe.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join("")
   }</Delete>`;
   const res = await client.send({
     method: "POST",

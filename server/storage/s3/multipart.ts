@@ -161,8 +161,13 @@ export async function uploadPartCopy(
 /**
  * Completes an upload: the parts, in ascending number order, become the object `key`.
  * Returns the object's ETag, or undefined when the store does not say (Ceph 16).
- * Throws {@linkcode S3Error} `NoSuchUpload` for an unknown (or already completed) upload,
- * `InvalidPart` / `EntityTooSmall` for parts the store does not have or that are too small.
+ * Throws {@linkcode S3Error} `NoSuchUpload` for an unknown upload, `InvalidPart` /
+ * `EntityTooSmall` for parts the store does not have or that are too small.
+ *
+ * Completing an upload that is already complete fails: `NoSuchUpload` on AWS, but a 500
+ * `InternalError` ("This multipart completion is already in progress") on Ceph 16. So after a
+ * completion whose reply was lost, HEAD the key (an ETag ending in `-<number of parts>` and the
+ * expected size) rather than completing again.
  */
 export async function completeMultipartUpload(
   client: S3Client,

@@ -158,9 +158,13 @@ export function xmlText(el: XmlElement, name: string): string | undefined {
   return xmlChild(el, name)?.text;
 }
 
-/** Escapes `s` for use as XML text or a quoted attribute value. */
+/**
+ * Escapes `s` for use as XML text or a quoted attribute value. A carriage return becomes
+ * `&#13;` (a reader would turn a literal one into a line feed). Characters XML 1.0 cannot carry
+ * at all are left as they are: check with {@linkcode isXmlText} first.
+ */
 export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&${ESCAPES[c]};`);
+  return s.replace(/[&<>"'\r]/g, (c) => `&${ESCAPES[c]};`);
 }
 
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -169,4 +173,13 @@ const ESCAPES: Readonly<Record<string, string>> = {
   ">": "gt",
   '"': "quot",
   "'": "apos",
+  "\r": "#13",
 };
+
+/**
+ * Returns true when XML 1.0 can carry `s`: no C0 control but tab, line feed and carriage
+ * return, no U+FFFE / U+FFFF, no lone surrogate.
+ */
+export function isXmlText(s: string): boolean {
+  return /^[\t\n\r\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]*$/u.test(s);
+}
