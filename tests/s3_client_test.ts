@@ -449,11 +449,14 @@ s3Test(`a listing of ${LIST_KEYS} keys is streamed page by page, never held whol
     const t1 = performance.now();
     let count = 0;
     let previous = "";
+    const heapBefore = Deno.memoryUsage().heapUsed;
+    let heapPeak = heapBefore;
     for await (const e of listObjects(client, { prefix: "many/", pageSize })) {
       assert.ok(e.kind === "object");
       assert.ok(e.key > previous, "in order");
       previous = e.key;
       count++;
+      if (count % pageSize === 0) heapPeak = Math.max(heapPeak, Deno.memoryUsage().heapUsed);
       // the iterator asks for a page only when the one before is being used
       assert.ok(requests <= Math.floor((count - 1) / pageSize) + 2, `${requests} at ${count}`);
     }
@@ -464,7 +467,8 @@ s3Test(`a listing of ${LIST_KEYS} keys is streamed page by page, never held whol
       `  ${LIST_KEYS} keys: created in ${(tPut / 1000).toFixed(1)} s ` +
         `(${(LIST_KEYS / tPut * 1000).toFixed(0)}/s, 32 at a time), listed in ` +
         `${(tList / 1000).toFixed(2)} s (${pages} pages of ${pageSize}, ` +
-        `${(tList / pages).toFixed(1)} ms a page)`,
+        `${(tList / pages).toFixed(1)} ms a page); heap grew at most ` +
+        `${((heapPeak - heapBefore) / MiB).toFixed(1)} MiB while listing`,
     );
     // a consumer that stops early leaves nothing in flight (the sanitizers check)
     requests = 0;
