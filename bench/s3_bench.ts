@@ -20,6 +20,7 @@ import {
   createBucket,
   createMultipartUpload,
   deleteBucket,
+  deleteObject,
   deleteObjects,
   getObject,
   headObject,
@@ -98,7 +99,7 @@ async function multipartPut(
       checkpoints = Promise.all([checkpoints, p]).then(async () => {
         const written = await putObject(
           client,
-          `.ferry-uploads/${key}`,
+          `.ferry-uploads/${uploadId}`,
           state,
           checkpointEtag === undefined ? { ifNoneMatch: "*" } : { ifMatch: checkpointEtag },
         );
@@ -120,6 +121,7 @@ async function multipartPut(
     etags.map((etag, i) => ({ partNumber: i + 1, etag })),
   );
   if (resumable) {
+    await deleteObject(client, `.ferry-uploads/${uploadId}`);
     return Array.from(resumable.digest(), (b) => b.toString(16).padStart(2, "0")).join("");
   }
   return hash === "node" ? node.digest("hex") : "";
