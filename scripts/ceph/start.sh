@@ -9,6 +9,8 @@
 #   RGW_COUNT     gateways on RGW_PORT, RGW_PORT+1, ... over one store     (1)
 #   MON_PORT      monitor port (messenger v2)                              (3300)
 #   OBJECTSTORE   memstore (data in RAM) | bluestore (a sparse file)       (memstore)
+#                 memstore suits tests; for GiB-sized data use bluestore: memstore keeps every
+#                 byte in the OSD's RAM, deleted ones too until garbage collection runs
 #   S3_ACCESS_KEY, S3_SECRET_KEY   keys of the S3 user to create           (test keys)
 # Two clusters side by side need distinct CEPH_DIR, MON_PORT and RGW_PORT.
 #
