@@ -15,9 +15,11 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { FerryError } from "../protocol/errors.ts";
 import {
   abortMultipartUpload,
   bareEtag,
+  type CheckpointPart,
   completeMultipartUpload,
   copyObject,
   createBucket,
@@ -28,11 +30,13 @@ import {
   getObject,
   headObject,
   isS3Error,
+  keptBytes,
   type ListEntry,
   listMultipartUploads,
   listObjects,
   listObjectsPage,
   listParts,
+  loadCheckpoint,
   MIN_PART_SIZE,
   type MultipartUploadInfo,
   ObjectReader,
@@ -40,9 +44,11 @@ import {
   ResumableSha256,
   S3Client,
   type S3Error,
+  saveCheckpoint,
   type UploadedPart,
   uploadPart,
   uploadPartCopy,
+  verifyCheckpoint,
 } from "../server/storage/s3/mod.ts";
 
 const ENDPOINT = Deno.env.get("FERRY_TEST_S3_ENDPOINT");
@@ -589,54 +595,113 @@ s3Test(
 );
 
 s3Test(
-  "a resumable upload: hash state saved beside the upload, resumed by a new client",
+  "a resumable upload: checkpoint beside the upload, resumed by another client, CAS-guarded",
   () =>
     withBucket(async (client) => {
-      // what a server would do: one part at a time, hash state checkpointed after each part
-      const data = randomBytes(2 * MIN_PART_SIZE + 999);
+      // what a server does: parts in order, a checkpoint (parts + hash state) after each one
+      const data = randomBytes(3 * MIN_PART_SIZE + 999);
+      const cuts = [0, MIN_PART_SIZE, 2 * MIN_PART_SIZE, 3 * MIN_PART_SIZE, data.length];
       const key = "up/file.bin";
-      const checkpointKey = (id: string) => `.ferry-uploads/${encodeURIComponent(id)}`;
+      const cpKey = ".ferry/uploads/0123456789abcdef0123456789abcdef";
       const uploadId = await createMultipartUpload(client, key);
       const hash = await ResumableSha256.create();
-      const first = data.subarray(0, MIN_PART_SIZE);
-      const part1 = await uploadPart(client, key, uploadId, 1, first);
-      hash.update(first);
-      const checkpoint = (parts: { partNumber: number; etag: string }[], h: ResumableSha256) =>
-        JSON.stringify({ parts, state: btoa(String.fromCharCode(...h.save())) });
-      const saved = await putObject(
-        client,
-        checkpointKey(uploadId),
-        checkpoint([{ partNumber: 1, etag: part1.etag }], hash),
-        { ifNoneMatch: "*" },
-      );
-      // the connection drops here; a part that was being sent is lost. Another server picks up:
+      const parts: CheckpointPart[] = [];
+      let cpEtag: string | undefined;
+      for (const i of [0, 1]) {
+        const body = data.subarray(cuts[i], cuts[i + 1]);
+        const { etag } = await uploadPart(client, key, uploadId, i + 1, body);
+        hash.update(body);
+        parts.push({ partNumber: i + 1, etag, size: body.length });
+        cpEtag = await saveCheckpoint(client, cpKey, {
+          key,
+          uploadId,
+          size: data.length,
+          parts,
+          hashState: hash.save(),
+        }, cpEtag);
+      }
+      // part 3 reaches the store, then the connection drops before its checkpoint is written
+      await uploadPart(client, key, uploadId, 3, data.subarray(cuts[2], cuts[3]));
+
+      // another server (a fresh client: nothing learned, nothing in memory) is asked to resume
       const other = newClient(client.bucket);
-      const got = await getObject(other, checkpointKey(uploadId));
-      const cp = JSON.parse(new TextDecoder().decode(await readAll(got.body)));
-      const kept: UploadedPart[] = [];
-      for await (const p of listParts(other, key, uploadId)) kept.push(p);
-      assert.deepEqual(kept.map((p) => [p.partNumber, p.etag]), [[1, part1.etag]]);
-      const resumed = await ResumableSha256.restore(
-        Uint8Array.from(atob(cp.state), (c) => c.charCodeAt(0)),
+      const stored = await loadCheckpoint(other, cpKey);
+      assert.ok(stored);
+      assert.equal(keptBytes(stored.checkpoint), 2 * MIN_PART_SIZE, "only checkpointed parts");
+      const resumed = await verifyCheckpoint(other, stored.checkpoint);
+      assert.ok(resumed, "the store still holds the checkpointed parts");
+      assert.equal(hex(resumed.digestSoFar()), sha256(data.subarray(0, cuts[2])), "UPLOAD_PARTIAL");
+      const more = [...stored.checkpoint.parts];
+      for (const i of [2, 3]) {
+        const body = data.subarray(cuts[i], cuts[i + 1]);
+        const { etag } = await uploadPart(other, key, uploadId, i + 1, body); // part 3 replaced
+        resumed.update(body);
+        more.push({ partNumber: i + 1, etag, size: body.length });
+      }
+      const next = { ...stored.checkpoint, parts: more, hashState: resumed.save() };
+      await saveCheckpoint(other, cpKey, next, stored.etag);
+      // the first server, still holding the old ETag, may not write over it
+      await assert.rejects(
+        () => saveCheckpoint(client, cpKey, next, cpEtag),
+        (e) => e instanceof FerryError && e.code === "BUSY",
       );
-      assert.equal(resumed.bytesHashed, MIN_PART_SIZE);
-      assert.equal(hex(resumed.digestSoFar()), sha256(first), "UPLOAD_PARTIAL's hash");
-      const rest = data.subarray(MIN_PART_SIZE);
-      const part2 = await uploadPart(other, key, uploadId, 2, rest);
-      resumed.update(rest);
-      const parts = [...cp.parts, { partNumber: 2, etag: part2.etag }];
-      // the checkpoint is replaced only if nobody else did meanwhile (compare-and-swap)
-      await putObject(other, checkpointKey(uploadId), checkpoint(parts, resumed), {
-        ifMatch: got.info.etag,
-      });
-      await rejectsWith(
-        () => putObject(client, checkpointKey(uploadId), "stale writer", { ifMatch: saved.etag }),
-        ["PreconditionFailed"],
+      await assert.rejects(
+        () => saveCheckpoint(client, cpKey, next, undefined),
+        (e) => e instanceof FerryError && e.code === "BUSY",
       );
       assert.equal(hex(resumed.digest()), sha256(data), "the whole file's hash");
-      await completeMultipartUpload(other, key, uploadId, parts);
-      await deleteObject(other, checkpointKey(uploadId));
+      await completeMultipartUpload(other, key, uploadId, more);
+      // once completed the checkpoint no longer verifies (the parts are gone), and is deleted
+      assert.equal(await verifyCheckpoint(other, next), undefined);
+      await deleteObject(other, cpKey);
+      assert.equal(await loadCheckpoint(other, cpKey), undefined);
       assert.equal(sha256(await readAll((await getObject(client, key)).body)), sha256(data));
+    }),
+);
+
+s3Test(
+  "a checkpoint whose parts the store lost does not verify",
+  () =>
+    withBucket(async (client) => {
+      const key = "up/lost.bin";
+      const uploadId = await createMultipartUpload(client, key);
+      const body = randomBytes(MIN_PART_SIZE);
+      const { etag } = await uploadPart(client, key, uploadId, 1, body);
+      const hash = await ResumableSha256.create();
+      hash.update(body);
+      const good = {
+        key,
+        uploadId,
+        size: 2 * MIN_PART_SIZE,
+        parts: [{ partNumber: 1, etag, size: body.length }],
+        hashState: hash.save(),
+      };
+      assert.ok(await verifyCheckpoint(client, good));
+      assert.equal(
+        await verifyCheckpoint(client, {
+          ...good,
+          parts: [{ ...good.parts[0], etag: "0".repeat(32) }],
+        }),
+        undefined,
+        "another ETag",
+      );
+      assert.equal(
+        await verifyCheckpoint(client, {
+          ...good,
+          parts: [...good.parts, { partNumber: 2, etag, size: 1 }],
+        }),
+        undefined,
+        "a part the store does not have",
+      );
+      const other = await ResumableSha256.create();
+      other.update(body.subarray(1));
+      assert.equal(
+        await verifyCheckpoint(client, { ...good, hashState: other.save() }),
+        undefined,
+        "a hash state over other bytes",
+      );
+      await abortMultipartUpload(client, key, uploadId);
+      assert.equal(await verifyCheckpoint(client, good), undefined, "aborted upload");
     }),
 );
 

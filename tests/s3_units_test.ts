@@ -14,10 +14,13 @@ import {
   bareEtag,
   checkKey,
   compareKeys,
+  decodeCheckpoint,
   decodeListValue,
+  encodeCheckpoint,
   encodeKeyPath,
   getObject,
   isS3Error,
+  keptBytes,
   metadataFromHeaders,
   metadataHeaders,
   paginate,
@@ -357,4 +360,44 @@ Deno.test("S3Client: no reply is NetworkError, after retries only for replayable
     client.send({ method: "PUT", key: "k", body: "x", headers: { "if-none-match": "*" } })
   );
   assert.equal(calls, 1, "a conditional PUT is not replayed");
+});
+
+// --- upload checkpoints -------------------------------------------------------------------
+
+Deno.test("checkpoint: encode and decode round-trip; malformed ones are BAD_ARGUMENT", async () => {
+  const h = await ResumableSha256.create();
+  h.update(new Uint8Array(1000).fill(7));
+  const cp = {
+    key: "dir/ü b.bin",
+    uploadId: "2~abc/+=",
+    size: 5000,
+    parts: [
+      { partNumber: 1, etag: "e1", size: 600 },
+      { partNumber: 2, etag: "e2", size: 400 },
+    ],
+    hashState: h.save(),
+  };
+  const back = decodeCheckpoint(encodeCheckpoint(cp));
+  assert.deepEqual(back, cp);
+  assert.equal(keptBytes(back), 1000);
+  const restored = await ResumableSha256.restore(back.hashState);
+  assert.equal(restored.bytesHashed, 1000);
+
+  const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+  const good = JSON.parse(new TextDecoder().decode(encodeCheckpoint(cp)));
+  for (
+    const [label, bytes] of [
+      ["not JSON", new TextEncoder().encode("{")],
+      ["not UTF-8", new Uint8Array([0xff, 0xfe])],
+      ["null", json(null)],
+      ["version", json({ ...good, version: 2 })],
+      ["size", json({ ...good, size: -1 })],
+      ["part numbers not consecutive", json({ ...good, parts: [[2, "e", 1]] })],
+      ["part size", json({ ...good, parts: [[1, "e", 1.5]] })],
+      ["more kept than declared", json({ ...good, size: 999 })],
+      ["hash state not base64", json({ ...good, hashState: "%%%" })],
+    ] as const
+  ) {
+    assertCode(() => decodeCheckpoint(bytes), "BAD_ARGUMENT", label);
+  }
 });

@@ -30,4 +30,5 @@ export * from "./object_reader.ts";
 export * from "./paginate.ts";
 export * from "./put_object.ts";
 export * from "./resumable_sha256.ts";
+export * from "./upload_checkpoint.ts";
 export * from "./xml.ts";
