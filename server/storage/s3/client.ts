@@ -43,7 +43,10 @@ export interface S3ClientOptions {
    * `virtual-host`: `bucket.endpoint-host/key`.
    */
   readonly addressing?: "path" | "virtual-host";
-  /** How often a request that may be replayed is retried after a 5xx, a 429 or a network failure (default 2). */
+  /**
+   * How often a request is retried (default 2): after a 503 or 429, and, when it may be replayed,
+   * after another 5xx or a network failure.
+   */
   readonly retries?: number;
   /** The first retry waits up to this long (jittered), doubling each time (default 50 ms). */
   readonly retryDelayMs?: number;
@@ -212,7 +215,10 @@ export class S3Client {
         );
       }
       if (ok.includes(res.status)) return res;
-      const transient = res.status >= 500 || res.status === 429;
+      // 503 and 429 mean "not done, slow down"; another 5xx may have come after the write took
+      // effect, so only a request that may be replayed is sent again after one
+      const transient = res.status === 503 || res.status === 429 ||
+        (replayable && res.status >= 500);
       if (transient && attempt < this.#retries && request.signal?.aborted !== true) {
         await res.body?.cancel();
         await this.#pause(attempt);
