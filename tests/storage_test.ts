@@ -1,7 +1,9 @@
 /**
- * The storage contract (`server/storage/storage.ts`), run against the local storage. Each test
- * takes a fresh storage from `STORAGES`, so another implementation is checked by adding its
- * factory there; what a test needs on disk it makes through the storage itself.
+ * The storage contract (`server/storage/storage.ts`), run against the local storage and the S3
+ * storage (a fresh prefix of the test bucket; ignored with a message when no store is set up, see
+ * `tests/test_storage.ts`). Each test takes a fresh storage from `STORAGES`, so another
+ * implementation is checked by adding its factory there; what a test needs it makes through the
+ * storage itself.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +13,7 @@ import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages/mod.ts";
 import type { StagedUpload, Storage } from "../server/storage/storage.ts";
 import { createLocalStorage } from "../server/storage/local.ts";
+import { ignoreWithoutS3, openTestS3Storage } from "./test_storage.ts";
 
 interface Fixture {
   storage: Storage;
@@ -29,17 +32,26 @@ const STORAGES: Record<string, () => Promise<Fixture & { close(): Promise<void> 
       close: () => Deno.remove(base, { recursive: true }),
     };
   },
+  s3: async () => {
+    const opened = await openTestS3Storage();
+    // the bucket and the prefix are the server's business, as a root path is
+    return { ...opened, secrets: [opened.prefix, opened.client.bucket] };
+  },
 };
 
 function each(name: string, fn: (f: Fixture) => Promise<void>): void {
   for (const [kind, make] of Object.entries(STORAGES)) {
-    Deno.test(`storage (${kind}): ${name}`, async () => {
-      const fixture = await make();
-      try {
-        await fn(fixture);
-      } finally {
-        await fixture.close();
-      }
+    Deno.test({
+      name: `storage (${kind}): ${name}`,
+      ignore: kind === "s3" && ignoreWithoutS3("storage_test.ts"),
+      async fn() {
+        const fixture = await make();
+        try {
+          await fn(fixture);
+        } finally {
+          await fixture.close();
+        }
+      },
     });
   }
 }

@@ -16,6 +16,10 @@
  *    upload starts over.
  * 4. The hash state belongs to the pinned hash-wasm version; one that does not load means
  *    starting over, never a wrong hash (and the client's whole-file SHA-256 is checked at the end).
+ * 5. Bytes after the last part (fewer than a part, which S3 refuses anywhere but last) may be kept
+ *    in a *tail*: a small object of their own, named in the checkpoint with its ETag. The hash
+ *    state stays the one after the parts; the tail is re-read and re-hashed when the upload goes
+ *    on. A tail whose ETag changed is not counted.
  *
  * @module
  */
@@ -38,11 +42,21 @@ export interface CheckpointPart {
   readonly size: number;
 }
 
+/** Bytes kept after the parts, in an object of their own. */
+export interface CheckpointTail {
+  /** The tail object's key. */
+  readonly key: string;
+  /** Its ETag, without quotes: a tail object that changed is not this tail. */
+  readonly etag: string;
+  /** How many of its first bytes belong to the upload (it may hold more). */
+  readonly size: number;
+}
+
 /** What a resumable multipart upload holds so far. */
 export interface UploadCheckpoint {
   /** The key the upload will complete into. */
   readonly key: string;
-  /** The multipart upload id. */
+  /** The multipart upload id; `""` while it has no parts (and no multipart upload yet). */
   readonly uploadId: string;
   /** The size the client declared for the whole file. */
   readonly size: number;
@@ -50,6 +64,13 @@ export interface UploadCheckpoint {
   readonly parts: readonly CheckpointPart[];
   /** {@linkcode ResumableSha256.save} after exactly the bytes of `parts`. */
   readonly hashState: Uint8Array;
+  /** The bytes kept after the parts, if any. */
+  readonly tail?: CheckpointTail;
+  /**
+   * A nonce that changes with every write, so that each write has a new ETag even when nothing
+   * else changed (a writer that claims an upload must make the others' compare-and-swap fail).
+   */
+  readonly claim?: string;
 }
 
 /** The most bytes a checkpoint object may have when read back. */
@@ -58,6 +79,11 @@ const MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024;
 /** Returns how many bytes the parts of `checkpoint` hold. */
 export function keptBytes(checkpoint: UploadCheckpoint): number {
   return checkpoint.parts.reduce((n, p) => n + p.size, 0);
+}
+
+/** Returns how many bytes `checkpoint` keeps in all: its parts and its tail. */
+export function heldBytes(checkpoint: UploadCheckpoint): number {
+  return keptBytes(checkpoint) + (checkpoint.tail?.size ?? 0);
 }
 
 /** Encodes a checkpoint as the JSON bytes stored in its object. */
@@ -69,6 +95,10 @@ export function encodeCheckpoint(checkpoint: UploadCheckpoint): Uint8Array {
     size: checkpoint.size,
     parts: checkpoint.parts.map((p) => [p.partNumber, p.etag, p.size]),
     hashState: btoa(String.fromCharCode(...checkpoint.hashState)),
+    ...(checkpoint.tail === undefined ? {} : {
+      tail: [checkpoint.tail.key, checkpoint.tail.etag, checkpoint.tail.size],
+    }),
+    ...(checkpoint.claim === undefined ? {} : { claim: checkpoint.claim }),
   }));
 }
 
@@ -102,8 +132,28 @@ export function decodeCheckpoint(bytes: Uint8Array): UploadCheckpoint {
   } catch {
     throw bad("hashState is not base64");
   }
-  const checkpoint = { key: o.key, uploadId: o.uploadId, size: o.size as number, parts, hashState };
-  if (keptBytes(checkpoint) > checkpoint.size) throw bad("more bytes kept than declared");
+  let tail: CheckpointTail | undefined;
+  if (o.tail !== undefined) {
+    const t = o.tail;
+    if (
+      !Array.isArray(t) || t.length !== 3 || typeof t[0] !== "string" ||
+      typeof t[1] !== "string" || !Number.isSafeInteger(t[2]) || t[2] < 0
+    ) {
+      throw bad("tail");
+    }
+    tail = { key: t[0], etag: t[1], size: t[2] };
+  }
+  if (o.claim !== undefined && typeof o.claim !== "string") throw bad("claim");
+  const checkpoint: UploadCheckpoint = {
+    key: o.key,
+    uploadId: o.uploadId,
+    size: o.size as number,
+    parts,
+    hashState,
+    ...(tail === undefined ? {} : { tail }),
+    ...(o.claim === undefined ? {} : { claim: o.claim as string }),
+  };
+  if (heldBytes(checkpoint) > checkpoint.size) throw bad("more bytes kept than declared");
   return checkpoint;
 }
 
@@ -167,7 +217,8 @@ export async function saveCheckpoint(
 /**
  * Checks that the store holds every part of `checkpoint` with the same ETag and size, and that its
  * hash state loads and covers exactly those bytes; returns the hash, ready to go on. Returns
- * undefined when the checkpoint cannot be resumed (the upload must start over).
+ * undefined when the checkpoint cannot be resumed (the upload must start over). The tail, if
+ * any, is not checked here: it is read, ETag pinned, by whoever goes on.
  */
 export async function verifyCheckpoint(
   client: S3Client,
@@ -180,6 +231,7 @@ export async function verifyCheckpoint(
     return undefined;
   }
   if (hash.bytesHashed !== keptBytes(checkpoint)) return undefined;
+  if (checkpoint.parts.length === 0) return hash; // no part, perhaps no multipart upload yet
   let i = 0;
   try {
     for await (const p of listParts(client, checkpoint.key, checkpoint.uploadId)) {
