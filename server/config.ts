@@ -291,5 +291,11 @@ export const SETTINGS: readonly string[] = [
   "cert",
   "key",
   "users",
+  "storage",
+  "s3-endpoint",
+  "s3-bucket",
+  "s3-prefix",
+  "s3-region",
+  "s3-key-file",
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];

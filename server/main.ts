@@ -25,6 +25,7 @@ import {
   SETTINGS,
 } from "./config.ts";
 import { serve } from "./server.ts";
+import type { Storage } from "./storage/storage.ts";
 
 const HELP = `ferry-server: serve a directory over TLS
 
@@ -46,6 +47,17 @@ over the file):
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
                      (default <certs>/users.json when it exists)
+
+Storage (default: the local directory --root):
+  --storage s3       keep the files in an S3 bucket (Ceph RGW, MinIO, AWS S3, R2) instead;
+                     several servers may share one bucket (see README, "Files in S3")
+  --s3-endpoint URL  the store, e.g. http://127.0.0.1:7480 or https://s3.eu-west-1.amazonaws.com
+  --s3-bucket NAME   the bucket, which must exist
+  --s3-prefix P      keep the files below this key prefix       (default: the whole bucket)
+  --s3-region R      the SigV4 region                           (default us-east-1)
+  --s3-key-file FILE NAME=value lines FERRY_S3_ACCESS_KEY=… and FERRY_S3_SECRET_KEY=… (mode 0600)
+                     Without it the keys come from those two environment variables; they are
+                     never taken from the command line.
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -82,6 +94,34 @@ function readEnv(name: string): string | undefined {
   return state === "granted" ? Deno.env.get(name) : undefined;
 }
 
+/** The module of the S3 storage, imported only when it is chosen (see {@linkcode openBackend}). */
+type S3Settings = typeof import("./storage/s3/settings.ts");
+
+/**
+ * The storage `--storage` chooses instead of the local directory, if any. The S3 storage's module
+ * is imported by a specifier built at run time, so that neither Deno's module graph nor a server
+ * on the local disk ever loads it or the npm packages behind it.
+ */
+async function openBackend(
+  values: Record<string, unknown>,
+): Promise<{ storage: Storage; location: string } | undefined> {
+  const kind = values.storage ?? "local";
+  const s3Flags = Object.keys(values).filter((k) => k.startsWith("s3-") && values[k] !== undefined);
+  if (kind === "local") {
+    if (s3Flags.length > 0) {
+      throw new FerryError("USAGE", `--${s3Flags[0]} needs --storage s3`);
+    }
+    return undefined;
+  }
+  if (kind !== "s3") {
+    throw new FerryError("USAGE", `--storage must be local or s3, not ${JSON.stringify(kind)}`);
+  }
+  const specifier = ["./storage/s3", "settings.ts"].join("/");
+  const { openS3Storage }: S3Settings = await import(specifier);
+  const storage = await openS3Storage(values, readEnv);
+  return { storage, location: storage.location };
+}
+
 async function main(args: string[]): Promise<number> {
   const { values: flags, positionals } = parseArgs({
     args,
@@ -95,6 +135,12 @@ async function main(args: string[]): Promise<number> {
       cert: { type: "string" },
       key: { type: "string" },
       users: { type: "string" },
+      storage: { type: "string" },
+      "s3-endpoint": { type: "string" },
+      "s3-bucket": { type: "string" },
+      "s3-prefix": { type: "string" },
+      "s3-region": { type: "string" },
+      "s3-key-file": { type: "string" },
       ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
       force: { type: "boolean", default: false },
       role: { type: "string", default: "write" },
@@ -136,6 +182,7 @@ async function main(args: string[]): Promise<number> {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
   }
 
+  const backend = await openBackend(values);
   let cert: string;
   let key: string;
   if (values.cert !== undefined || values.key !== undefined) {
@@ -160,11 +207,12 @@ async function main(args: string[]): Promise<number> {
     accounts.push(...await loadUsers(usersFile));
   }
 
-  await Deno.mkdir(rootDir, { recursive: true });
+  if (backend === undefined) await Deno.mkdir(rootDir, { recursive: true });
   const server = await serve({
     hostname: values.host ?? "0.0.0.0",
     port: intOption(values.port, "port", 4433),
     root: rootDir,
+    backend,
     cert,
     key,
     accounts,
@@ -172,7 +220,9 @@ async function main(args: string[]): Promise<number> {
     log: stderrLogger(),
   });
   console.error(
-    `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,
+    `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${
+      backend?.location ?? rootDir
+    }`,
   );
   console.error(`certificate SHA-256 fingerprint ${await fingerprint(cert)}`);
   const stop = () => void server.shutdown("signal");

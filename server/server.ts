@@ -12,6 +12,7 @@ import { type Logger, stderrLogger } from "./log.ts";
 import type { ServerContext, Session } from "./session.ts";
 import { createQuota } from "./quota.ts";
 import { createLocalStorage } from "./storage/local.ts";
+import type { Storage } from "./storage/storage.ts";
 import { startCleanup } from "./cleanup.ts";
 
 /**
@@ -34,8 +35,13 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on (default 4433; 0 picks a free one). */
   port?: number;
-  /** Directory served (the local storage's root); must exist. */
+  /** Directory served (the local storage's root); must exist. Unused with `backend`. */
   root: string;
+  /**
+   * A storage opened by the caller (an S3 bucket: `server/storage/s3/settings.ts`), served
+   * instead of the directory `root`; `location` names it in the log.
+   */
+  backend?: { storage: Storage; location: string };
   /** Server certificate chain, PEM. */
   cert: string;
   /** Server private key, PEM (PKCS#8). */
@@ -73,7 +79,7 @@ export interface FerryServer {
 export async function serve(options: ServeOptions): Promise<FerryServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? stderrLogger();
-  const storage = await createLocalStorage(options.root);
+  const { storage, location } = options.backend ?? await openLocal(options.root);
   const listener = Deno.listenTls({
     hostname: options.hostname ?? "0.0.0.0",
     port: options.port ?? 4433,
@@ -183,6 +189,12 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     await shuttingDown;
   })();
 
-  log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root: storage.root });
+  log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root: location });
   return { addr, finished, shutdown };
+}
+
+/** The local storage on `root`, named by its real path. */
+async function openLocal(root: string): Promise<{ storage: Storage; location: string }> {
+  const storage = await createLocalStorage(root);
+  return { storage, location: storage.root };
 }

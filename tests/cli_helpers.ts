@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { type StoredFiles, testServerStorage } from "./test_storage.ts";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const SERVER_SCRIPT = "server/main.ts";
@@ -105,6 +106,8 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 export interface ServerProcess {
   child: Deno.ChildProcess;
   port: number;
+  /** The files it serves (`./data` in its directory, or a prefix of the S3 test bucket). */
+  files: StoredFiles;
   stderr(): string;
   /** Resolves with its status once it exited and its output was read. */
   exited: Promise<Deno.CommandStatus>;
@@ -115,11 +118,22 @@ export interface ServerProcess {
 /** Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens. */
 export async function spawnServer(cwd: string, extra: string[] = []): Promise<ServerProcess> {
   const port = freePort();
+  const storage = await testServerStorage(`${cwd}/data`);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...SERVER_FLAGS, SERVER, "--host", "127.0.0.1", "--port", String(port), ...extra],
+    args: [
+      "run",
+      ...SERVER_FLAGS,
+      SERVER,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      ...storage.flags,
+      ...extra,
+    ],
     cwd,
     clearEnv: true,
-    env: childEnv(),
+    env: childEnv(storage.env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -131,11 +145,13 @@ export async function spawnServer(cwd: string, extra: string[] = []): Promise<Se
     const status = await child.status;
     running = false;
     await Promise.all([out.done, err.done]);
+    await storage.close();
     return status;
   })();
   const proc: ServerProcess = {
     child,
     port,
+    files: storage.files,
     stderr: err.text,
     exited,
     async stop() {

@@ -1,6 +1,8 @@
 /**
  * Test fixtures: a real ferry server over real TLS on 127.0.0.1, in a fresh temporary data
- * root, with admin, read-write and read-only tokens, and a client connected to it.
+ * root (or, with `FERRY_TEST_STORAGE=s3`, a fresh prefix of the test bucket: see
+ * `tests/test_storage.ts`), with admin, read-write and read-only tokens, and a client connected
+ * to it.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { type FerryServer, serve } from "../server/server.ts";
 import type { Limits } from "../server/limits.ts";
 import type { LogFields } from "../server/log.ts";
 import { connect, type FerryClient } from "../mod.ts";
+import { type StoredFiles, testServerStorage } from "./test_storage.ts";
 
 let certs: Promise<CertificateSet> | undefined;
 
@@ -34,8 +37,10 @@ export interface TestServer {
   server: FerryServer;
   /** Its port on 127.0.0.1. */
   port: number;
-  /** The served data root (a temporary directory). */
+  /** The data root of a local-disk server (a temporary directory; unused on S3). */
   root: string;
+  /** The files it serves, on either storage. */
+  files: StoredFiles;
   /** A temporary directory beside the root, for local files and canaries. */
   outside: string;
   /** The CA certificate, PEM. */
@@ -56,11 +61,13 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
   const outside = `${base}/outside`;
   await Deno.mkdir(root);
   await Deno.mkdir(outside);
+  const storage = await testServerStorage(root);
   const logs: LogFields[] = [];
   const server = await serve({
     hostname: "127.0.0.1",
     port: 0,
     root,
+    backend: storage.backend,
     cert: set.cert,
     key: set.key,
     accounts: [
@@ -76,6 +83,7 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
     server,
     port,
     root,
+    files: storage.files,
     outside,
     ca: set.caCert,
     logs,
@@ -84,6 +92,7 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
     async close() {
       await server.shutdown("test done");
       await server.finished;
+      await storage.close();
       await Deno.remove(base, { recursive: true });
     },
   };

@@ -21,6 +21,7 @@ import {
 import { SERVICES } from "../protocol/services.ts";
 import { userRecord } from "../server/auth.ts";
 import { testCertificates, TOKENS } from "./helpers.ts";
+import { type StoredFiles, testServerStorage } from "./test_storage.ts";
 import { concat } from "./bytes.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -334,8 +335,10 @@ export interface ServerProcess {
   pid: number;
   /** Its port on 127.0.0.1. */
   port: number;
-  /** The served root. */
+  /** The data root of a local-disk server (unused on S3). */
   root: string;
+  /** The files it serves, on either storage. */
+  files: StoredFiles;
   /** A directory beside the root (for canaries and local files). */
   outside: string;
   /** The CA certificate, PEM. */
@@ -358,6 +361,11 @@ export interface ServerProcess {
 export interface SpawnOptions {
   /** Fills the data root before the server starts (for what it does at start-up). */
   prepare?: (root: string) => Promise<void>;
+  /**
+   * Serve this prefix of the S3 test bucket, whatever `FERRY_TEST_STORAGE` says (servers given
+   * the same prefix share their files; the caller empties it).
+   */
+  s3Prefix?: string;
 }
 
 /** Starts `server/main.ts` on a free port with `flags`, in a fresh temporary directory. */
@@ -372,6 +380,7 @@ export async function spawnServer(
   await Deno.mkdir(root);
   await Deno.mkdir(outside);
   await options.prepare?.(root);
+  const storage = await testServerStorage(root, { s3Prefix: options.s3Prefix });
   await Deno.mkdir(`${base}/certs`);
   await Deno.writeTextFile(`${base}/certs/server.pem`, set.cert);
   await Deno.writeTextFile(`${base}/certs/server.key`, set.key, { mode: 0o600 });
@@ -404,8 +413,10 @@ export async function spawnServer(
       `${base}/certs/server.pem`,
       "--key",
       `${base}/certs/server.key`,
+      ...storage.flags,
       ...flags,
     ],
+    env: storage.env,
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -438,6 +449,7 @@ export async function spawnServer(
     pid,
     port,
     root,
+    files: storage.files,
     outside,
     ca: set.caCert,
     tokens: { ...TOKENS },
@@ -471,6 +483,7 @@ export async function spawnServer(
         const status = await child.status;
         clearTimeout(timer);
         await drained;
+        await storage.close();
         await Deno.remove(base, { recursive: true });
         return status;
       })();

@@ -178,3 +178,140 @@ export async function writeObject(
 ): Promise<void> {
   await putObject(client, key, data);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The files a test server serves, seen behind its back
+
+/**
+ * The files a test server serves, read and written directly (not through ferry): a directory,
+ * or a prefix of the test bucket. Paths are relative to the served root, `/`-separated.
+ */
+export interface StoredFiles {
+  /** Where they are: a directory, or `s3://bucket/prefix`. */
+  readonly location: string;
+  /** The bytes of a file. */
+  read(path: string): Promise<Uint8Array>;
+  /** The text of a file. */
+  readText(path: string): Promise<string>;
+  /** Creates or replaces a file (on S3 as another S3 tool would: no ferry metadata). */
+  write(path: string, data: Uint8Array | string): Promise<void>;
+  /** Creates a directory (its parent must exist); on S3, its marker. */
+  mkdir(path: string): Promise<void>;
+  /** True when a file or directory is there. */
+  exists(path: string): Promise<boolean>;
+  /**
+   * The names a directory holds, sorted, the server's temporaries included: on disk its files,
+   * on S3 its keys and, as `NAME (multipart upload)`, uploads in progress to keys in it (the root
+   * also shows `.ferry-uploads` while any upload is kept there).
+   */
+  names(dir?: string): Promise<string[]>;
+}
+
+/** The files below the directory `root`. */
+export function localFiles(root: string): StoredFiles {
+  const at = (path: string) => path === "." ? root : `${root}/${path}`;
+  return {
+    location: root,
+    read: (path) => Deno.readFile(at(path)),
+    readText: (path) => Deno.readTextFile(at(path)),
+    write: (path, data) =>
+      typeof data === "string"
+        ? Deno.writeTextFile(at(path), data)
+        : Deno.writeFile(at(path), data),
+    mkdir: (path) => Deno.mkdir(at(path)),
+    exists: (path) => Deno.lstat(at(path)).then(() => true, () => false),
+    async names(dir = ".") {
+      return (await Array.fromAsync(Deno.readDir(at(dir)))).map((e) => e.name).sort();
+    },
+  };
+}
+
+/** The files below `prefix` of the bucket of `client`. */
+export function s3Files(client: S3Client, prefix: string): StoredFiles {
+  const key = (path: string) => path === "." ? prefix : prefix + path;
+  const text = new TextDecoder();
+  return {
+    location: `s3://${client.bucket}/${prefix}`,
+    read: (path) => readObject(client, key(path)),
+    readText: async (path) => text.decode(await readObject(client, key(path))),
+    write: (path, data) => writeObject(client, key(path), data),
+    mkdir: (path) => writeObject(client, `${key(path)}/`, ""),
+    async exists(path) {
+      for await (const e of listObjects(client, { prefix: key(path), delimiter: "/" })) {
+        const name = e.kind === "object" ? e.key : e.prefix;
+        if (name === key(path) || name === `${key(path)}/`) return true;
+      }
+      return false;
+    },
+    async names(dir = ".") {
+      const below = dir === "." ? prefix : `${key(dir)}/`;
+      const out: string[] = [];
+      for await (const e of listObjects(client, { prefix: below, delimiter: "/" })) {
+        const name = e.kind === "object"
+          ? e.key.slice(below.length)
+          : e.prefix.slice(below.length, -1);
+        if (name !== "") out.push(name);
+      }
+      for await (const u of listMultipartUploads(client, { prefix: below })) {
+        const name = u.key.slice(below.length);
+        if (!name.includes("/")) out.push(`${name} (multipart upload)`);
+      }
+      return out.sort();
+    },
+  };
+}
+
+/** The storage one test server gets, as `FERRY_TEST_STORAGE` says. */
+export interface TestServerStorage {
+  /** For `serve()`: the S3 storage; undefined for the local directory. */
+  readonly backend?: { storage: S3Storage; location: string };
+  /** For a server process: the flags that choose the storage (none for `--root`). */
+  readonly flags: string[];
+  /** For a server process: the variables with the S3 keys. */
+  readonly env: Record<string, string>;
+  /** The files it serves. */
+  readonly files: StoredFiles;
+  /** Removes what it stored in the bucket (a local root is its caller's to remove). */
+  close(): Promise<void>;
+}
+
+/**
+ * The storage of a test server whose local root would be `root`: that directory, or with
+ * `FERRY_TEST_STORAGE=s3` (or an explicit `s3Prefix`) a prefix of the test bucket, fresh unless
+ * given (two servers given one prefix share their files).
+ */
+export async function testServerStorage(
+  root: string,
+  options: { s3Prefix?: string } = {},
+): Promise<TestServerStorage> {
+  if (!ON_S3 && options.s3Prefix === undefined) {
+    return { flags: [], env: {}, files: localFiles(root), close: () => Promise.resolve() };
+  }
+  const client = await testS3Client();
+  const prefix = options.s3Prefix ?? freshPrefix();
+  const storage = createS3Storage({ client, prefix });
+  const { flags, env } = s3ServerArgs(prefix);
+  return {
+    backend: { storage, location: storage.location },
+    flags,
+    env,
+    files: s3Files(client, prefix),
+    close: () => options.s3Prefix === undefined ? emptyPrefix(client, prefix) : Promise.resolve(),
+  };
+}
+
+/**
+ * For `Deno.test`'s `ignore`: true when the test servers are on S3 and the test is about the
+ * local disk itself (symlinks, FIFOs, permissions, temporary files on disk). `reason` says why,
+ * where the test is declared.
+ */
+export function localOnly(reason: string): boolean {
+  return ON_S3 && reason !== "";
+}
+
+/** The keys below `prefix` of the test bucket (a short listing, for checks). */
+export async function listObjectsFor(client: S3Client, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const e of listObjects(client, { prefix })) if (e.kind === "object") keys.push(e.key);
+  return keys;
+}
