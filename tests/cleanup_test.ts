@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createLocalStorage } from "../server/storage/local.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { sleep, spawnServer, waitFor } from "./raw.ts";
+import { localOnly } from "./test_storage.ts";
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, (err) => {
@@ -72,7 +73,13 @@ Deno.test("cleanup removes orphaned .part files and expired partials, keeps the 
   }
 });
 
-Deno.test("cleanup at server start-up: --partial-ttl decides which kept uploads are stale", async () => {
+// (tests/s3_storage_test.ts checks the S3 storage's cleanup: checkpoints, tails, multipart uploads)
+const ON_DISK = "temporary files planted on disk and backdated with utime";
+
+Deno.test({
+  name: "cleanup at server start-up: --partial-ttl decides which kept uploads are stale",
+  ignore: localOnly(ON_DISK),
+}, async () => {
   const names = {
     orphan: ".ferry-0123.part",
     deepOrphan: "a/.ferry-4567.part",
@@ -107,7 +114,10 @@ Deno.test("cleanup at server start-up: --partial-ttl decides which kept uploads 
   }
 });
 
-Deno.test("cleanup every --cleanup-interval while the server runs", async () => {
+Deno.test({
+  name: "cleanup every --cleanup-interval while the server runs",
+  ignore: localOnly(ON_DISK),
+}, async () => {
   const server = await spawnServer(["--partial-ttl", "10m", "--cleanup-interval", "300ms"]);
   try {
     const { root } = server;

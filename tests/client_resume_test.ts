@@ -40,7 +40,7 @@ async function setup() {
 Deno.test("client resume: a get cut off mid-transfer reconnects and resumes by itself", async () => {
   await using s = await setup();
   const data = randomBytes(24 * 1024 * 1024);
-  await Deno.writeFile(`${s.ts.root}/big.bin`, data);
+  await s.ts.files.write("big.bin", data);
   await using cut = relay(s.ts.port, { cutDownAfter: 6 * 1024 * 1024 });
   const run = await s.run(cut.port, ["get", "--json", "big.bin", "big.out"]);
   assert.equal(run.code, 0, run.stderr);
@@ -63,12 +63,12 @@ Deno.test("client resume: a put cut off mid-transfer reconnects and resumes by i
   assert.match(run.stderr, /reconnecting/);
   const doc = JSON.parse(run.stdout);
   assert.ok(doc.files[0].resumed > 0, `resumed: ${run.stdout}`);
-  assert.deepEqual(await Deno.readFile(`${s.ts.root}/up.bin`), data);
+  assert.deepEqual(await s.ts.files.read("up.bin"), data);
 });
 
 Deno.test("client resume: after three failed reconnects the CLI gives up (3)", async () => {
   await using s = await setup();
-  await Deno.writeFile(`${s.ts.root}/big.bin`, randomBytes(16 * 1024 * 1024));
+  await s.ts.files.write("big.bin", randomBytes(16 * 1024 * 1024));
   await using cut = relay(s.ts.port, { cutDownAfter: 2 * 1024 * 1024, cutConnections: 4 });
   const run = await s.run(cut.port, ["get", "big.bin", "big.out"]);
   assert.equal(run.code, 3, run.stderr);
@@ -80,7 +80,7 @@ Deno.test("client resume: after three failed reconnects the CLI gives up (3)", a
 Deno.test("client resume: get --resume and put --resume continue what an interrupted library call left", async () => {
   await using s = await setup();
   const data = randomBytes(16 * 1024 * 1024);
-  await Deno.writeFile(`${s.ts.root}/big.bin`, data);
+  await s.ts.files.write("big.bin", data);
   await Deno.writeFile(`${s.cwd}/up.bin`, data);
   const interrupted = async (op: (c: FerryClient) => Promise<unknown>, cut: RelayOptions) => {
     await using r = relay(s.ts.port, cut);
@@ -111,13 +111,12 @@ Deno.test("client resume: get --resume and put --resume continue what an interru
   // Wait until the server noticed and kept the partial.
   let kept = false;
   for (let i = 0; i < 100 && !kept; i++) {
-    const names = [...Deno.readDirSync(s.ts.root)].map((e) => e.name);
-    kept = names.some((n) => n.endsWith(".partial"));
+    kept = (await s.ts.files.kept()).length > 0;
     if (!kept) await new Promise((r) => setTimeout(r, 20));
   }
   assert.ok(kept, "the server kept no partial of the interrupted upload within 2 s");
   const put = await s.run(s.ts.port, ["put", "--resume", "--json", "up.bin", "up.bin"]);
   assert.equal(put.code, 0, put.stderr);
   assert.ok(JSON.parse(put.stdout).files[0].resumed > 0, put.stdout);
-  assert.deepEqual(await Deno.readFile(`${s.ts.root}/up.bin`), data);
+  assert.deepEqual(await s.ts.files.read("up.bin"), data);
 });

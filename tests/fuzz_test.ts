@@ -34,6 +34,7 @@ import { isTempName } from "../server/storage/paths.ts";
 import type { LogFields } from "../server/log.ts";
 import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
 import { openRaw } from "./raw.ts";
+import { ON_S3 } from "./test_storage.ts";
 import { concat } from "./bytes.ts";
 import { encodeDataFrames, encodeFrame } from "./protocol/_frames.ts";
 
@@ -242,10 +243,12 @@ async function snapshot(dir: string, prefix = ""): Promise<string[]> {
 
 async function prepare(t: TestServer): Promise<void> {
   await Deno.writeTextFile(`${t.outside}/canary.txt`, "CANARY secret contents\n");
-  await Deno.writeTextFile(`${t.root}/a.txt`, "hello");
-  await Deno.writeFile(`${t.root}/big.bin`, randomBytes(200_000));
-  await Deno.mkdir(`${t.root}/d/e`, { recursive: true });
-  await Deno.writeTextFile(`${t.root}/d/inner.txt`, "inner");
+  await t.files.write("a.txt", "hello");
+  await t.files.write("big.bin", randomBytes(200_000));
+  await t.files.mkdir("d");
+  await t.files.mkdir("d/e");
+  await t.files.write("d/inner.txt", "inner");
+  if (ON_S3) return; // symlinks exist on the local disk only
   await Deno.symlink("../outside", `${t.root}/out`);
   await Deno.symlink("../../outside", `${t.root}/d/up`);
 }
@@ -274,6 +277,7 @@ Deno.test(`fuzz: ${RUNS} random and mutated frame sequences against a live serve
   try {
     await prepare(t);
     const outsideBefore = await snapshot(t.outside);
+    const storedOutside = await t.files.around();
     const started = performance.now();
     const rssBefore = Deno.memoryUsage().rss;
     let checked = 0;
@@ -352,6 +356,7 @@ Deno.test(`fuzz: ${RUNS} random and mutated frame sequences against a live serve
 
     // Nothing outside the root changed; CANARY is intact.
     assert.deepEqual(await snapshot(t.outside), outsideBefore, "outside the root is unchanged");
+    assert.deepEqual(await t.files.around(), storedOutside, "the storage outside the root too");
     assert.equal(await Deno.readTextFile(`${t.outside}/canary.txt`), "CANARY secret contents\n");
 
     // A good client still works, and no temporary file shows in a listing.

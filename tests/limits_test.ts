@@ -43,6 +43,7 @@ import {
   waitFor,
 } from "./raw.ts";
 import { concat } from "./bytes.ts";
+import { storeSocketCount } from "./test_storage.ts";
 import { encodeDataFrames } from "./protocol/_frames.ts";
 
 const KiB = 1024;
@@ -225,7 +226,7 @@ Deno.test("server flags: durations and sizes parse; bad ones are USAGE errors", 
 // Connection caps (row 34)
 
 Deno.test("per-address cap: past maxConnectionsPerIp a client is told BUSY (id 0) and closed; another address still gets in; fds return to baseline", async () => {
-  const baseline = fdCount();
+  const baseline = fdCount() - storeSocketCount(); // (store connections: test_storage.ts)
   await withServer({ maxConnectionsPerIp: 3, maxConnections: 50 }, async (t) => {
     const relay = relayFrom("127.0.0.2", t.port);
     const held = [];
@@ -287,11 +288,11 @@ Deno.test("per-address cap: past maxConnectionsPerIp a client is told BUSY (id 0
       "six refusals were logged",
     );
   });
-  await waitFor(() => fdCount() <= baseline, `fd count back to ${baseline}`);
+  await waitFor(() => fdCount() - storeSocketCount() <= baseline, `fd count back to ${baseline}`);
 });
 
 Deno.test(`global cap: BUSY past maxConnections; past ${MAX_REFUSING} refusals at once, connections are dropped without a handshake; fds return to baseline`, async () => {
-  const baseline = fdCount();
+  const baseline = fdCount() - storeSocketCount(); // (store connections: test_storage.ts)
   await withServer(
     { maxConnections: 2, maxConnectionsPerIp: 1_000, handshakeTimeoutMs: 1_000 },
     async (t) => {
@@ -331,14 +332,14 @@ Deno.test(`global cap: BUSY past maxConnections; past ${MAX_REFUSING} refusals a
       await roundTrip(t.port, t.ca, "after.bin", 64 * KiB);
     },
   );
-  await waitFor(() => fdCount() <= baseline, `fd count back to ${baseline}`);
+  await waitFor(() => fdCount() - storeSocketCount() <= baseline, `fd count back to ${baseline}`);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Deadlines (rows 32, 33, 3a)
 
 Deno.test("slowloris: 100 TCP sockets that never send a ClientHello and 30 that never log in reach their deadlines; a good client is served at once; fds return to baseline (rows 32, 33)", async () => {
-  const baseline = fdCount();
+  const baseline = fdCount() - storeSocketCount(); // (store connections: test_storage.ts)
   await withServer(
     {
       // Deadlines well past the set-up of the 130 sockets on a loaded machine: the good
@@ -393,12 +394,12 @@ Deno.test("slowloris: 100 TCP sockets that never send a ClientHello and 30 that 
       assert.equal(t.logs.filter((l) => l.event === "auth" && l.result === "TIMEOUT").length, 30);
     },
   );
-  await waitFor(() => fdCount() <= baseline, `fd count back to ${baseline}`);
+  await waitFor(() => fdCount() - storeSocketCount() <= baseline, `fd count back to ${baseline}`);
 });
 
 Deno.test("idle: authenticated connections trickling one byte at a time, a Data_Len that lies, and an upload that stops are closed by the idle timeout (rows 33, 3a)", async () => {
   await withServer({ idleTimeoutMs: 800 }, async (t) => {
-    await Deno.writeTextFile(`${t.root}/doc.txt`, "version 1");
+    await t.files.write("doc.txt", "version 1");
     const tricklers = [];
     for (let i = 0; i < 20; i++) {
       const raw = await openRaw(t.port, t.ca);
@@ -439,7 +440,7 @@ Deno.test("idle: authenticated connections trickling one byte at a time, a Data_
     } finally {
       for (const r of [...tricklers, liar, stalledUpload]) await r.close();
     }
-    assert.equal(await Deno.readTextFile(`${t.root}/doc.txt`), "version 1", "old version intact");
+    assert.equal(await t.files.readText("doc.txt"), "version 1", "old version intact");
     assert.equal(t.logs.filter((l) => l.event === "idle").length, 22);
   });
 });
@@ -544,7 +545,7 @@ Deno.test("flood: 100,000 empty frames, 10,000 LIST+CANCEL pairs and a HELLO sto
   const server = await spawnServer(["--flood-budget", "1000", "--flood-refill", "100"]);
   try {
     const { port, ca } = server;
-    await Deno.writeTextFile(`${server.root}/a.txt`, "a");
+    await server.files.write("a.txt", "a");
     const floods: Record<string, Uint8Array> = {
       "empty frames": new Uint8Array(8 * 100_000), // 100,000 headers of (0,0,v0,len 0)
       "LIST+CANCEL": new Uint8Array(0),
@@ -614,9 +615,9 @@ Deno.test("a client that stops reading: a 64 MiB download and 10,000 pipelined L
   try {
     const { port, ca } = server;
     const big = randomBytes(64 * MiB);
-    await Deno.writeFile(`${server.root}/big.bin`, big);
+    await server.files.write("big.bin", big);
     for (let i = 0; i < 300; i++) {
-      await Deno.writeTextFile(`${server.root}/entry-${"x".repeat(100)}-${i}.txt`, "e");
+      await server.files.write(`entry-${"x".repeat(100)}-${i}.txt`, "e");
     }
     await roundTrip(port, ca, "warmup.bin");
     const rssBefore = server.statusKiB("VmRSS");
@@ -668,7 +669,7 @@ Deno.test("a slow reader (about 4 KiB/s) of a large download is closed by the st
   const server = await spawnServer(["--write-stall-timeout", "5s"]);
   try {
     const { port, ca } = server;
-    await Deno.writeFile(`${server.root}/big.bin`, randomBytes(16 * MiB));
+    await server.files.write("big.bin", randomBytes(16 * MiB));
     const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] });
     try {
       await conn.handshake();

@@ -26,8 +26,8 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
 Deno.test("stat and hash describe files and directories; hash matches the content", async () => {
   await withClient(TOKENS.read, async (c, t) => {
     const data = randomBytes(300_000);
-    await Deno.mkdir(`${t.root}/d`);
-    await Deno.writeFile(`${t.root}/d/f.bin`, data);
+    await t.files.mkdir("d");
+    await t.files.write("d/f.bin", data);
     const f = await c.stat("d/f.bin");
     assert.equal(f.kind, "file");
     assert.equal(f.name, "f.bin");
@@ -49,9 +49,9 @@ Deno.test("mkdir, mkdir -p, and the errors a user expects", async () => {
     await rejectsWith(c.mkdir("a"), "ALREADY_EXISTS");
     await c.mkdir("a", { parents: true });
     await c.mkdir("a/b/c/d", { parents: true });
-    assert.ok((await Deno.stat(`${t.root}/a/b/c/d`)).isDirectory);
+    assert.equal(await t.files.kind("a/b/c/d"), "dir");
     await rejectsWith(c.mkdir("x/y"), "NOT_FOUND");
-    await Deno.writeTextFile(`${t.root}/file`, "x");
+    await t.files.write("file", "x");
     await rejectsWith(c.mkdir("file", { parents: true }), "ALREADY_EXISTS");
     await rejectsWith(c.mkdir("file/sub", { parents: true }), "NOT_A_DIRECTORY");
     await rejectsWith(c.mkdir("CON"), "BAD_NAME");
@@ -62,18 +62,19 @@ Deno.test("mkdir, mkdir -p, and the errors a user expects", async () => {
 
 Deno.test("rename moves files and directories, refuses to clobber or to move into itself", async () => {
   await withClient(TOKENS.write, async (c, t) => {
-    await Deno.mkdir(`${t.root}/d/e`, { recursive: true });
-    await Deno.writeTextFile(`${t.root}/a.txt`, "A");
-    await Deno.writeTextFile(`${t.root}/b.txt`, "B");
+    await t.files.mkdir("d");
+    await t.files.mkdir("d/e");
+    await t.files.write("a.txt", "A");
+    await t.files.write("b.txt", "B");
     await c.rename("a.txt", "d/a.txt");
-    assert.equal(await Deno.readTextFile(`${t.root}/d/a.txt`), "A");
+    assert.equal(await t.files.readText("d/a.txt"), "A");
     await rejectsWith(c.rename("b.txt", "d/a.txt"), "ALREADY_EXISTS");
     await c.rename("b.txt", "d/a.txt", { replace: true });
-    assert.equal(await Deno.readTextFile(`${t.root}/d/a.txt`), "B");
+    assert.equal(await t.files.readText("d/a.txt"), "B");
     await rejectsWith(c.rename("d", "d/e/inside"), "BAD_ARGUMENT");
     await rejectsWith(c.rename("d/a.txt", "d/e", { replace: true }), "ALREADY_EXISTS");
     await c.rename("d", "moved");
-    assert.ok((await Deno.stat(`${t.root}/moved/e`)).isDirectory);
+    assert.equal(await t.files.kind("moved/e"), "dir");
     await rejectsWith(c.rename("missing", "x"), "NOT_FOUND");
     await rejectsWith(c.rename("moved", "../out"), "OUTSIDE_ROOT");
     await rejectsWith(c.rename("moved", "nul.txt"), "BAD_NAME");

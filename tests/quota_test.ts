@@ -90,7 +90,8 @@ Deno.test("quota: a stream stopped by NO_SPACE leaves no temporary file on disk"
     await c.upload(randomBytes(100 * KiB), "a.bin");
     await rejectsWith(c.upload(streamOf(randomBytes(1100 * KiB)), "b.bin"), "NO_SPACE");
     await rejectsWith(c.upload(streamOf(randomBytes(1100 * KiB)), "a.bin"), "NO_SPACE");
-    assert.deepEqual(await namesOnDisk(t.root), ["a.bin"]);
+    assert.deepEqual(await t.files.names(), ["a.bin"]);
+    assert.deepEqual(await t.files.temporaries(), []);
   } finally {
     c.close();
     await c.closed;

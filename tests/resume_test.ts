@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type FerryClient, FerryError } from "../mod.ts";
 import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
+import { waitFor } from "./raw.ts";
 
 const MiB = 1024 * 1024;
 
@@ -49,7 +50,7 @@ async function hiddenNames(dir: string): Promise<string[]> {
 Deno.test("an interrupted download keeps a hidden partial and --resume completes it identically", async () => {
   await withServer(async (t) => {
     const data = randomBytes(24 * MiB);
-    await Deno.writeFile(`${t.root}/big.bin`, data);
+    await t.files.write("big.bin", data);
     const target = `${t.outside}/big.bin`;
     const first = await t.client(TOKENS.read);
     await interrupt(
@@ -79,7 +80,7 @@ Deno.test("an interrupted download keeps a hidden partial and --resume completes
 Deno.test("a download resume whose local partial was tampered with starts over and is still right", async () => {
   await withServer(async (t) => {
     const data = randomBytes(4 * MiB);
-    await Deno.writeFile(`${t.root}/f.bin`, data);
+    await t.files.write("f.bin", data);
     const target = `${t.outside}/f.bin`;
     const partial = data.slice(0, MiB);
     partial[1000] ^= 0xff;
@@ -99,7 +100,7 @@ Deno.test("a download resume whose local partial was tampered with starts over a
 Deno.test("a download resume of a partial longer than the remote file starts over", async () => {
   await withServer(async (t) => {
     const data = randomBytes(1000);
-    await Deno.writeFile(`${t.root}/small.bin`, data);
+    await t.files.write("small.bin", data);
     await Deno.writeFile(`${t.outside}/.small.bin.ferry-partial`, randomBytes(5000));
     const c = await t.client(TOKENS.read);
     try {
@@ -115,19 +116,20 @@ Deno.test("a download resume of a partial longer than the remote file starts ove
 Deno.test("an interrupted upload keeps the old version; --resume sends only the rest and commits it verified", async () => {
   await withServer(async (t) => {
     const old = randomBytes(1000);
-    await Deno.writeFile(`${t.root}/doc.bin`, old);
+    await t.files.write("doc.bin", old);
     const data = randomBytes(24 * MiB);
     const local = `${t.outside}/doc.bin`;
     await Deno.writeFile(local, data);
     const first = await t.client(TOKENS.write);
     await interrupt(first, (onProgress) => first.upload(local, "doc.bin", { onProgress }), 8 * MiB);
+    // The server keeps what arrived once it has seen the connection end.
+    await waitFor(() => t.logs.some((l) => l.event === "disconnect"), "the disconnect");
     assert.equal(
-      sha256Hex(await Deno.readFile(`${t.root}/doc.bin`)),
+      sha256Hex(await t.files.read("doc.bin")),
       sha256Hex(old),
       "old version intact",
     );
-    const partials = (await hiddenNames(t.root)).filter((n) => n.endsWith(".partial"));
-    assert.equal(partials.length, 1, "a resumable partial was kept");
+    assert.equal((await t.files.kept()).length, 1, "a resumable partial was kept");
 
     const second = await t.client(TOKENS.write);
     try {
@@ -139,7 +141,7 @@ Deno.test("an interrupted upload keeps the old version; --resume sends only the 
     } finally {
       await closeClient(second);
     }
-    assert.deepEqual(await hiddenNames(t.root), [], "no temporary file is left");
+    assert.deepEqual(await t.files.temporaries(), [], "no temporary file is left");
   });
 });
 
@@ -150,11 +152,8 @@ Deno.test("an upload resume whose server-side partial was tampered with starts o
     await Deno.writeFile(local, data);
     const first = await t.client(TOKENS.write);
     await interrupt(first, (onProgress) => first.upload(local, "doc.bin", { onProgress }), 4 * MiB);
-    const [partial] = (await hiddenNames(t.root)).filter((n) => n.endsWith(".partial"));
-    const path = `${t.root}/${partial}`;
-    const bytes = await Deno.readFile(path);
-    bytes[10] ^= 0xff;
-    await Deno.writeFile(path, bytes);
+    await waitFor(() => t.logs.some((l) => l.event === "disconnect"), "the disconnect");
+    await t.files.tamperKept();
 
     const second = await t.client(TOKENS.write);
     try {

@@ -17,7 +17,9 @@
 import {
   abortMultipartUpload,
   createBucket,
+  decodeCheckpoint,
   deleteObjects,
+  encodeCheckpoint,
   getObject,
   isS3Error,
   listMultipartUploads,
@@ -26,6 +28,7 @@ import {
   S3Client,
 } from "../server/storage/s3/mod.ts";
 import { createS3Storage, type S3Storage } from "../server/storage/s3/storage.ts";
+import { DEFAULT_PART_SIZE } from "../server/storage/s3/staging.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
 
@@ -199,6 +202,35 @@ export interface StoredFiles {
   mkdir(path: string): Promise<void>;
   /** True when a file or directory is there. */
   exists(path: string): Promise<boolean>;
+  /** What is there: a file, a directory (on S3: a marker, or keys below), or nothing. */
+  kind(path: string): Promise<"file" | "dir" | "other" | undefined>;
+  /**
+   * The uploads the server keeps for resuming: its `.ferry-…partial` files in the root, or its
+   * checkpoints on S3.
+   */
+  kept(): Promise<string[]>;
+  /**
+   * Flips one byte of what the one kept upload holds (its partial file; on S3 its tail object,
+   * with its checkpoint rewritten to name the changed tail), as a bad disk or a meddler would.
+   */
+  tamperKept(): Promise<void>;
+  /**
+   * Whatever the server has stored for itself: the hidden names in the root, or on S3 every
+   * object below `.ferry-uploads/` and every multipart upload in progress.
+   */
+  temporaries(): Promise<string[]>;
+  /**
+   * How many bytes an upload of unknown size must have received before its temporary shows in
+   * {@linkcode names}: on disk its temporary file is there at once; on S3 the first part is kept
+   * in the server's memory, and the multipart upload begins when more than a part arrived.
+   */
+  readonly stagedAfter: number;
+  /**
+   * Everything the storage holds outside the served files, for checks that nothing there
+   * changed: every path beside the root (with kind, size and a file's mtime), or every key and
+   * multipart upload of the bucket outside the prefix.
+   */
+  around(): Promise<string[]>;
   /**
    * The names a directory holds, sorted, the server's temporaries included: on disk its files,
    * on S3 its keys and, as `NAME (multipart upload)`, uploads in progress to keys in it (the root
@@ -212,6 +244,14 @@ export function localFiles(root: string): StoredFiles {
   const at = (path: string) => path === "." ? root : `${root}/${path}`;
   return {
     location: root,
+    stagedAfter: 1,
+    async around() {
+      const name = root.slice(root.lastIndexOf("/") + 1);
+      return (await snapshot(`${root}/..`)).filter((p) =>
+        !p.startsWith(`${name} `) &&
+        !p.startsWith(`${name}/`)
+      );
+    },
     read: (path) => Deno.readFile(at(path)),
     readText: (path) => Deno.readTextFile(at(path)),
     write: (path, data) =>
@@ -220,10 +260,41 @@ export function localFiles(root: string): StoredFiles {
         : Deno.writeFile(at(path), data),
     mkdir: (path) => Deno.mkdir(at(path)),
     exists: (path) => Deno.lstat(at(path)).then(() => true, () => false),
+    async kind(path) {
+      const info = await Deno.lstat(at(path)).catch(() => undefined);
+      if (info === undefined) return undefined;
+      return info.isFile ? "file" : info.isDirectory ? "dir" : "other";
+    },
+    async kept() {
+      return (await this.names()).filter((n) => n.startsWith(".ferry-") && n.endsWith(".partial"));
+    },
+    async tamperKept() {
+      const [partial] = await this.kept();
+      const bytes = await Deno.readFile(at(partial));
+      bytes[10] ^= 0xff;
+      await Deno.writeFile(at(partial), bytes);
+    },
+    async temporaries() {
+      return (await this.names()).filter((n) => n.startsWith("."));
+    },
     async names(dir = ".") {
       return (await Array.fromAsync(Deno.readDir(at(dir)))).map((e) => e.name).sort();
     },
   };
+}
+
+/** Every path below `dir` with its kind, size and a file's mtime (links not followed), sorted. */
+async function snapshot(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const info = await Deno.lstat(`${dir}/${e.name}`);
+    const kind = info.isSymlink ? "link" : info.isDirectory ? "dir" : "file";
+    // A directory's own mtime is left out: temporary files may come and go in it.
+    const mtime = info.isDirectory ? "" : ` ${info.mtime?.getTime()}`;
+    out.push(`${prefix}${e.name} ${kind} ${info.size}${mtime}`);
+    if (info.isDirectory) out.push(...await snapshot(`${dir}/${e.name}`, `${prefix}${e.name}/`));
+  }
+  return out.sort();
 }
 
 /** The files below `prefix` of the bucket of `client`. */
@@ -232,10 +303,54 @@ export function s3Files(client: S3Client, prefix: string): StoredFiles {
   const text = new TextDecoder();
   return {
     location: `s3://${client.bucket}/${prefix}`,
+    stagedAfter: DEFAULT_PART_SIZE + 1,
+    async around() {
+      const out: string[] = [];
+      for await (const e of listObjects(client)) {
+        if (e.kind === "object" && !e.key.startsWith(prefix)) {
+          out.push(`${e.key} ${e.size} ${e.etag}`);
+        }
+      }
+      for await (const u of listMultipartUploads(client)) {
+        if (!u.key.startsWith(prefix)) out.push(`${u.key} upload ${u.uploadId}`);
+      }
+      return out.sort();
+    },
     read: (path) => readObject(client, key(path)),
     readText: async (path) => text.decode(await readObject(client, key(path))),
     write: (path, data) => writeObject(client, key(path), data),
     mkdir: (path) => writeObject(client, `${key(path)}/`, ""),
+    async kind(path) {
+      for await (const e of listObjects(client, { prefix: key(path), delimiter: "/" })) {
+        if (e.kind === "object" && e.key === key(path)) return "file";
+        if (e.kind === "prefix" && e.prefix === `${key(path)}/`) return "dir";
+      }
+      return undefined;
+    },
+    async kept() {
+      const uploads = `${prefix}.ferry-uploads/`;
+      return (await listObjectsFor(client, uploads))
+        .filter((k) => /^[0-9a-f]{32}$/.test(k.slice(uploads.length)))
+        .map((k) => k.slice(prefix.length));
+    },
+    async tamperKept() {
+      const [checkpointPath] = await this.kept();
+      const checkpoint = decodeCheckpoint(await this.read(checkpointPath));
+      if (checkpoint.tail === undefined) throw new Error("the kept upload has no tail to tamper");
+      const bytes = await readObject(client, checkpoint.tail.key);
+      bytes[Math.min(10, checkpoint.tail.size - 1)] ^= 0xff;
+      const { etag } = await putObject(client, checkpoint.tail.key, bytes);
+      const tampered = { ...checkpoint, tail: { ...checkpoint.tail, etag } };
+      await putObject(client, key(checkpointPath), encodeCheckpoint(tampered));
+    },
+    async temporaries() {
+      const out = (await listObjectsFor(client, `${prefix}.ferry-uploads/`))
+        .map((k) => k.slice(prefix.length));
+      for await (const u of listMultipartUploads(client, { prefix })) {
+        out.push(`${u.key.slice(prefix.length)} (multipart upload)`);
+      }
+      return out.sort();
+    },
     async exists(path) {
       for await (const e of listObjects(client, { prefix: key(path), delimiter: "/" })) {
         const name = e.kind === "object" ? e.key : e.prefix;
@@ -314,4 +429,31 @@ export async function listObjectsFor(client: S3Client, prefix: string): Promise<
   const keys: string[] = [];
   for await (const e of listObjects(client, { prefix })) if (e.kind === "object") keys.push(e.key);
   return keys;
+}
+
+/**
+ * How many of the file descriptors of process `pid` are TCP connections to the S3 test store:
+ * the connections `fetch` keeps open for the next requests (idle ones close after a while).
+ * Tests that check that a server's descriptors return to a baseline leave these out; 0 when
+ * the test servers are not on S3.
+ */
+export function storeSocketCount(pid: number = Deno.pid): number {
+  if (!ON_S3 || S3_TEST_STORE.endpoint === undefined) return 0;
+  const url = new URL(S3_TEST_STORE.endpoint);
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const run = (cmd: string, args: string[]) =>
+    new TextDecoder().decode(
+      new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).outputSync().stdout,
+    );
+  const inodes = new Set<string>();
+  for (const line of run("cat", ["/proc/net/tcp", "/proc/net/tcp6"]).split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const remotePort = parseInt(fields[2]?.split(":")[1] ?? "", 16);
+    if (remotePort === port && fields[9] !== undefined) inodes.add(fields[9]);
+  }
+  let count = 0;
+  for (const m of run("ls", ["-l", `/proc/${pid}/fd`]).matchAll(/socket:\[(\d+)\]/g)) {
+    if (inodes.has(m[1])) count++;
+  }
+  return count;
 }

@@ -164,7 +164,7 @@ Deno.test("wire: no file name, contents or token travel in plaintext", async () 
       await client.closed;
     }
     assert.deepEqual(
-      await Deno.readFile(`${t.root}/${name}`),
+      await t.files.read(name),
       contents,
       "the upload really happened",
     );

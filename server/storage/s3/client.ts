@@ -7,7 +7,8 @@
  * Bodies are sent as `UNSIGNED-PAYLOAD` unless the caller gives their SHA-256, so nothing is
  * read twice. A body must be a `Uint8Array` or string (known length): Deno's `fetch` sends a
  * `ReadableStream` body chunked, without `Content-Length`, and S3 refuses that
- * (`MissingContentLength`).
+ * (`MissingContentLength`). A `Uint8Array` body of 64 KiB or more goes through `node:http`
+ * (`node_transport.ts`), which does not copy it, unless a `fetch` was given.
  *
  * @module
  */
@@ -17,6 +18,10 @@ import { FerryError } from "../../../protocol/errors.ts";
 import { s3CodeForStatus, S3Error } from "./errors.ts";
 import { checkKey, encodeKeyPath, encodeRfc3986 } from "./keys.ts";
 import { parseXml, type XmlElement, xmlText } from "./xml.ts";
+import { NodeTransport } from "./node_transport.ts";
+
+/** Bodies from this size on are sent by `node:http`, without copies (see `node_transport.ts`). */
+const NODE_BODY_MIN = 64 * 1024;
 
 /** Keys for SigV4. */
 export interface S3Credentials {
@@ -117,6 +122,7 @@ export class S3Client {
   readonly #retries: number;
   readonly #retryDelayMs: number;
   readonly #fetch: (request: Request) => Promise<Response>;
+  readonly #node: NodeTransport | undefined;
 
   /** Creates a client; nothing is sent until the first request. Throws `USAGE` on a bad endpoint. */
   constructor(options: S3ClientOptions) {
@@ -143,6 +149,7 @@ export class S3Client {
     this.#retries = options.retries ?? 2;
     this.#retryDelayMs = options.retryDelayMs ?? 50;
     this.#fetch = options.fetch ?? ((request) => fetch(request));
+    this.#node = options.fetch === undefined ? new NodeTransport() : undefined;
     this.#signer = new AwsClient({
       accessKeyId: options.credentials.accessKeyId,
       secretAccessKey: options.credentials.secretAccessKey,
@@ -194,14 +201,22 @@ export class S3Client {
     for (let attempt = 0;; attempt++) {
       let res: Response;
       try {
-        const signed = await this.#signer.sign(url, {
-          method: request.method,
-          headers,
-          // a Uint8Array over a SharedArrayBuffer is not BodyInit in the types; fetch copies it anyway
-          body: request.body as BodyInit | undefined,
-          signal: request.signal,
-        });
-        res = await this.#fetch(signed);
+        const body = request.body;
+        if (
+          this.#node !== undefined && body instanceof Uint8Array && body.length >= NODE_BODY_MIN
+        ) {
+          const signed = await this.#signer.sign(url, { method: request.method, headers });
+          res = await this.#node.send(signed, body, request.signal);
+        } else {
+          const signed = await this.#signer.sign(url, {
+            method: request.method,
+            headers,
+            // a Uint8Array over a SharedArrayBuffer is not BodyInit in the types; fetch copies it
+            body: body as BodyInit | undefined,
+            signal: request.signal,
+          });
+          res = await this.#fetch(signed);
+        }
       } catch (err) {
         if (request.signal?.aborted) throw request.signal.reason;
         if (replayable && attempt < this.#retries) {

@@ -9,8 +9,9 @@
  *   lies below it, so one made by another S3 tool has no marker and vanishes with its last file;
  * - `rename` is a server-side copy, then a delete: not atomic (a reader may see both names, or a
  *   directory half moved), and a write to the source between the two is lost;
- * - the modification time a client gives is kept in the object's metadata (`ferry-mtime`); the
- *   listing reads it with a HEAD per entry, so a listing costs one request per entry;
+ * - the modification time a client gives is kept in the object's metadata (`ferry-mtime`), which a
+ *   listing does not return: a listing reads it with a HEAD per file version it has not seen
+ *   before (`time_cache.ts`) and per subdirectory;
  * - symlinks, FIFOs and permissions do not exist.
  *
  * @module
@@ -37,6 +38,8 @@ import { Layout, type Located, META } from "./layout.ts";
 import { dirEntry, fileEntry, type Found, mtimeOf, Namespace } from "./namespace.ts";
 import { DEFAULT_PART_SIZE, S3Staging } from "./staging.ts";
 import { isMissing, storeError } from "./store_errors.ts";
+import { TimeCache } from "./time_cache.ts";
+import { Limiter } from "./limiter.ts";
 
 /** Options of {@linkcode createS3Storage}. */
 export interface S3StorageOptions {
@@ -66,6 +69,9 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   const ns = new Namespace(client, layout);
   const staging = new S3Staging(ns, options.partSize ?? DEFAULT_PART_SIZE);
   const concurrency = options.concurrency ?? 16;
+  const times = new TimeCache();
+  /** The HEADs of every listing at once, `concurrency` at a time. */
+  const requests = new Limiter(concurrency);
   const nameOf = (at: Located) => at.components.at(-1) ?? ".";
 
   /** Throws the right error for a path that is nothing. */
@@ -91,12 +97,16 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     if (item.kind === "object") {
       const name = item.key.slice(dirPrefix.length);
       if (name === "" || isTempName(name)) return undefined; // the directory's own marker
-      const info = await ns.head(item.key, name, signal);
-      return info === undefined ? undefined : fileEntry(name, info); // gone meanwhile
+      const mtime = await times.lookup(item.key, item.etag, item.lastModified, async () => {
+        const info = await requests.run(() => ns.head(item.key, name, signal));
+        // undefined: gone meanwhile (a version replaced meanwhile lists with the new time)
+        return info === undefined ? undefined : mtimeOf(info);
+      });
+      return mtime === undefined ? undefined : { name, kind: "file", size: item.size, mtime };
     }
     const name = item.prefix.slice(dirPrefix.length, -1);
     if (name === "" || isTempName(name)) return undefined; // "a//b", or the server's own folder
-    return dirEntry(name, await ns.head(item.prefix, name, signal));
+    return dirEntry(name, await requests.run(() => ns.head(item.prefix, name, signal)));
   }
 
   /** The entries of a directory, a page at a time, each described with its kept time. */

@@ -2,8 +2,8 @@
  * One upload into the bucket, as a `StagedUpload`: bytes are gathered in a part buffer and
  * hashed as they arrive. A file that fits one part is stored by a single PUT at its commit (the
  * store checks the body's SHA-256 too); a larger one goes up part by part into a multipart upload
- * (the next part fills while the last one is sent: two buffers at most), which is completed only
- * after the client's size and SHA-256 matched. Until then no reader sees anything of it: the old
+ * (the next part fills while the last one is sent: two buffers at most, which the client sends
+ * without copying), which is completed only after the client's size and SHA-256 matched. Until then no reader sees anything of it: the old
  * version, if any, stays whole.
  *
  * The checksum is kept in the object's metadata (`ferry-sha256`), so HASH of a whole file needs no
@@ -207,7 +207,7 @@ export class S3Upload implements StagedUpload {
         await putObject(
           this.#host.client,
           this.#start.key,
-          this.#buffer.subarray(0, this.#filled),
+          this.#buffered(),
           {
             metadata,
             payloadSha256: sha256,
@@ -245,7 +245,7 @@ export class S3Upload implements StagedUpload {
         const { etag } = await putObject(
           this.#host.client,
           key,
-          this.#buffer.subarray(0, this.#filled),
+          this.#buffered(),
         );
         tail = { key, etag, size: this.#filled };
       }
@@ -303,6 +303,7 @@ export class S3Upload implements StagedUpload {
       return;
     }
     await this.#settle();
+    this.#checkUsable(); // discarded meanwhile
     if (this.#parts.length + 1 >= MAX_PARTS) { // the last part comes at the commit
       throw new FerryError(
         "TOO_LARGE",
@@ -343,6 +344,11 @@ export class S3Upload implements StagedUpload {
     });
   }
 
+  /** The buffered bytes (a view: the buffer must not change until they are sent). */
+  #buffered(): Uint8Array {
+    return this.#buffer.subarray(0, this.#filled);
+  }
+
   /** Waits for the part in flight; throws what it failed with. */
   async #settle(): Promise<void> {
     await this.#inflight;
@@ -364,12 +370,17 @@ export class S3Upload implements StagedUpload {
   /** The multipart upload, created on the first part. */
   async #multipartUpload(): Promise<string> {
     if (this.#uploadId !== undefined) return this.#uploadId;
+    // Not aborted by a discard: its id must be known to be aborted in turn.
     const uploadId = await createMultipartUpload(this.#host.client, this.#start.key, {
       metadata: this.#mtimeMetadata(),
-      signal: this.#abort.signal,
     });
-    this.#uploadId = uploadId;
     this.#hold(uploadId);
+    if (this.#discarded) {
+      await abortMultipartUpload(this.#host.client, this.#start.key, uploadId).catch(() => {});
+      this.#releaseAll();
+      throw new FerryError("CANCELLED", "upload discarded");
+    }
+    this.#uploadId = uploadId;
     return uploadId;
   }
 
@@ -397,7 +408,7 @@ export class S3Upload implements StagedUpload {
         key,
         uploadId,
         partNumber,
-        this.#buffer.subarray(0, this.#filled),
+        this.#buffered(),
         { signal: this.#abort.signal },
       );
       this.#parts.push({ partNumber, etag, size: this.#filled });
