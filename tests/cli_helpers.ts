@@ -145,7 +145,6 @@ export async function spawnServer(cwd: string, extra: string[] = []): Promise<Se
     const status = await child.status;
     running = false;
     await Promise.all([out.done, err.done]);
-    await storage.close();
     return status;
   })();
   const proc: ServerProcess = {
@@ -163,6 +162,7 @@ export async function spawnServer(cwd: string, extra: string[] = []): Promise<Se
         }
       }
       await exited;
+      await storage.close(); // after the test looked at what the server left
     },
   };
   const deadline = Date.now() + 30_000;

@@ -74,13 +74,13 @@ Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", as
       assert.equal(await mode(`${cwd}/certs/server-key.pem`), 0o600, "certs/server-key.pem mode");
     }
     assert.match(server.stderr(), /SHA-256[^\n]*\b(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\b/i);
-    assert.ok(await exists(`${cwd}/data`), "./data was not created");
+    assert.ok(await server.files.exists("."), "./data was not created");
 
     const readme = `# hello ferry\n${crypto.randomUUID()}\n`;
     await Deno.writeTextFile(`${cwd}/README.md`, readme);
 
     assertOk(await ferry(cwd, ["--port", p, "put", "README.md"]), "put");
-    assert.equal(await Deno.readTextFile(`${cwd}/data/README.md`), readme);
+    assert.equal(await server.files.readText("README.md"), readme);
 
     const ls = await ferry(cwd, ["--port", p, "ls", "-l"]);
     assertOk(ls, "ls");
@@ -109,14 +109,15 @@ Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", as
     const after = await ferry(cwd, ["--port", p, "ls"]);
     assertOk(after, "ls after rm");
     assert.ok(!after.stdout.includes("README.md"), after.stdout);
-    assert.ok(!(await exists(`${cwd}/data/README.md`)));
+    assert.ok(!(await server.files.exists("README.md")));
 
     const shutdown = await ferry(cwd, ["--port", p, "shutdown"]);
     assertOk(shutdown, "shutdown");
     const status = await within(server.exited, 5_000, "server exit after shutdown");
     assert.equal(status.code, 0, `server exit status; stderr:\n${server.stderr()}`);
-    const leftovers = (await names(`${cwd}/data`)).filter((n) => n.includes(".ferry-"));
+    const leftovers = (await server.files.names()).filter((n) => n.includes(".ferry-"));
     assert.deepEqual(leftovers, [], "temporary files left in ./data");
+    assert.deepEqual(await server.files.temporaries(), [], "temporaries left in the storage");
   } finally {
     await server.stop();
   }
@@ -171,7 +172,7 @@ Deno.test("cli: failures exit with their documented status and one line on stder
         "LOCAL_IO",
         "put",
       );
-      assert.ok(!(await exists(`${cwd}/data/no-such-file.bin`)));
+      assert.ok(!(await server.files.exists("no-such-file.bin")));
     });
 
     await t.step("get ../x: 7, nothing written", async () => {
@@ -205,7 +206,7 @@ Deno.test("cli: failures exit with their documented status and one line on stder
 
     await t.step("a get killed mid-transfer leaves nothing under the target name", async () => {
       const big = randomBytes(64 * 1024 * 1024);
-      await Deno.writeFile(`${cwd}/data/big.bin`, big);
+      await server.files.write("big.bin", big);
       // Through a relay that lets only 8 MiB of the server's answer through and then holds the
       // rest, so the client is reliably caught part-way whatever the machine's speed.
       await using relay = stallingRelay(server.port, 8 * 1024 * 1024);
@@ -254,7 +255,7 @@ Deno.test("cli: failures exit with their documented status and one line on stder
       }
       assert.notEqual(out.code, 0);
       assert.ok(!(await exists(`${cwd}/big.out`)), "a partial file sits under the target name");
-      await Deno.remove(`${cwd}/data/big.bin`);
+      await server.files.remove("big.bin");
     });
 
     await t.step("the server still serves after all that", async () => {
@@ -316,7 +317,7 @@ Deno.test("cli: FERRY_TOKEN wins over ./certs/token; a write token cannot shut d
       await ferry(cwd, ["--port", p, "put", "note.txt"], { FERRY_TOKEN: rwToken }),
       "rw put",
     );
-    assert.equal(await Deno.readTextFile(`${serverDir.path}/data/note.txt`), "from alice\n");
+    assert.equal(await server.files.readText("note.txt"), "from alice\n");
     const denied = await ferry(cwd, ["--port", p, "shutdown"], { FERRY_TOKEN: rwToken });
     assertFails(denied, 5, "FORBIDDEN", "rw shutdown");
     const ls = await ferry(cwd, ["--port", p, "ls"], { FERRY_TOKEN: rwToken });

@@ -20,6 +20,7 @@ import {
   type Run,
   tempDir,
 } from "./cli_helpers.ts";
+import type { StoredFiles } from "./test_storage.ts";
 
 /** An in-process server and a client working directory holding its CA. */
 async function cliServer(): Promise<
@@ -78,6 +79,15 @@ async function assertSameTree(a: string, b: string): Promise<void> {
   }
 }
 
+/** Asserts that the local tree `a` and the tree `b` of the server's files are the same. */
+async function assertSameStored(a: string, files: StoredFiles, b: string): Promise<void> {
+  const ta = await tree(a);
+  assert.deepEqual(await files.tree(b), ta);
+  for (const p of ta.filter((p) => !p.endsWith("/"))) {
+    assert.deepEqual(await files.read(`${b}/${p}`), await Deno.readFile(`${a}/${p}`), p);
+  }
+}
+
 /** 300 files over nested folders, plus empty directories. */
 async function makeTree(root: string): Promise<void> {
   await Deno.mkdir(root, { recursive: true });
@@ -95,7 +105,7 @@ Deno.test("client cli: a progress bar on a terminal, one summary line when piped
 }, async () => {
   await using s = await cliServer();
   const data = randomBytes(8 * 1024 * 1024);
-  await Deno.writeFile(`${s.ts.root}/movie.bin`, data);
+  await s.ts.files.write("movie.bin", data);
   // A relay at 8 MiB/s makes the transfer last about a second, whatever the machine.
   await using slow = relay(s.ts.port, { bytesPerSecond: 8 * 1024 * 1024 });
 
@@ -134,9 +144,9 @@ Deno.test("client cli: a terminal shows one line per file of a many-file transfe
   ignore: !hasScript(),
 }, async () => {
   await using s = await cliServer();
-  await Deno.mkdir(`${s.ts.root}/many`);
+  await s.ts.files.mkdir("many");
   for (let i = 0; i < 5; i++) {
-    await Deno.writeFile(`${s.ts.root}/many/f${i}.bin`, randomBytes(300_000));
+    await s.ts.files.write(`many/f${i}.bin`, randomBytes(300_000));
   }
   await using slow = relay(s.ts.port, { bytesPerSecond: 1024 * 1024 });
   const run = await ferryTty(s.cwd, [...s.args(slow.port), "get", "-r", "many", "out"], {
@@ -167,22 +177,19 @@ Deno.test("client cli: put -r and get -r copy a tree of 300 files with empty dir
   const put = await s.run(["put", "-r", src, "up"]);
   assertOk(put, "put -r");
   assert.match(put.stdout, /^put -r .* -> up: 300 files, \d+ directories, .* in [\d.]+ s/);
-  await assertSameTree(src, `${s.ts.root}/up`);
-  const fresh = (await Deno.stat(`${s.ts.root}/up/d1/sub1/f1.bin`)).mtime!;
-  assert.ok(Math.abs(fresh.getTime() - Date.now()) < 60_000, `mtime not preserved: ${fresh}`);
+  await assertSameStored(src, s.ts.files, "up");
+  const fresh = (await s.ts.files.mtime("up/d1/sub1/f1.bin"))!;
+  assert.ok(Math.abs(fresh - Date.now()) < 60_000, `mtime not preserved: ${fresh}`);
 
   // put -r -p into an existing directory: lands under the source's name, times kept.
-  await Deno.mkdir(`${s.ts.root}/into`);
+  await s.ts.files.mkdir("into");
   assertOk(await s.run(["put", "-r", "-p", src, "into"]), "put -r -p");
-  await assertSameTree(src, `${s.ts.root}/into/src`);
-  assert.equal(
-    (await Deno.stat(`${s.ts.root}/into/src/d1/sub1/f1.bin`)).mtime!.getTime(),
-    old.getTime(),
-  );
+  await assertSameStored(src, s.ts.files, "into/src");
+  assert.equal(await s.ts.files.mtime("into/src/d1/sub1/f1.bin"), old.getTime());
 
   // get -r -p: the whole tree back, times of files and directories kept.
   const dirTime = new Date("2021-03-04T05:06:07Z");
-  await Deno.utime(`${s.ts.root}/into/src/empty`, dirTime, dirTime);
+  await s.ts.files.setMtime("into/src/empty", dirTime);
   const get = await s.run(["get", "-r", "-p", "into/src", `${local.path}/back`]);
   assertOk(get, "get -r -p");
   await assertSameTree(src, `${local.path}/back`);
@@ -215,11 +222,11 @@ Deno.test("client cli: put -r and get -r copy a tree of 300 files with empty dir
 
 Deno.test("client cli: wildcards in remote paths", async () => {
   await using s = await cliServer();
-  await Deno.mkdir(`${s.ts.root}/logs`);
+  await s.ts.files.mkdir("logs");
   for (const n of ["a1.txt", "a2.txt", "b.txt", "c.log", ".hidden.txt"]) {
-    await Deno.writeTextFile(`${s.ts.root}/logs/${n}`, `log ${n}\n`);
+    await s.ts.files.write(`logs/${n}`, `log ${n}\n`);
   }
-  await Deno.mkdir(`${s.ts.root}/logs/dir.txt`);
+  await s.ts.files.mkdir("logs/dir.txt");
 
   const get = await s.run(["get", "logs/*.txt", "out/"]);
   assert.equal(get.code, 6, "the directory matched without -r is reported");
@@ -242,34 +249,33 @@ Deno.test("client cli: wildcards in remote paths", async () => {
   assert.equal(ls.stdout, "a1.txt\na2.txt\n");
 
   assertOk(await s.run(["rm", "logs/a*.txt"]), "rm with a wildcard");
-  assert.ok(!(await exists(`${s.ts.root}/logs/a1.txt`)));
-  assert.ok(await exists(`${s.ts.root}/logs/b.txt`));
+  assert.ok(!(await s.ts.files.exists("logs/a1.txt")));
+  assert.ok(await s.ts.files.exists("logs/b.txt"));
 
   assertFails(await s.run(["get", "l*/b.txt"]), 2, "USAGE", "wildcard in a directory part");
 });
 
 Deno.test("client cli: mkdir, mv, stat, rm -r", async () => {
   await using s = await cliServer();
-  const root = s.ts.root;
 
   assertFails(await s.run(["mkdir", "a/b/c"]), 6, "NOT_FOUND", "mkdir without -p");
   assertOk(await s.run(["mkdir", "-p", "a/b/c"]), "mkdir -p");
-  assert.ok((await Deno.stat(`${root}/a/b/c`)).isDirectory);
+  assert.equal(await s.ts.files.kind("a/b/c"), "dir");
   assertOk(await s.run(["mkdir", "-p", "a/b/c"]), "mkdir -p of an existing directory");
   assertFails(await s.run(["mkdir", "a"]), 6, "ALREADY_EXISTS", "mkdir of an existing directory");
   assertOk(await s.run(["mkdir", "x", "y"]), "mkdir of two");
 
-  await Deno.writeTextFile(`${root}/one.txt`, "one\n");
-  await Deno.writeTextFile(`${root}/two.txt`, "two\n");
+  await s.ts.files.write("one.txt", "one\n");
+  await s.ts.files.write("two.txt", "two\n");
   assertOk(await s.run(["mv", "one.txt", "uno.txt"]), "mv");
-  assert.equal(await Deno.readTextFile(`${root}/uno.txt`), "one\n");
+  assert.equal(await s.ts.files.readText("uno.txt"), "one\n");
   const clash = await s.run(["mv", "uno.txt", "two.txt"]);
   assertFails(clash, 6, "ALREADY_EXISTS", "mv onto a file");
   assert.match(clash.stderr, /--force/);
   assertOk(await s.run(["mv", "--force", "uno.txt", "two.txt"]), "mv --force");
-  assert.equal(await Deno.readTextFile(`${root}/two.txt`), "one\n");
+  assert.equal(await s.ts.files.readText("two.txt"), "one\n");
   assertOk(await s.run(["mv", "two.txt", "x"]), "mv into a directory");
-  assert.equal(await Deno.readTextFile(`${root}/x/two.txt`), "one\n");
+  assert.equal(await s.ts.files.readText("x/two.txt"), "one\n");
 
   const stat = await s.run(["stat", "x/two.txt"]);
   assertOk(stat, "stat");
@@ -285,31 +291,32 @@ Deno.test("client cli: mkdir, mv, stat, rm -r", async () => {
   assert.equal(typeof doc.mtime, "number");
   assertFails(await s.run(["stat", "nope"]), 6, "NOT_FOUND", "stat of nothing");
 
-  await Deno.writeTextFile(`${root}/a/b/c/f.txt`, "f");
-  await Deno.writeTextFile(`${root}/a/g.txt`, "g");
+  await s.ts.files.write("a/b/c/f.txt", "f");
+  await s.ts.files.write("a/g.txt", "g");
   const refused = await s.run(["rm", "-r", "a"]);
   assertFails(refused, 2, "USAGE", "rm -r without --yes and no terminal");
   assert.match(refused.stderr, /--yes/);
-  assert.ok(await exists(`${root}/a/b/c/f.txt`), "nothing was removed");
+  assert.ok(await s.ts.files.exists("a/b/c/f.txt"), "nothing was removed");
   assertFails(await s.run(["rm", "a"]), 6, "NOT_EMPTY", "rm of a full directory");
   assertOk(await s.run(["rm", "-r", "--yes", "a"]), "rm -r --yes");
-  assert.ok(!(await exists(`${root}/a`)));
+  assert.ok(!(await s.ts.files.exists("a")));
   assertFails(await s.run(["rm", "-r", "-y", "."]), 2, "USAGE", "rm -r of the root");
-  assert.ok(await exists(`${root}/x/two.txt`));
+  assert.ok(await s.ts.files.exists("x/two.txt"));
 });
 
 Deno.test("client cli: rm -r asks on a terminal", { ignore: !hasScript() }, async () => {
   await using s = await cliServer();
-  await Deno.mkdir(`${s.ts.root}/d/e`, { recursive: true });
-  await Deno.writeTextFile(`${s.ts.root}/d/e/f.txt`, "f");
+  await s.ts.files.mkdir("d");
+  await s.ts.files.mkdir("d/e");
+  await s.ts.files.write("d/e/f.txt", "f");
   const env = { FERRY_CONFIG_DIR: `${s.cwd}/config` };
   const no = await ferryTty(s.cwd, [...s.args(), "rm", "-r", "d"], env, "n\n");
   assert.equal(no.code, 12, no.stdout);
   assert.match(no.stdout, /remove d and everything in it \(1 files, 1 directories\)\? \[y\/N\]/);
-  assert.ok(await exists(`${s.ts.root}/d/e/f.txt`));
+  assert.ok(await s.ts.files.exists("d/e/f.txt"));
   const yes = await ferryTty(s.cwd, [...s.args(), "rm", "-r", "d"], env, "y\n");
   assert.equal(yes.code, 0, yes.stdout);
-  assert.ok(!(await exists(`${s.ts.root}/d`)));
+  assert.ok(!(await s.ts.files.exists("d")));
 });
 
 Deno.test("client cli: --json prints one document per command", async () => {
@@ -332,7 +339,7 @@ Deno.test("client cli: --json prints one document per command", async () => {
   assert.equal(p.files[0].remote, "j.txt");
   assert.equal(p.bytes, 8);
   assert.equal(p.files[0].sha256, expected, "put reports the SHA-256 of the bytes");
-  assert.deepEqual(await Deno.readFile(`${s.ts.root}/j.txt`), content, "the server has the bytes");
+  assert.deepEqual(await s.ts.files.read("j.txt"), content, "the server has the bytes");
   const get = await s.run(["get", "--json", "j.txt", "back.txt"]);
   assertOk(get, "get --json");
   const g = JSON.parse(get.stdout);
@@ -380,9 +387,9 @@ Deno.test("client cli: a batch of 20 commands runs over one connection; - lets a
   assert.match(run.stderr, /cmds\.txt:6 \(ignored\): .*NOT_FOUND/);
   assert.match(run.stderr, /cmds\.txt:15 \(ignored\): .*NOT_FOUND/);
   assert.equal(await Deno.readTextFile(`${s.cwd}/got.txt`), "batch a\n");
-  assert.equal(await Deno.readTextFile(`${s.ts.root}/batch/in/with space.txt`), "batch a\n");
+  assert.equal(await s.ts.files.readText("batch/in/with space.txt"), "batch a\n");
   assert.ok(await exists(`${s.cwd}/got-tree/in/with space.txt`));
-  assert.ok(!(await exists(`${s.ts.root}/batch/last`)));
+  assert.ok(!(await s.ts.files.exists("batch/last")));
 
   // Without the -, a failure stops the batch with its exit status.
   await Deno.writeTextFile(
@@ -392,13 +399,13 @@ Deno.test("client cli: a batch of 20 commands runs over one connection; - lets a
   const stop = await s.run(["-b", "stop.txt"]);
   assertFails(stop, 6, "NOT_FOUND", "a failing batch line");
   assert.match(stop.stderr, /^ferry: stop\.txt:2: /);
-  assert.ok(await exists(`${s.ts.root}/s1`));
-  assert.ok(!(await exists(`${s.ts.root}/s2`)), "the batch stopped at the failure");
+  assert.ok(await s.ts.files.exists("s1"));
+  assert.ok(!(await s.ts.files.exists("s2")), "the batch stopped at the failure");
 
   // A typo anywhere is found before anything runs.
   await Deno.writeTextFile(`${s.cwd}/typo.txt`, "mkdir t1\nfrobnicate\n");
   assertFails(await s.run(["-b", "typo.txt"]), 2, "USAGE", "typo in a batch");
-  assert.ok(!(await exists(`${s.ts.root}/t1`)));
+  assert.ok(!(await s.ts.files.exists("t1")));
 
   // -b - reads standard input.
   const stdin = await s.run(["-b", "-", "--json"], { stdin: "mkdir from-stdin\nls\n" });
@@ -417,7 +424,7 @@ Deno.test("client cli: --profile supplies host, port, CA and token; flags overri
       work: { host: "127.0.0.1", port: s.ts.port, ca: `${s.cwd}/ca.pem`, tokenFile: "work-token" },
     }),
   );
-  await Deno.writeTextFile(`${s.ts.root}/p.txt`, "profile\n");
+  await s.ts.files.write("p.txt", "profile\n");
   const env = { FERRY_CONFIG_DIR: config };
   const ls = await ferry(s.cwd, ["--profile", "work", "ls"], env);
   assertOk(ls, "ls with a profile");

@@ -16,11 +16,14 @@
 
 import {
   abortMultipartUpload,
+  copyObject,
   createBucket,
   decodeCheckpoint,
+  deleteObject,
   deleteObjects,
   encodeCheckpoint,
   getObject,
+  headObject,
   isS3Error,
   listMultipartUploads,
   listObjects,
@@ -200,10 +203,21 @@ export interface StoredFiles {
   write(path: string, data: Uint8Array | string): Promise<void>;
   /** Creates a directory (its parent must exist); on S3, its marker. */
   mkdir(path: string): Promise<void>;
+  /** Removes a file. */
+  remove(path: string): Promise<void>;
   /** True when a file or directory is there. */
   exists(path: string): Promise<boolean>;
   /** What is there: a file, a directory (on S3: a marker, or keys below), or nothing. */
   kind(path: string): Promise<"file" | "dir" | "other" | undefined>;
+  /**
+   * Every path below the directory `dir`, relative to it, directories with a trailing `/`,
+   * sorted (on S3 every directory a key implies, marker or not).
+   */
+  tree(dir: string): Promise<string[]>;
+  /** The modification time ferry serves for a file or directory (ms since the epoch). */
+  mtime(path: string): Promise<number | null>;
+  /** Sets that time (on S3: rewrites the object or marker with it in its metadata). */
+  setMtime(path: string, time: Date): Promise<void>;
   /**
    * The uploads the server keeps for resuming: its `.ferry-…partial` files in the root, or its
    * checkpoints on S3.
@@ -259,6 +273,21 @@ export function localFiles(root: string): StoredFiles {
         ? Deno.writeTextFile(at(path), data)
         : Deno.writeFile(at(path), data),
     mkdir: (path) => Deno.mkdir(at(path)),
+    remove: (path) => Deno.remove(at(path)),
+    async tree(dir) {
+      const walk = async (prefix: string): Promise<string[]> => {
+        const out: string[] = [];
+        for await (const e of Deno.readDir(`${at(dir)}/${prefix}`)) {
+          const rel = `${prefix}${e.name}`;
+          if (e.isDirectory) out.push(`${rel}/`, ...(await walk(`${rel}/`)));
+          else out.push(rel);
+        }
+        return out;
+      };
+      return (await walk("")).sort();
+    },
+    mtime: async (path) => (await Deno.lstat(at(path))).mtime?.getTime() ?? null,
+    setMtime: (path, time) => Deno.utime(at(path), time, time),
     exists: (path) => Deno.lstat(at(path)).then(() => true, () => false),
     async kind(path) {
       const info = await Deno.lstat(at(path)).catch(() => undefined);
@@ -320,6 +349,41 @@ export function s3Files(client: S3Client, prefix: string): StoredFiles {
     readText: async (path) => text.decode(await readObject(client, key(path))),
     write: (path, data) => writeObject(client, key(path), data),
     mkdir: (path) => writeObject(client, `${key(path)}/`, ""),
+    remove: (path) => deleteObject(client, key(path)),
+    async tree(dir) {
+      const below = dir === "." ? prefix : `${key(dir)}/`;
+      const out = new Set<string>();
+      for (const k of await listObjectsFor(client, below)) {
+        const rel = k.slice(below.length);
+        if (rel === "") continue; // the directory's own marker
+        const parts = rel.split("/");
+        for (let i = 1; i < parts.length; i++) out.add(`${parts.slice(0, i).join("/")}/`);
+        if (!rel.endsWith("/")) out.add(rel);
+      }
+      return [...out].sort();
+    },
+    async mtime(path) {
+      let info;
+      try {
+        info = await headObject(client, key(path));
+      } catch {
+        info = await headObject(client, `${key(path)}/`);
+      }
+      const kept = info.metadata["ferry-mtime"];
+      return kept !== undefined ? Number(kept) : info.lastModified.getTime();
+    },
+    async setMtime(path, time) {
+      const metadata = { "ferry-mtime": String(time.getTime()) };
+      if ((await this.kind(path)) === "dir") {
+        await putObject(client, `${key(path)}/`, "", { metadata });
+      } else {
+        const info = await headObject(client, key(path));
+        await copyObject(client, key(path), key(path), {
+          metadata: { ...info.metadata, ...metadata },
+          ifSourceMatch: info.etag,
+        });
+      }
+    },
     async kind(path) {
       for await (const e of listObjects(client, { prefix: key(path), delimiter: "/" })) {
         if (e.kind === "object" && e.key === key(path)) return "file";
@@ -352,6 +416,7 @@ export function s3Files(client: S3Client, prefix: string): StoredFiles {
       return out.sort();
     },
     async exists(path) {
+      if (path === ".") return true; // the root is always there
       for await (const e of listObjects(client, { prefix: key(path), delimiter: "/" })) {
         const name = e.kind === "object" ? e.key : e.prefix;
         if (name === key(path) || name === `${key(path)}/`) return true;
