@@ -31,8 +31,9 @@
  * await client.upload(ReadableStream.from([new Uint8Array([1, 2, 3])]), "three.bin");
  * ```
  *
- * This module is the client library only. The server is a program, not part of this API: run it
- * with `deno task serve` (or the compiled `ferry-server`).
+ * This module is the client library. The server runs as a program (`deno task serve`, or the
+ * compiled `ferry-server`); to start one in-process, use `serve` from the `./server` entry
+ * (`server/mod.ts`).
  *
  * @module
  */
