@@ -49,6 +49,7 @@ export type {
   UploadOptions,
 } from "./client/types.ts";
 export { isInterruption } from "./client/errors.ts";
+export { UnreachableError, type UnreachableReason } from "./client/dial.ts";
 export { normalizeFingerprint, type ServerCertificate } from "./client/pinned_tls.ts";
 export type { Entry, EntryKind, Role } from "./protocol/messages.ts";
 export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

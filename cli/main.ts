@@ -26,6 +26,7 @@ import { createReconnector, type Reconnector } from "./reconnect.ts";
 import { settings } from "./settings.ts";
 import { opener } from "./trust.ts";
 import { HELP, usage } from "./usage.ts";
+import { withHint } from "./hints.ts";
 
 const GLOBAL_OPTIONS = {
   host: { type: "string" },
@@ -98,7 +99,7 @@ function failureOf(ending: Ending): { code: ErrorCode; message: string } | null 
   }
   const err = ending.thrown;
   return err instanceof FerryError
-    ? err
+    ? withHint(err)
     : new FerryError("INTERNAL", err instanceof Error ? err.message : String(err));
 }
 

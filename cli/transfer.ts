@@ -16,6 +16,7 @@ import { CONNECTION_FAILURES } from "../client/errors.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
 import { printable } from "./format.ts";
+import { withHint } from "./hints.ts";
 import { CONCURRENCY, expandRemote, joinRemote, walkRemote } from "./remote_tree.ts";
 
 /** Options of `get` and `put`. */
@@ -354,7 +355,7 @@ async function execute(
       report.bytes += result.bytes;
     } catch (err) {
       bar.fail();
-      const e = err instanceof FerryError ? err : localError(err, job.local);
+      const e = withHint(err instanceof FerryError ? err : localError(err, job.local));
       failed.push({
         path: direction === "get" ? job.remote : job.local,
         code: e.code,

@@ -17,6 +17,7 @@ import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { FerryError } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
+import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
@@ -36,10 +37,10 @@ async function connectTcpNoDelay(
   hostname: string,
   port: number,
   caCerts: string[] | undefined,
+  timeoutMs: number,
 ): Promise<Deno.TlsConn> {
-  const tcp = await Deno.connect({ hostname, port });
+  const tcp = await dialTcp(hostname, port, timeoutMs);
   try {
-    tcp.setNoDelay(true);
     return await Deno.startTls(tcp, { hostname, caCerts });
   } catch (err) {
     tcp.close();
@@ -192,13 +193,13 @@ async function openVerified(
   caCerts: string[] | undefined,
   timeoutMs: number,
 ): Promise<Deno.TlsConn | { reason: string }> {
-  const where = `${hostname}:${port}`;
+  const where = hostPort(hostname, port);
   let conn: Deno.TlsConn;
   try {
-    conn = await withDeadline(connectTcpNoDelay(hostname, port, caCerts), timeoutMs, () => {});
+    conn = await connectTcpNoDelay(hostname, port, caCerts, timeoutMs);
   } catch (err) {
     if (err instanceof FerryError) throw err;
-    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${(err as Error).message}`, {
+    throw new FerryError("TLS", `cannot start TLS with ${where}: ${(err as Error).message}`, {
       cause: err,
     });
   }
@@ -212,9 +213,13 @@ async function openVerified(
       // already closed
     }
     const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof FerryError) {
+      throw new FerryError("UNREACHABLE", `no TLS handshake with ${where} within ${timeoutMs} ms`);
+    }
     if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
       return { reason: message };
     }
-    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+    throw handshakeFailure(where, message) ??
+      new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
   }
 }

@@ -81,9 +81,21 @@ export function createMux(conn: Connection): Mux {
     if (!isClosed) writer.send(encodeIdOnly(SERVICES.CANCEL, id)).catch(() => {});
   }
 
+  // Whether the stream ended: a frame cut short by the end is a lost connection, not a bad frame.
+  let streamEnded = false;
+  const source: Connection = {
+    read: async (p) => {
+      const n = await conn.read(p);
+      if (n === null) streamEnded = true;
+      return n;
+    },
+    write: (p) => conn.write(p),
+    close: () => conn.close(),
+  };
+
   async function readLoop(): Promise<void> {
     try {
-      for await (const frame of readFrames(conn)) {
+      for await (const frame of readFrames(source)) {
         const id = peekRequestId(frame.payload);
         if (id === 0 && frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
           // A connection-level error. After those that end the connection (busy, a deadline, a
@@ -110,9 +122,11 @@ export function createMux(conn: Connection): Mux {
     } catch (err) {
       if (!isClosed) {
         // An error the server announced (id 0) explains the loss better than the loss itself.
-        connectionError ??= err instanceof FerryError ? err : new FerryError(
+        connectionError ??= err instanceof FerryError && !streamEnded ? err : new FerryError(
           "CONNECTION_CLOSED",
-          `connection lost: ${err instanceof Error ? err.message : String(err)}`,
+          streamEnded
+            ? "connection lost: the server closed it in the middle of a frame"
+            : `connection lost: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
     } finally {

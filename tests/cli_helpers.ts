@@ -112,9 +112,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens. */
-export async function spawnServer(cwd: string, extra: string[] = []): Promise<ServerProcess> {
-  const port = freePort();
+/**
+ * Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens; `port`
+ * restarts a server on the port an earlier one had (default: a free one).
+ */
+export async function spawnServer(
+  cwd: string,
+  extra: string[] = [],
+  port: number = freePort(),
+): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...SERVER_FLAGS, SERVER, "--host", "127.0.0.1", "--port", String(port), ...extra],
     cwd,
