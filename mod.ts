@@ -37,7 +37,7 @@
  * @module
  */
 
-export { connect, DEFAULT_PORT } from "./client/connect.ts";
+export { CertificateNameError, connect, DEFAULT_PORT } from "./client/connect.ts";
 export type {
   ConnectOptions,
   DownloadOptions,

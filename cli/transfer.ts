@@ -182,7 +182,8 @@ async function planGet(
         code: "IS_A_DIRECTORY",
         message: `${printable(item.path)} is a directory (use -r)`,
       });
-      warn(`ferry: skipping ${printable(item.path)}: a directory (use -r)`);
+      // Alone, it is the command's one error line; among others, a warning says what is skipped.
+      if (items.length > 1) warn(`ferry: skipping ${printable(item.path)}: a directory (use -r)`);
       continue;
     }
     if (kind === "other") {
@@ -274,7 +275,7 @@ async function planPut(
         code: "IS_A_DIRECTORY",
         message: `${source} is a directory (use -r)`,
       });
-      warn(`ferry: skipping ${printable(source)}: a directory (use -r)`);
+      if (many) warn(`ferry: skipping ${printable(source)}: a directory (use -r)`);
       continue;
     }
     const root = intoDir ? joinRemote(remoteRoot, name) : remoteRoot;
@@ -355,7 +356,11 @@ async function execute(
       report.bytes += result.bytes;
     } catch (err) {
       bar.fail();
-      const e = withHint(err instanceof FerryError ? err : localError(err, job.local));
+      let e = withHint(err instanceof FerryError ? err : localError(err, job.local));
+      if (direction === "get" && e.code === "IS_A_DIRECTORY" && !flags.recursive) {
+        // As put says of a local directory.
+        e = new FerryError(e.code, `${printable(job.remote)} is a directory (use -r)`);
+      }
       failed.push({
         path: direction === "get" ? job.remote : job.local,
         code: e.code,

@@ -12,14 +12,22 @@ import { createHash } from "node:crypto";
 import {
   assertFails,
   assertOk,
+  childEnv,
+  CLIENT,
+  CLIENT_FLAGS,
+  collect,
   exists,
   ferry,
   freePort,
+  sleep,
   spawnServer,
   tempDir,
   within,
 } from "./cli_helpers.ts";
-import { childEnv, CLIENT, CLIENT_FLAGS, collect, sleep } from "./cli_helpers.ts";
+import { generateCertificates } from "../server/certificates.ts";
+import { accountFor } from "../server/auth.ts";
+import { serve } from "../server/server.ts";
+import type { LogFields } from "../server/log.ts";
 
 /** The fingerprint the server printed at start-up. */
 function printedFingerprint(serverStderr: string): string {
@@ -171,4 +179,55 @@ Deno.test("cli connection: a wrong port, and a port where an HTTP server listens
       await accepting;
     }
   });
+});
+
+Deno.test("cli connection: a certificate made for another name is reported as exactly that, with its names", async () => {
+  await using dir = await tempDir("ferry-conn-name-");
+  const name = Deno.hostname(); // resolves to 127.0.0.1 here, and is not "localhost"
+  assert.notEqual(name, "localhost");
+  const set = await generateCertificates([name]);
+  await Deno.mkdir(`${dir.path}/root`);
+  await Deno.writeTextFile(`${dir.path}/root/hello.txt`, "hello\n");
+  await Deno.writeTextFile(`${dir.path}/ca.pem`, set.caCert);
+  const logs: LogFields[] = [];
+  const server = await serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    root: `${dir.path}/root`,
+    cert: set.cert,
+    key: set.key,
+    accounts: [accountFor("admin", "admin", "name-test-token")],
+    log: (f) => logs.push(f),
+  });
+  try {
+    const port = String(server.addr.port);
+    const env = { FERRY_CONFIG_DIR: `${dir.path}/config` };
+    const args = ["--port", port, "--ca", `${dir.path}/ca.pem`, "--token", "name-test-token"];
+    const ok = await ferry(dir.path, ["--host", name, ...args, "ls"], env);
+    assertOk(ok, "by the certificate's name");
+    assert.equal(ok.stdout, "hello.txt\n");
+
+    const before = logs.filter((l) => l.event === "auth").length;
+    const wrong = await ferry(dir.path, ["--host", "localhost", ...args, "ls"], env);
+    assertFails(wrong, 4, "TLS", "by a name the certificate does not have");
+    assert.ok(
+      wrong.stderr.includes(
+        `the certificate of localhost:${port} is not valid for the name localhost ` +
+          `(it is only valid for ${name})`,
+      ),
+      wrong.stderr,
+    );
+    assert.ok(
+      wrong.stderr.includes(
+        "restart the server with --name localhost, or regenerate it with " +
+          "`ferry-server certs --name localhost`",
+      ),
+      wrong.stderr,
+    );
+    assert.doesNotMatch(wrong.stderr, /--ca|--trust|fingerprint/, "no advice about the CA");
+    assert.equal(logs.filter((l) => l.event === "auth").length, before, "no token was sent");
+  } finally {
+    await server.shutdown("test done");
+    await server.finished;
+  }
 });

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { startServer, type TestServer, TOKENS } from "./helpers.ts";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const SERVER_SCRIPT = "server/main.ts";
@@ -405,4 +406,61 @@ export async function writeTemp(dir: string, name: string, text: string): Promis
   const path = `${dir}/${name}`;
   await Deno.writeTextFile(path, text);
   return path;
+}
+
+/** An in-process server and a client working directory holding its CA. */
+export async function cliServer(): Promise<
+  {
+    ts: TestServer;
+    cwd: string;
+    args: (port?: number) => string[];
+    run(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<Run>;
+  } & AsyncDisposable
+> {
+  const ts = await startServer();
+  const cwd = await Deno.makeTempDir({ prefix: "ferry-cli-client-" });
+  await Deno.writeTextFile(`${cwd}/ca.pem`, ts.ca);
+  const args = (port = ts.port) => [
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--ca",
+    `${cwd}/ca.pem`,
+    "--token",
+    TOKENS.admin,
+  ];
+  return {
+    ts,
+    cwd,
+    args,
+    run: (a, o = {}) =>
+      ferry(cwd, [...args(), ...a], { FERRY_CONFIG_DIR: `${cwd}/config`, ...o.env }, {
+        stdin: o.stdin,
+      }),
+    async [Symbol.asyncDispose]() {
+      await ts.close();
+      await Deno.remove(cwd, { recursive: true });
+    },
+  };
+}
+
+/** Every path below `dir` (relative, `/`-separated, directories with a trailing `/`), sorted. */
+export async function tree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+    const rel = `${prefix}${e.name}`;
+    if (e.isDirectory) out.push(`${rel}/`, ...(await tree(dir, `${rel}/`)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/** Asserts that two directory trees hold the same paths and file contents. */
+export async function assertSameTree(a: string, b: string): Promise<void> {
+  const ta = await tree(a);
+  assert.deepEqual(await tree(b), ta);
+  for (const p of ta.filter((p) => !p.endsWith("/"))) {
+    assert.deepEqual(await Deno.readFile(`${b}/${p}`), await Deno.readFile(`${a}/${p}`), p);
+  }
 }
