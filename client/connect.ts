@@ -21,9 +21,11 @@ import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
+import { createThrottle } from "./throttle.ts";
+import { VERSION } from "../common/version.ts";
 
 /** Version string sent to servers in HELLO. */
-export const CLIENT_AGENT = "ferry/0.1.0";
+export const CLIENT_AGENT = `ferry/${VERSION}`;
 
 /** Default server port. */
 export const DEFAULT_PORT = 4433;
@@ -117,7 +119,8 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   const mux = createMux(conn);
   const { agent, role, user } = await login(mux, options.token, timeoutMs);
-  return createClient(mux, agent, role, user, trust);
+  const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
+  return createClient(mux, agent, role, user, trust, throttle);
 }
 
 /**

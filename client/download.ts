@@ -20,11 +20,13 @@ import { FerryError } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 import type { Mux } from "./mux.ts";
 import type { DownloadOptions, TransferResult } from "./types.ts";
-import { type AtomicFile, createAtomicFile } from "./local_files.ts";
+import { type AtomicFile, createAtomicFile, localError, partialPathFor } from "./local_files.ts";
 import { safeLocalName } from "./local_names.ts";
 import { hex, is, request, unexpected, withAbort } from "./requests.ts";
 import { equalBytes, type StreamSink, streamSink } from "./sources.ts";
 import { isInterruption } from "./errors.ts";
+import type { Throttle } from "./throttle.ts";
+import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** Downloads `remote` to a local path or a writable stream (see `FerryClient.download`). */
 export async function download(
@@ -32,13 +34,19 @@ export async function download(
   remote: string,
   destination: string | WritableStream<Uint8Array>,
   options: DownloadOptions = {},
+  throttle?: Throttle,
 ): Promise<TransferResult> {
+  remote = wirePath(remote);
   let offset = options.offset ?? 0;
   const target = await localTarget(remote, destination);
   let file: AtomicFile | null = null;
   let stream: StreamSink | null = null;
   let sink: Sink;
   if (typeof target === "string") {
+    if (options.resume && await Deno.lstat(partialPathFor(target)).then(() => true, () => false)) {
+      // Hashing the partial file here and its prefix on the server takes a moment.
+      options.onProgress?.({ bytes: 0, total: null, verifying: true });
+    }
     file = await createAtomicFile(target, { resume: options.resume });
     if (file.existing > 0) {
       offset = await matchingPrefix(mux, remote, file);
@@ -50,7 +58,7 @@ export async function download(
     sink = stream;
   }
   try {
-    const received = await receive(mux, { remote, offset, sink, file, options });
+    const received = await receive(mux, { remote, offset, sink, file, options, throttle });
     let sha256 = received.sha256;
     if (file !== null) {
       sha256 = file.hash.copy().digest("hex");
@@ -62,7 +70,11 @@ export async function download(
     return {
       bytes: received.bytes,
       sha256,
-      path: typeof target === "string" ? target : remote,
+      path: typeof target === "string"
+        ? target
+        : typeof destination === "string"
+        ? destination
+        : remote,
       resumed: offset,
     };
   } catch (err) {
@@ -72,14 +84,30 @@ export async function download(
   }
 }
 
-/** Where the data goes: a path (an existing directory gets the remote's name) or the stream. */
+/**
+ * Where the data goes: a path (an existing directory gets the remote's name), or a stream: the
+ * one given, or a special file that exists (a pipe, a device such as `/dev/null`), which is
+ * written directly since it cannot be replaced by a renamed file.
+ */
 async function localTarget(
   remote: string,
   destination: string | WritableStream<Uint8Array>,
 ): Promise<string | WritableStream<Uint8Array>> {
   if (typeof destination !== "string") return destination;
-  const info = await Deno.stat(destination).catch(() => null);
-  return info?.isDirectory ? `${destination}/${safeLocalName(remote)}` : destination;
+  let info: Deno.FileInfo | null;
+  try {
+    info = await Deno.stat(destination);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) info = null;
+    else throw localError(err, destination);
+  }
+  if (info?.isDirectory) return `${destination}/${safeLocalName(remote)}`;
+  if (info === null || info.isFile) return destination;
+  try {
+    return (await Deno.open(destination, { write: true })).writable;
+  } catch (err) {
+    throw localError(err, destination);
+  }
 }
 
 /** Where received bytes are written. */
@@ -94,6 +122,8 @@ interface Receiving {
   sink: Sink;
   file: AtomicFile | null;
   options: DownloadOptions;
+  /** Paces the data (it holds up the connection's reader, so the server slows down too). */
+  throttle: Throttle | undefined;
 }
 
 /** What a DOWNLOAD request received: the verified digest, the bytes and the remote time. */
@@ -119,6 +149,8 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
       const info = decodeFileInfo(f.payload);
       total = info.size - offset;
       mtime = info.mtime;
+      // A time the local file cannot be given is refused before any data, not set as 1970.
+      if (options.preserveTimes && mtime !== null) checkMtime(mtime, r.remote);
       options.onProgress?.({ bytes, total });
       return undefined;
     }
@@ -129,6 +161,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
         throw new FerryError("BAD_FRAME", `server sent more than the ${total} bytes it announced`);
       }
       suffixHash?.update(data);
+      if (r.throttle !== undefined) await r.throttle.take(data.length);
       await sink.write(data);
       if (options.onProgress && bytes - reported >= 256 * 1024) {
         reported = bytes;

@@ -32,6 +32,11 @@ export interface ConnectOptions {
    * such a server is refused with `TLS`.
    */
   onUnknownCertificate?: (certificate: ServerCertificate) => boolean | Promise<boolean>;
+  /**
+   * Limit the data of all downloads and uploads of this connection together to this many bytes
+   * per second (like curl's `--limit-rate`); unlimited when absent.
+   */
+  limitRate?: number;
 }
 
 /** How the server's identity was established. */
@@ -48,6 +53,11 @@ export interface Progress {
   bytes: number;
   /** Bytes this operation will transfer, or `null` when unknown. */
   total: number | null;
+  /**
+   * True while a resumed transfer checks that the bytes already in place match (hashing the
+   * partial file on both sides) before any data moves.
+   */
+  verifying?: boolean;
 }
 
 /** Options common to downloads and uploads. */

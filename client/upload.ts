@@ -25,6 +25,8 @@ import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { hex, is, request, unexpected } from "./requests.ts";
 import { bytesChunks, CHUNK, equalBytes, fileChunks, hashFromFile } from "./sources.ts";
+import type { Throttle } from "./throttle.ts";
+import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** An opened upload source. */
 interface Source {
@@ -48,11 +50,22 @@ export async function upload(
   source: string | Uint8Array | ReadableStream<Uint8Array>,
   remote: string,
   options: UploadOptions = {},
+  throttle?: Throttle,
 ): Promise<TransferResult> {
+  remote = wirePath(remote);
   const src = await openSource(source, options);
+  if (src.mtime !== null) {
+    try {
+      checkMtime(src.mtime, src.name);
+    } catch (err) {
+      src.file?.close();
+      throw err;
+    }
+  }
   let hash = createHash("sha256");
   let offset = 0;
   if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
+    options.onProgress?.({ bytes: 0, total: null, verifying: true });
     ({ offset, hash } = await resumePoint(mux, src, remote));
   }
   const id = mux.nextId();
@@ -77,7 +90,12 @@ export async function upload(
         ? encodeUploadResume({ id, offset, size, mtime, path: remote })
         : encodeUpload({ id, size, mtime, path: remote }),
     );
-    const bytes = await sendData(mux, id, { iterator, failed, hash, size, offset }, options);
+    const bytes = await sendData(
+      mux,
+      id,
+      { iterator, failed, hash, size, offset, throttle },
+      options,
+    );
     signal?.throwIfAborted();
     const sha256 = new Uint8Array(hash.digest());
     await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
@@ -117,8 +135,10 @@ async function openSource(
       file = await Deno.open(source, { read: true });
       const info = await file.stat();
       if (info.isDirectory) throw new FerryError("IS_A_DIRECTORY", `${source} is a directory`);
-      size = info.size;
-      if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      if (info.isFile) {
+        size = info.size;
+        if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      } // a pipe or a device: read to its end, its size unknown beforehand
     } catch (err) {
       file?.close();
       throw localError(err, source);
@@ -185,6 +205,7 @@ interface Sending {
   hash: Hash;
   size: number;
   offset: number;
+  throttle: Throttle | undefined;
 }
 
 /** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
@@ -209,6 +230,7 @@ async function sendData(
       const piece = chunk.subarray(o, o + CHUNK);
       hash.update(piece);
       bytes += piece.length;
+      if (s.throttle !== undefined) await s.throttle.take(piece.length);
       if (dataFramesSize(piece.length) > out.length) {
         out = new Uint8Array(dataFramesSize(piece.length));
       }
