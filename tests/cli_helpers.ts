@@ -171,6 +171,8 @@ export interface Run {
   code: number;
   stdout: string;
   stderr: string;
+  /** Standard output as bytes (for binary data). */
+  stdoutBytes?: Uint8Array;
 }
 
 /** Runs the client CLI in `cwd` to completion (killed after 30 s). */
@@ -178,7 +180,7 @@ export async function ferry(
   cwd: string,
   args: string[],
   env: Record<string, string> = {},
-  options: { stdin?: string; timeoutMs?: number } = {},
+  options: { stdin?: string | Uint8Array; timeoutMs?: number } = {},
 ): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
@@ -193,7 +195,10 @@ export async function ferry(
   try {
     if (options.stdin !== undefined) {
       const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
+      const bytes = typeof options.stdin === "string"
+        ? new TextEncoder().encode(options.stdin)
+        : options.stdin;
+      await writer.write(bytes).catch(() => {});
       await writer.close().catch(() => {});
     }
     const out = await child.output();
@@ -202,6 +207,7 @@ export async function ferry(
       code: out.code,
       stdout: decoder.decode(out.stdout),
       stderr: decoder.decode(out.stderr),
+      stdoutBytes: out.stdout,
     };
   } finally {
     clearTimeout(timer);
@@ -414,7 +420,10 @@ export async function cliServer(): Promise<
     ts: TestServer;
     cwd: string;
     args: (port?: number) => string[];
-    run(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<Run>;
+    run(
+      args: string[],
+      options?: { stdin?: string | Uint8Array; env?: Record<string, string> },
+    ): Promise<Run>;
   } & AsyncDisposable
 > {
   const ts = await startServer();
