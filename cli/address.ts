@@ -137,7 +137,7 @@ export function mergeServers(refs: ServerRef[]): ServerRef {
           `one command talks to one server, but ${show(out)} and ${show(ref)} differ`,
         );
       }
-      (out as Record<string, unknown>)[key] = value;
+      if (seen === undefined) (out as Record<string, unknown>)[key] = value;
     }
   }
   return out;

@@ -26,7 +26,7 @@ export function createThrottle(
     throw new RangeError(`a rate limit must be a positive number of bytes per second`);
   }
   // When the bytes taken so far will have moved at the rate; never further back than a burst.
-  let due = now();
+  let due = now() - BURST_MS;
   return {
     bytesPerSecond,
     async take(bytes) {

@@ -214,6 +214,41 @@ export async function ferry(
   }
 }
 
+/** A client CLI running in the background, to be interrupted. */
+export interface FerryProcess {
+  child: Deno.ChildProcess;
+  /** Resolves with the run once it exited and its output was read. */
+  done: Promise<Run>;
+}
+
+/** Starts the client CLI in `cwd` without waiting for it (killed after `timeoutMs`). */
+export function startFerry(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): FerryProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
+    cwd,
+    clearEnv: true,
+    env: childEnv(env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const out = collect(child.stdout);
+  const err = collect(child.stderr);
+  const done = (async () => {
+    const status = await child.status;
+    clearTimeout(timer);
+    await Promise.all([out.done, err.done]);
+    return { code: status.code, stdout: out.text(), stderr: err.text() };
+  })();
+  return { child, done };
+}
+
 /** Quotes a word for `sh`. */
 function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
