@@ -12,7 +12,7 @@ import { DEFAULT_PORT } from "../client/connect.ts";
 export const HELP = `ferry: copy files to and from a ferry server over TLS
 
 Usage:
-  ferry [options] ls [-l] [-h] [PATH]        list a remote directory (default: the root)
+  ferry [options] ls [-l] [PATH]             list a remote directory (default: the root)
   ferry [options] get [-r] [-p] [--resume] [-u [-c]] REMOTE... [LOCAL]
                                              download (LOCAL defaults to here; - is stdout)
   ferry [options] put [-r] [-p] [--resume] [-u [-c]] LOCAL... [REMOTE]

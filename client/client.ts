@@ -12,11 +12,11 @@ import type { FerryClient, ServerTrust } from "./types.ts";
 import { download } from "./download.ts";
 import { upload } from "./upload.ts";
 import { hashRemote, list, mkdir, remove, rename, shutdown, stat } from "./operations.ts";
-import type { Throttle } from "./throttle.ts";
+import type { TransferSettings } from "./transfer_settings.ts";
 
 /**
  * The client of an authenticated connection: who it is logged in as, and every operation;
- * `throttle` paces the data of all its transfers together.
+ * `transfers` holds what all its downloads and uploads share (rate limit, stall timeout).
  */
 export function createClient(
   mux: Mux,
@@ -24,7 +24,7 @@ export function createClient(
   role: Role,
   user: string,
   trust: ServerTrust,
-  throttle?: Throttle,
+  transfers: TransferSettings,
 ): FerryClient {
   return {
     user,
@@ -33,8 +33,8 @@ export function createClient(
     trust,
     list: (path, options) => list(mux, path, options),
     download: (remote, destination, options) =>
-      download(mux, remote, destination, options, throttle),
-    upload: (source, remote, options) => upload(mux, source, remote, options, throttle),
+      download(mux, remote, destination, options, transfers),
+    upload: (source, remote, options) => upload(mux, source, remote, options, transfers),
     remove: (path) => remove(mux, path),
     stat: (path) => stat(mux, path),
     hash: (path) => hashRemote(mux, path),

@@ -22,6 +22,7 @@ import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
 import { createThrottle } from "./throttle.ts";
+import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
 import { VERSION } from "../common/version.ts";
 
 /** Version string sent to servers in HELLO. */
@@ -120,7 +121,8 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   const mux = createMux(conn);
   const { agent, role, user } = await login(mux, options.token, timeoutMs);
   const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
-  return createClient(mux, agent, role, user, trust, throttle);
+  const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
+  return createClient(mux, agent, role, user, trust, { throttle, stallMs });
 }
 
 /**

@@ -25,7 +25,7 @@ import { safeLocalName } from "./local_names.ts";
 import { hex, is, request, unexpected, withAbort } from "./requests.ts";
 import { equalBytes, type StreamSink, streamSink } from "./sources.ts";
 import { isInterruption } from "./errors.ts";
-import type { Throttle } from "./throttle.ts";
+import { DEFAULT_STALL_MS, stallTimer, type TransferSettings } from "./transfer_settings.ts";
 import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** Downloads `remote` to a local path or a writable stream (see `FerryClient.download`). */
@@ -34,7 +34,7 @@ export async function download(
   remote: string,
   destination: string | WritableStream<Uint8Array>,
   options: DownloadOptions = {},
-  throttle?: Throttle,
+  transfers: TransferSettings = { stallMs: DEFAULT_STALL_MS },
 ): Promise<TransferResult> {
   remote = wirePath(remote);
   let offset = options.offset ?? 0;
@@ -58,7 +58,7 @@ export async function download(
     sink = stream;
   }
   try {
-    const received = await receive(mux, { remote, offset, sink, file, options, throttle });
+    const received = await receive(mux, { remote, offset, sink, file, options, transfers });
     let sha256 = received.sha256;
     if (file !== null) {
       sha256 = file.hash.copy().digest("hex");
@@ -122,8 +122,8 @@ interface Receiving {
   sink: Sink;
   file: AtomicFile | null;
   options: DownloadOptions;
-  /** Paces the data (it holds up the connection's reader, so the server slows down too). */
-  throttle: Throttle | undefined;
+  /** Rate limit (it holds up the connection's reader, so the server slows down too), stall. */
+  transfers: TransferSettings;
 }
 
 /** What a DOWNLOAD request received: the verified digest, the bytes and the remote time. */
@@ -144,7 +144,15 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
   let mtime: number | null = null;
   let bytes = 0;
   let reported = 0;
+  // Once data flows, a gap longer than the stall timeout means the connection is lost.
+  const stall = stallTimer(
+    r.transfers.stallMs,
+    `get ${r.remote}`,
+    (err) => mux.abort(id, err),
+    () => mux.readWaitMs(),
+  );
   const done = request(mux, id, encodeDownload({ id, offset, path: r.remote }), async (f) => {
+    stall.disarm();
     if (is(f, SERVICES.FILE_INFO)) {
       const info = decodeFileInfo(f.payload);
       total = info.size - offset;
@@ -152,6 +160,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
       // A time the local file cannot be given is refused before any data, not set as 1970.
       if (options.preserveTimes && mtime !== null) checkMtime(mtime, r.remote);
       options.onProgress?.({ bytes, total });
+      stall.arm();
       return undefined;
     }
     if (is(f, SERVICES.DOWNLOAD_DATA)) {
@@ -161,12 +170,13 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
         throw new FerryError("BAD_FRAME", `server sent more than the ${total} bytes it announced`);
       }
       suffixHash?.update(data);
-      if (r.throttle !== undefined) await r.throttle.take(data.length);
+      if (r.transfers.throttle !== undefined) await r.transfers.throttle.take(data.length);
       await sink.write(data);
       if (options.onProgress && bytes - reported >= 256 * 1024) {
         reported = bytes;
         options.onProgress({ bytes, total });
       }
+      stall.arm(); // the wait starts once this frame is written, whatever the pace
       return undefined;
     }
     if (is(f, SERVICES.EOF)) {
@@ -174,7 +184,12 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
     }
     throw unexpected(f, "downloading");
   });
-  const sha256 = await withAbort(mux, done, id, options.signal);
+  let sha256: string;
+  try {
+    sha256 = await withAbort(mux, done, id, options.signal);
+  } finally {
+    stall.disarm();
+  }
   options.onProgress?.({ bytes, total });
   return { sha256, bytes, mtime };
 }

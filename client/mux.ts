@@ -33,6 +33,11 @@ export interface Mux {
   finish(id: number): void;
   /** Fails request `id` with `err` and asks the server to cancel it. */
   abort(id: number, err: FerryError): void;
+  /**
+   * How long, in ms, the reader has been waiting for bytes from the server right now (0 while it
+   * is handing a frame to a request, which a slow sink or a rate limit may make take a while).
+   */
+  readWaitMs(): number;
   /** Resolves when the connection has closed. */
   readonly closed: Promise<void>;
   /** Closes the connection; requests in flight fail with `CONNECTION_CLOSED`. */
@@ -83,11 +88,18 @@ export function createMux(conn: Connection): Mux {
 
   // Whether the stream ended: a frame cut short by the end is a lost connection, not a bad frame.
   let streamEnded = false;
+  // When the reader started waiting for the server's bytes (null while it is not waiting).
+  let waitingSince: number | null = null;
   const source: Connection = {
     read: async (p) => {
-      const n = await conn.read(p);
-      if (n === null) streamEnded = true;
-      return n;
+      waitingSince = performance.now();
+      try {
+        const n = await conn.read(p);
+        if (n === null) streamEnded = true;
+        return n;
+      } finally {
+        waitingSince = null;
+      }
     },
     write: (p) => conn.write(p),
     close: () => conn.close(),
@@ -156,6 +168,7 @@ export function createMux(conn: Connection): Mux {
     },
     finish: (id) => void pending.delete(id),
     abort,
+    readWaitMs: () => waitingSince === null ? 0 : performance.now() - waitingSince,
     closed,
     close,
   };

@@ -37,6 +37,13 @@ export interface ConnectOptions {
    * per second (like curl's `--limit-rate`); unlimited when absent.
    */
   limitRate?: number;
+  /**
+   * How long, in ms, a download may wait for its next data frame, or an upload for the server to
+   * take its next one, before the connection counts as lost (`TIMEOUT`, an interruption a transfer
+   * can resume from); default 60 s. Waits that are the server's work (hashing a file, committing
+   * an upload) are not counted.
+   */
+  stallTimeoutMs?: number;
 }
 
 /** How the server's identity was established. */

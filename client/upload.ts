@@ -25,7 +25,7 @@ import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { hex, is, request, unexpected } from "./requests.ts";
 import { bytesChunks, CHUNK, equalBytes, fileChunks, hashFromFile } from "./sources.ts";
-import type { Throttle } from "./throttle.ts";
+import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
 import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** An opened upload source. */
@@ -50,7 +50,7 @@ export async function upload(
   source: string | Uint8Array | ReadableStream<Uint8Array>,
   remote: string,
   options: UploadOptions = {},
-  throttle?: Throttle,
+  transfers: TransferSettings = { stallMs: DEFAULT_STALL_MS },
 ): Promise<TransferResult> {
   remote = wirePath(remote);
   const src = await openSource(source, options);
@@ -93,7 +93,7 @@ export async function upload(
     const bytes = await sendData(
       mux,
       id,
-      { iterator, failed, hash, size, offset, throttle },
+      { iterator, failed, hash, size, offset, transfers, what: `put ${remote}` },
       options,
     );
     signal?.throwIfAborted();
@@ -205,7 +205,9 @@ interface Sending {
   hash: Hash;
   size: number;
   offset: number;
-  throttle: Throttle | undefined;
+  transfers: TransferSettings;
+  /** How a stall names the upload. */
+  what: string;
 }
 
 /** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
@@ -230,11 +232,16 @@ async function sendData(
       const piece = chunk.subarray(o, o + CHUNK);
       hash.update(piece);
       bytes += piece.length;
-      if (s.throttle !== undefined) await s.throttle.take(piece.length);
+      if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
       if (dataFramesSize(piece.length) > out.length) {
         out = new Uint8Array(dataFramesSize(piece.length));
       }
-      await mux.writer.send(encodeDataFrames(SERVICES.UPLOAD_DATA, id, piece, out));
+      // A server that stops taking data for the stall timeout is as good as gone.
+      await withinStall(
+        mux.writer.send(encodeDataFrames(SERVICES.UPLOAD_DATA, id, piece, out)),
+        s.transfers.stallMs,
+        s.what,
+      );
     }
     if (options.onProgress && bytes - reported >= 256 * 1024) {
       reported = bytes;

@@ -21,10 +21,13 @@ import {
   freePort,
   sleep,
   spawnServer,
+  stallingRelay,
   tempDir,
   within,
 } from "./cli_helpers.ts";
-import { generateCertificates } from "../server/certificates.ts";
+import { fingerprint, generateCertificates } from "../server/certificates.ts";
+import { randomBytes, startServer, testCertificates, TOKENS } from "./helpers.ts";
+import { connect, FerryError, isInterruption } from "../mod.ts";
 import { accountFor } from "../server/auth.ts";
 import { serve } from "../server/server.ts";
 import type { LogFields } from "../server/log.ts";
@@ -229,5 +232,66 @@ Deno.test("cli connection: a certificate made for another name is reported as ex
   } finally {
     await server.shutdown("test done");
     await server.finished;
+  }
+});
+
+Deno.test("client connection: a server that stops moving data mid-transfer is a TIMEOUT within the stall timeout, on both trust paths", async (t) => {
+  const ts = await startServer();
+  try {
+    const data = randomBytes(32 * 1024 * 1024);
+    await Deno.writeFile(`${ts.root}/big.bin`, data);
+    const set = await testCertificates();
+    const paths = {
+      ca: { caCerts: [ts.ca] },
+      fingerprint: { trustedFingerprint: await fingerprint(set.cert) },
+    };
+    for (const [path, trust] of Object.entries(paths)) {
+      await t.step(`${path}: a download that stops receiving`, async () => {
+        await using relay = stallingRelay(ts.port, 1024 * 1024);
+        const client = await connect({
+          hostname: "localhost",
+          port: relay.port,
+          token: TOKENS.admin,
+          stallTimeoutMs: 1_500,
+          ...trust,
+        });
+        try {
+          const started = performance.now();
+          await assert.rejects(
+            within(client.download("big.bin", `${ts.outside}/${path}.bin`), 10_000, "download"),
+            (e) => e instanceof FerryError && e.code === "TIMEOUT" && isInterruption(e),
+          );
+          assert.ok(performance.now() - started < 8_000);
+          assert.ok(
+            (await Deno.stat(`${ts.outside}/.${path}.bin.ferry-partial`)).size > 0,
+            "the partial is kept for a resume",
+          );
+        } finally {
+          client.close();
+          await client.closed;
+        }
+      });
+      await t.step(`${path}: an upload the server stops taking`, async () => {
+        await using relay = stallingRelay(ts.port, 1024 * 1024, "up");
+        const client = await connect({
+          hostname: "localhost",
+          port: relay.port,
+          token: TOKENS.admin,
+          stallTimeoutMs: 1_500,
+          ...trust,
+        });
+        try {
+          await assert.rejects(
+            within(client.upload(data, `${path}-up.bin`), 10_000, "upload"),
+            (e) => e instanceof FerryError && e.code === "TIMEOUT" && isInterruption(e),
+          );
+        } finally {
+          client.close();
+          await client.closed;
+        }
+      });
+    }
+  } finally {
+    await ts.close();
   }
 });
