@@ -56,23 +56,26 @@ async function localSide(path: string): Promise<Side | null> {
 export class RemoteIndex {
   #listings = new Map<string, Promise<Map<string, Entry> | null>>();
 
-  constructor(private readonly client: FerryClient) {}
+  /** With `listing` false each entry is one STAT (for a file or two). */
+  constructor(private readonly listing = true) {}
 
-  /** The remote entry at `path`, or `null`. */
-  async entry(path: string): Promise<Entry | null> {
+  /** The remote entry at `path`, or `null`, asked over `client` (the current connection). */
+  async entry(client: FerryClient, path: string): Promise<Entry | null> {
+    const notFound = (err: unknown) => {
+      if (err instanceof FerryError && err.code === "NOT_FOUND") return null;
+      throw err;
+    };
+    if (!this.listing) return await client.stat(path).catch(notFound);
     const slash = path.lastIndexOf("/");
     const dir = slash < 0 ? "." : path.slice(0, slash);
     const name = path.slice(slash + 1);
     let listing = this.#listings.get(dir);
     if (listing === undefined) {
-      listing = this.client.list(dir).then(
-        (entries) => new Map(entries.map((e) => [e.name, e])),
-        (err) => {
-          if (err instanceof FerryError && err.code === "NOT_FOUND") return null;
-          throw err;
-        },
-      );
+      listing = client.list(dir).then((entries) => new Map(entries.map((e) => [e.name, e])))
+        .catch(notFound);
       this.#listings.set(dir, listing);
+      // A lost connection is not remembered: the next file asks again.
+      listing.catch(() => this.#listings.delete(dir));
     }
     return (await listing)?.get(name) ?? null;
   }
@@ -96,14 +99,12 @@ export async function skipReason(
   if (direction === "get") {
     target = await localSide(job.local);
     if (target === null) return null;
-    source = job.size !== null ? { size: job.size, mtime: job.mtime } : await remoteSide(
-      client,
-      remote,
-      job.remote,
-    );
+    source = job.size !== null
+      ? { size: job.size, mtime: job.mtime }
+      : await remoteSide(client, job.remote);
   } else {
     source = job.size !== null ? { size: job.size, mtime: job.mtime } : await localSide(job.local);
-    const entry = await remote.entry(job.remote);
+    const entry = await remote.entry(client, job.remote);
     target = entry?.kind === "file" ? { size: entry.size, mtime: entry.mtime } : null;
   }
   if (source === null || target === null || source.size !== target.size) return null;
@@ -123,12 +124,8 @@ export async function skipReason(
   return flags.update ? "unchanged" : "complete";
 }
 
-async function remoteSide(
-  client: FerryClient,
-  remote: RemoteIndex,
-  path: string,
-): Promise<Side | null> {
-  const entry = await remote.entry(path).catch(() => null) ??
-    await client.stat(path).catch(() => null);
+/** A remote file's size and time by one STAT (a file named alone, not found by a listing). */
+async function remoteSide(client: FerryClient, path: string): Promise<Side | null> {
+  const entry = await client.stat(path).catch(() => null);
   return entry?.kind === "file" ? { size: entry.size, mtime: entry.mtime } : null;
 }

@@ -121,8 +121,8 @@ async function execute(
   if (plan.many && plan.files.length > 1) {
     display.setTotals(plan.files.length, plan.files.reduce((n, f) => n + (f.size ?? 0), 0));
   }
-  const { client: first } = await connection.current();
-  const remoteIndex = new RemoteIndex(first);
+  // A tree's files are checked against one listing per directory; a file or two by STAT.
+  const remoteIndex = new RemoteIndex(plan.files.length > 2);
   let fatal: FerryError | null = null;
   await pool(plan.files, CONCURRENCY, async (job) => {
     if (fatal !== null) {
@@ -137,14 +137,14 @@ async function execute(
     const bar = display.start(job.label, job.size);
     const onProgress = (p: Progress) => bar.update(p);
     try {
-      const { client } = await connection.current();
-      const skip = await skipReason(
-        client,
-        direction,
-        job,
-        flags,
-        remoteIndex,
-        () => bar.update({ bytes: 0, total: job.size, verifying: true }),
+      const what = `${direction} ${printable(job.label)}`;
+      const notice = (text: string) => display.message(text);
+      const verifying = () => bar.update({ bytes: 0, total: job.size, verifying: true });
+      const skip = await withReconnect(
+        connection,
+        what,
+        (c) => skipReason(c, direction, job, flags, remoteIndex, verifying),
+        notice,
       );
       if (skip !== null) {
         bar.skip();
@@ -168,12 +168,12 @@ async function execute(
       }
       // A stream cannot be replayed: it moves once, and a lost connection ends it.
       const result = job.stream !== undefined
-        ? await move(client, direction, job, flags, false, onProgress)
+        ? await move((await connection.current()).client, direction, job, flags, false, onProgress)
         : await withReconnect(
           connection,
-          `${direction} ${printable(job.label)}`,
+          what,
           (c, retrying) => move(c, direction, job, flags, retrying, onProgress),
-          (text) => display.message(text),
+          notice,
         );
       bar.done();
       report.files.push({
