@@ -38,7 +38,7 @@
  * @module
  */
 
-export { connect, DEFAULT_PORT } from "./client/connect.ts";
+export { CertificateNameError, connect, DEFAULT_PORT } from "./client/connect.ts";
 export type {
   ConnectOptions,
   DownloadOptions,
@@ -50,6 +50,7 @@ export type {
   UploadOptions,
 } from "./client/types.ts";
 export { isInterruption } from "./protocol/errors.ts";
+export { UnreachableError, type UnreachableReason } from "./client/dial.ts";
 export { normalizeFingerprint, type ServerCertificate } from "./client/pinned_tls.ts";
 export type { Entry, EntryKind, Role } from "./protocol/messages/mod.ts";
 export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

@@ -25,6 +25,8 @@ import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
 import { bytesChunks, fileChunks, hashFromFile } from "./sources.ts";
+import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
+import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** An opened upload source. */
 interface Source {
@@ -48,11 +50,22 @@ export async function upload(
   source: string | Uint8Array | ReadableStream<Uint8Array>,
   remote: string,
   options: UploadOptions = {},
+  transfers: TransferSettings = { stallMs: DEFAULT_STALL_MS },
 ): Promise<TransferResult> {
+  remote = wirePath(remote);
   const src = await openSource(source, options);
+  if (src.mtime !== null) {
+    try {
+      checkMtime(src.mtime, src.name);
+    } catch (err) {
+      src.file?.close();
+      throw err;
+    }
+  }
   let hash = createHash("sha256");
   let offset = 0;
   if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
+    options.onProgress?.({ bytes: 0, total: null, verifying: true });
     ({ offset, hash } = await resumePoint(mux, src, remote));
   }
   const id = mux.nextId();
@@ -77,7 +90,12 @@ export async function upload(
         ? encodeUploadResume({ id, offset, size, mtime, path: remote })
         : encodeUpload({ id, size, mtime, path: remote }),
     );
-    const bytes = await sendData(mux, id, { iterator, failed, hash, size, offset }, options);
+    const bytes = await sendData(
+      mux,
+      id,
+      { iterator, failed, hash, size, offset, transfers, what: `put ${remote}` },
+      options,
+    );
     signal?.throwIfAborted();
     const sha256 = new Uint8Array(hash.digest());
     await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
@@ -117,8 +135,10 @@ async function openSource(
       file = await Deno.open(source, { read: true });
       const info = await file.stat();
       if (info.isDirectory) throw new FerryError("IS_A_DIRECTORY", `${source} is a directory`);
-      size = info.size;
-      if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      if (info.isFile) {
+        size = info.size;
+        if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      } // a pipe or a device: read to its end, its size unknown beforehand
     } catch (err) {
       file?.close();
       throw localError(err, source);
@@ -185,6 +205,9 @@ interface Sending {
   hash: Hash;
   size: number;
   offset: number;
+  transfers: TransferSettings;
+  /** How a stall names the upload. */
+  what: string;
 }
 
 /** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
@@ -210,11 +233,17 @@ async function sendData(
       const piece = chunk.subarray(o, o + DATA_BATCH);
       hash.update(piece);
       bytes += piece.length;
+      if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
       // A stream may send more than it declared: grow so frame boundaries stay the same.
       if (piece.length > frames.capacity) {
         frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
       }
-      await mux.writer.send(frames.frameCopy(id, piece));
+      // A server that stops taking data for the stall timeout is as good as gone.
+      await withinStall(
+        mux.writer.send(frames.frameCopy(id, piece)),
+        s.transfers.stallMs,
+        s.what,
+      );
     }
     if (options.onProgress && bytes - reported >= 256 * 1024) {
       reported = bytes;
