@@ -7,12 +7,11 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { FerryError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
 import { localError } from "../client/local_files.ts";
-import { hashFromFile } from "../client/sources.ts";
+import { hashPrefix } from "../common/hash_file.ts";
 import type { FileJob, TransferFlags } from "./plan.ts";
 
 /** Why a file was not moved. */
@@ -23,9 +22,9 @@ export async function hashLocal(path: string, size: number): Promise<string> {
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
-    const hash = createHash("sha256");
-    await hashFromFile(file, size, hash);
-    return hash.digest("hex");
+    const { length, hasher } = await hashPrefix(file, { length: size });
+    if (length < size) throw new Error(`the file is shorter than ${size} bytes`);
+    return hasher.digest().toHex();
   } catch (err) {
     throw localError(err, path);
   } finally {

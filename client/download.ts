@@ -6,7 +6,6 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
 import {
   decodeData,
   decodeDigest,
@@ -21,7 +20,8 @@ import { equalBytes } from "../protocol/bytes.ts";
 import type { Frame } from "../protocol/frame.ts";
 import type { Mux } from "./mux.ts";
 import type { DownloadOptions, TransferResult } from "./types.ts";
-import { type AtomicFile, createAtomicFile, localError, partialPathFor } from "./local_files.ts";
+import { type AtomicFile, localError, openDownloadFile, partialPathFor } from "./local_files.ts";
+import { createHasher, type Hasher } from "../common/hash_file.ts";
 import { safeLocalName } from "./local_names.ts";
 import { is, request, unexpected, withAbort } from "./requests.ts";
 import { type StreamSink, streamSink } from "./sources.ts";
@@ -47,7 +47,7 @@ export async function download(
       // Hashing the partial file here and its prefix on the server takes a moment.
       options.onProgress?.({ bytes: 0, total: null, verifying: true });
     }
-    file = await createAtomicFile(target, { resume: options.resume });
+    file = await openDownloadFile(target, { resume: options.resume });
     if (file.existing > 0) {
       offset = await matchingPrefix(mux, remote, file);
       if (offset === 0) await file.restart();
@@ -61,9 +61,11 @@ export async function download(
     const received = await receive(mux, { remote, offset, sink, file, options, transfers });
     let sha256 = received.sha256;
     if (file !== null) {
-      sha256 = file.hash.copy().digest("hex");
+      sha256 = file.hasher.copy().digest().toHex();
       const mtime = received.mtime;
-      await file.commit(options.preserveTimes && mtime !== null ? new Date(mtime) : null);
+      await file.commit({
+        mtime: options.preserveTimes && mtime !== null ? new Date(mtime) : null,
+      });
     } else {
       await stream?.commit();
     }
@@ -139,7 +141,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
   const id = mux.nextId();
   // A fresh download to a path is hashed once, by the partial file; the suffix hash is needed
   // only when the EOF's digest covers fewer bytes than the file (a resumed or offset download).
-  const suffixHash = file !== null && offset === 0 ? null : createHash("sha256");
+  const suffixHash = file !== null && offset === 0 ? null : createHasher("sha256");
   let total: number | null = null;
   let mtime: number | null = null;
   let bytes = 0;
@@ -180,7 +182,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
       return undefined;
     }
     if (is(f, SERVICES.EOF)) {
-      return verifyEof(f, suffixHash ?? (file as AtomicFile).hash.copy(), bytes, total);
+      return verifyEof(f, suffixHash ?? (file as AtomicFile).hasher.copy(), bytes, total);
     }
     throw unexpected(f, "downloading");
   });
@@ -210,14 +212,14 @@ async function matchingPrefix(mux: Mux, remote: string, file: AtomicFile): Promi
     throw err;
   });
   if (digest === null || digest.length !== file.existing) return 0;
-  const local = new Uint8Array(file.hash.copy().digest());
+  const local = file.hasher.copy().digest();
   return equalBytes(local, digest.sha256) ? file.existing : 0;
 }
 
 /** Checks an EOF against what was received; returns the hex SHA-256. */
-function verifyEof(f: Frame, hash: Hash, bytes: number, total: number | null): string {
+function verifyEof(f: Frame, hash: Hasher, bytes: number, total: number | null): string {
   const eof = decodeEof(f.payload);
-  const digest = new Uint8Array(hash.digest());
+  const digest = hash.digest();
   if (total === null) throw new FerryError("BAD_FRAME", "server sent EOF before FILE_INFO");
   if (eof.size !== bytes || bytes !== total) {
     throw new FerryError(

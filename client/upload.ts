@@ -6,7 +6,6 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
 import {
   createDataFrameBuffer,
   DATA_BATCH,
@@ -24,7 +23,8 @@ import type { Mux } from "./mux.ts";
 import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
-import { bytesChunks, fileChunks, hashFromFile } from "./sources.ts";
+import { bytesChunks, fileChunks } from "./sources.ts";
+import { createHasher, type Hasher, hashPrefix } from "../common/hash_file.ts";
 import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
 import { checkMtime, wirePath } from "./wire_values.ts";
 
@@ -62,7 +62,7 @@ export async function upload(
       throw err;
     }
   }
-  let hash = createHash("sha256");
+  let hash = createHasher("sha256");
   let offset = 0;
   if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
     options.onProgress?.({ bytes: 0, total: null, verifying: true });
@@ -97,7 +97,7 @@ export async function upload(
       options,
     );
     signal?.throwIfAborted();
-    const sha256 = new Uint8Array(hash.digest());
+    const sha256 = hash.digest();
     await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
     await done;
     options.onProgress?.({ bytes, total: bytes });
@@ -162,13 +162,16 @@ async function resumePoint(
   mux: Mux,
   src: Source,
   remote: string,
-): Promise<{ offset: number; hash: Hash }> {
-  const hash = createHash("sha256");
+): Promise<{ offset: number; hash: Hasher }> {
+  const hash = createHasher("sha256");
   const kept = await uploadStatus(mux, remote, src.size, src.mtime);
   if (kept.length === 0 || kept.length > src.size) return { offset: 0, hash };
   try {
     if (src.file !== null) {
-      await hashFromFile(src.file, kept.length, hash);
+      const hashed = await hashPrefix(src.file, { length: kept.length, hasher: hash });
+      if (hashed.length < kept.length) {
+        throw new Error("the local file is shorter than the part already uploaded");
+      }
     } else if (src.bytes !== null) {
       hash.update(src.bytes.subarray(0, kept.length));
     }
@@ -176,12 +179,12 @@ async function resumePoint(
     src.file?.close();
     throw localError(err, src.name);
   }
-  if (equalBytes(new Uint8Array(hash.copy().digest()), kept.sha256)) {
+  if (equalBytes(hash.copy().digest(), kept.sha256)) {
     if (src.bytes !== null) src.chunks = bytesChunks(src.bytes.subarray(kept.length));
     return { offset: kept.length, hash };
   }
   await src.file?.seek(0, Deno.SeekMode.Start);
-  return { offset: 0, hash: createHash("sha256") };
+  return { offset: 0, hash: createHasher("sha256") };
 }
 
 /** What the server kept of an interrupted upload: its length and SHA-256. */
@@ -202,7 +205,7 @@ function uploadStatus(
 interface Sending {
   iterator: AsyncIterator<Uint8Array>;
   failed: Promise<never>;
-  hash: Hash;
+  hash: Hasher;
   size: number;
   offset: number;
   transfers: TransferSettings;
