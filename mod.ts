@@ -38,7 +38,8 @@
  * @module
  */
 
-export { CertificateNameError, connect, DEFAULT_PORT } from "./client/connect.ts";
+export { connect, DEFAULT_PORT } from "./client/connect.ts";
+export { CertificateNameError } from "./client/name_mismatch.ts";
 export type {
   ConnectOptions,
   DownloadOptions,

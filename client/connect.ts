@@ -17,6 +17,7 @@ import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
+import { isNameMismatch, nameMismatch } from "./name_mismatch.ts";
 import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
@@ -48,33 +49,6 @@ async function connectTcpNoDelay(
   } catch (err) {
     tcp.close();
     throw err;
-  }
-}
-
-/**
- * A `TLS` failure: the server's certificate is signed by a trusted CA but made for other names
- * than the one connected to (`names` lists those it has).
- */
-export class CertificateNameError extends FerryError {
-  /** The name connected to. */
-  readonly hostname: string;
-  /** The names the certificate is valid for (empty when they could not be read). */
-  readonly names: readonly string[];
-
-  /** Creates the error for a connection to `hostname:port`. */
-  constructor(hostname: string, port: number, names: readonly string[]) {
-    const has = names.length > 0
-      ? `it is only valid for ${names.join(", ")}`
-      : "it is for other names";
-    super(
-      "TLS",
-      `the certificate of ${hostPort(hostname, port)} is not valid for the name ${hostname} ` +
-        `(${has}); connect with one of its names, restart the server with --name ${hostname}, ` +
-        `or regenerate it with \`ferry-server certs --name ${hostname}\``,
-    );
-    this.name = "CertificateNameError";
-    this.hostname = hostname;
-    this.names = names;
   }
 }
 
@@ -173,32 +147,6 @@ async function openTrusted(
     conn: opened.conn,
     trust: { method: "fingerprint", fingerprint: opened.certificate.fingerprint },
   };
-}
-
-/** True when a verification error says the certificate is for other names (its chain was fine). */
-function isNameMismatch(reason: string): boolean {
-  return /NotValidForName|not valid for name/i.test(reason);
-}
-
-/**
- * The `TLS` error for a certificate a trusted CA signed for other names than `hostname`: the
- * names it has (read from the certificate over a connection closed at once) and how to add one.
- */
-async function nameMismatch(
-  hostname: string,
-  port: number,
-  timeoutMs: number,
-  reason: string,
-): Promise<CertificateNameError> {
-  let names: string[] = [];
-  try {
-    const { conn, certificate } = await connectPinned(hostname, port, timeoutMs, reason);
-    conn.close();
-    names = certificate.names;
-  } catch {
-    // The names stay unknown; the error still says what is wrong.
-  }
-  return new CertificateNameError(hostname, port, names);
 }
 
 /** HELLO and AUTH, pipelined; on failure or after `timeoutMs` the connection is closed. */
