@@ -92,6 +92,24 @@ export async function stopChild(
   }
 }
 
+/** Starts `cmd` in `cwd` with {@linkcode childEnv}, no stdin, and its output piped. */
+function spawn(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env?: Record<string, string>,
+): Deno.ChildProcess {
+  return new Deno.Command(cmd, {
+    args,
+    cwd,
+    clearEnv: true,
+    env: childEnv(env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** What a finished command did. */
 export interface RunResult {
   /** Wall time from spawn to exit. */
@@ -123,15 +141,7 @@ export async function run(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const started = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd ?? REPO,
-    clearEnv: true,
-    env: childEnv(options.env),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawn(cmd, args, options.cwd ?? REPO, options.env);
   const observed = options.observe?.(child.pid);
   const out = await child.output();
   const ms = performance.now() - started;
@@ -183,15 +193,7 @@ export function createServices(): Services {
   const started: Service[] = [];
   return {
     async start(name, cmd, args, ready, timeoutMs = 60_000) {
-      const child = new Deno.Command(cmd, {
-        args,
-        cwd: REPO,
-        clearEnv: true,
-        env: childEnv(),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = spawn(cmd, args, REPO);
       const tail: string[] = [];
       let onMatch: (m: RegExpMatchArray) => void = () => {};
       const matched = new Promise<RegExpMatchArray>((resolve) => onMatch = resolve);
