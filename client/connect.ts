@@ -17,12 +17,17 @@ import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
+import { isNameMismatch, nameMismatch } from "./name_mismatch.ts";
+import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
+import { createThrottle } from "./throttle.ts";
+import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
+import { VERSION } from "../common/version.ts";
 
 /** Version string sent to servers in HELLO. */
-export const CLIENT_AGENT = "ferry/0.1.0";
+export const CLIENT_AGENT = `ferry/${VERSION}`;
 
 /** Default server port. */
 export const DEFAULT_PORT = 4433;
@@ -36,10 +41,10 @@ async function connectTcpNoDelay(
   hostname: string,
   port: number,
   caCerts: string[] | undefined,
+  timeoutMs: number,
 ): Promise<Deno.TlsConn> {
-  const tcp = await Deno.connect({ hostname, port });
+  const tcp = await dialTcp(hostname, port, timeoutMs);
   try {
-    tcp.setNoDelay(true);
     return await Deno.startTls(tcp, { hostname, caCerts });
   } catch (err) {
     tcp.close();
@@ -73,6 +78,11 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
     ? undefined
     : normalizeFingerprint(options.trustedFingerprint);
   const tlsConn = await openVerified(hostname, port, options.caCerts, timeoutMs);
+  if ("reason" in tlsConn && pinned === undefined && isNameMismatch(tlsConn.reason)) {
+    // A trusted CA signed it, for other names: asking to trust it by fingerprint would be the
+    // wrong advice.
+    throw await nameMismatch(hostname, port, timeoutMs, tlsConn.reason);
+  }
   const { conn, trust }: { conn: Connection; trust: ServerTrust } = "reason" in tlsConn
     ? await openTrusted(hostname, port, timeoutMs, tlsConn.reason, pinned, options)
     : { conn: tlsConn, trust: { method: "ca", fingerprint: null } };
@@ -84,7 +94,9 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   const mux = createMux(conn);
   const { agent, role, user } = await login(mux, options.token, timeoutMs);
-  return createClient(mux, agent, role, user, trust);
+  const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
+  const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
+  return createClient(mux, agent, role, user, trust, { throttle, stallMs });
 }
 
 /**
@@ -192,13 +204,13 @@ async function openVerified(
   caCerts: string[] | undefined,
   timeoutMs: number,
 ): Promise<Deno.TlsConn | { reason: string }> {
-  const where = `${hostname}:${port}`;
+  const where = hostPort(hostname, port);
   let conn: Deno.TlsConn;
   try {
-    conn = await withDeadline(connectTcpNoDelay(hostname, port, caCerts), timeoutMs, () => {});
+    conn = await connectTcpNoDelay(hostname, port, caCerts, timeoutMs);
   } catch (err) {
     if (err instanceof FerryError) throw err;
-    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${messageOf(err)}`, {
+    throw new FerryError("TLS", `cannot start TLS with ${where}: ${messageOf(err)}`, {
       cause: err,
     });
   }
@@ -212,9 +224,13 @@ async function openVerified(
       // already closed
     }
     const message = messageOf(err);
+    if (err instanceof FerryError) {
+      throw new FerryError("UNREACHABLE", `no TLS handshake with ${where} within ${timeoutMs} ms`);
+    }
     if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
       return { reason: message };
     }
-    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+    throw handshakeFailure(where, message) ??
+      new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
   }
 }

@@ -1,8 +1,8 @@
 /**
  * TLS connections whose server is trusted by its certificate's fingerprint rather than by a CA
- * ("trust on first use"). `Deno.TlsConn` does not expose the peer's certificate, so these go
- * through `node:tls`, which does; the socket is wrapped in the small {@linkcode Connection}
- * interface the multiplexer reads and writes.
+ * ("trust on first use"). `Deno.TlsConn` does not expose the peer's certificate, so the TLS of
+ * these goes through `node:tls`, which does, over a `Deno.TcpConn` (see `node_tls_transport.ts`
+ * for why and how).
  *
  * @module
  */
@@ -11,6 +11,8 @@ import tls from "node:tls";
 import { isIP } from "node:net";
 import { FerryError } from "../protocol/errors.ts";
 import type { Connection } from "./mux.ts";
+import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
+import { socketConnection, tcpTransport } from "./node_tls_transport.ts";
 
 /** The certificate a server presented, as shown to the user before it is trusted. */
 export interface ServerCertificate {
@@ -28,6 +30,11 @@ export interface ServerCertificate {
   validFrom: string;
   /** End of validity, as the certificate states it. */
   validTo: string;
+  /**
+   * The names the certificate is valid for: its subject alternative names (DNS names and IP
+   * addresses), else its common name.
+   */
+  names: string[];
   /** Why no trusted CA vouches for it (the TLS library's verification error). */
   reason: string;
 }
@@ -59,55 +66,79 @@ function describeName(name: unknown): string {
 }
 
 /**
+ * The names a certificate is valid for, from `node:tls`'s `subjectaltname` text
+ * (`DNS:localhost, IP Address:127.0.0.1`), else its subject's common name.
+ */
+export function certificateNames(subjectAltName: string | undefined, subject: unknown): string[] {
+  const names = (subjectAltName ?? "").split(",").map((part) => part.trim())
+    .map((part) => part.replace(/^(?:DNS|IP Address|IP):/i, ""))
+    .filter((name) => name !== "");
+  if (names.length > 0) return [...new Set(names)];
+  const cn = subject !== null && typeof subject === "object"
+    ? (subject as Record<string, unknown>).CN
+    : undefined;
+  return typeof cn === "string" ? [cn] : Array.isArray(cn) ? cn.map(String) : [];
+}
+
+/**
  * Opens TCP + TLS to `hostname:port` without verifying the certificate, and returns the
  * connection together with the certificate it presented. Nothing is sent over the connection
  * yet: the caller decides whether to trust the certificate first.
+ *
+ * @throws {FerryError} `UNREACHABLE` (no connection, no TLS within `timeoutMs`, not a TLS server)
+ * or `TLS` (the handshake failed).
  */
-export function connectPinned(
+export async function connectPinned(
   hostname: string,
   port: number,
   timeoutMs: number,
   reason: string,
 ): Promise<{ conn: Connection; certificate: ServerCertificate }> {
-  return new Promise((resolve, reject) => {
+  const where = hostPort(hostname, port);
+  const tcp = await dialTcp(hostname, port, timeoutMs);
+  const transport = tcpTransport(tcp);
+  return await new Promise((resolve, reject) => {
     const socket = tls.connect({
-      host: hostname,
-      port,
+      socket: transport.duplex,
       // SNI carries host names only, never addresses.
       ...(isIP(hostname.replace(/^\[|\]$/g, "")) === 0 ? { servername: hostname } : {}),
       rejectUnauthorized: false,
     });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(
-        new FerryError(
-          "UNREACHABLE",
-          `no TLS handshake with ${hostname}:${port} within ${timeoutMs} ms`,
-        ),
-      );
-    }, timeoutMs);
-    const onError = (err: Error) => {
+    let settled = false;
+    const fail = (err: FerryError) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
-      reject(
-        new FerryError("TLS", `TLS connection to ${hostname}:${port} failed: ${err.message}`, {
-          cause: err,
-        }),
+      transport.close();
+      reject(err);
+    };
+    const timer = setTimeout(() => {
+      fail(new FerryError("UNREACHABLE", `no TLS handshake with ${where} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onError = (err: Error) => {
+      fail(
+        handshakeFailure(where, err.message) ??
+          new FerryError("TLS", `TLS connection to ${where} failed: ${err.message}`, {
+            cause: err,
+          }),
       );
     };
+    // The transport ending before the handshake did is a hang-up, whatever node:tls makes of it.
+    transport.ended.then((err) => onError(err ?? new Error("unexpected eof")));
     socket.once("error", onError);
     socket.once("secureConnect", () => {
+      if (settled) return;
       clearTimeout(timer);
       socket.off("error", onError);
       const peer = socket.getPeerCertificate(true);
       if (!peer || !peer.fingerprint256) {
-        socket.destroy();
-        reject(new FerryError("TLS", `${hostname}:${port} presented no certificate`));
+        fail(new FerryError("TLS", `${where} presented no certificate`));
         return;
       }
-      socket.setNoDelay(true);
+      settled = true;
       resolve({
-        conn: socketConnection(socket),
+        conn: socketConnection(socket, transport),
         certificate: {
           hostname,
           port,
@@ -116,88 +147,10 @@ export function connectPinned(
           issuer: describeName(peer.issuer),
           validFrom: peer.valid_from ?? "",
           validTo: peer.valid_to ?? "",
+          names: certificateNames(peer.subjectaltname, peer.subject),
           reason,
         },
       });
     });
   });
-}
-
-/** Bytes buffered from the socket before it is paused (backpressure). */
-const HIGH_WATER = 1024 * 1024;
-
-/** Wraps a connected node socket as a {@linkcode Connection}. */
-function socketConnection(socket: tls.TLSSocket): Connection {
-  const chunks: Uint8Array[] = [];
-  let buffered = 0;
-  let ended = false;
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  let drained: (() => void) | null = null;
-
-  const notify = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  socket.on("data", (data: Uint8Array) => {
-    chunks.push(data);
-    buffered += data.length;
-    if (buffered >= HIGH_WATER) socket.pause();
-    notify();
-  });
-  socket.on("end", () => {
-    ended = true;
-    notify();
-  });
-  socket.on("close", () => {
-    ended = true;
-    notify();
-    drained?.();
-  });
-  socket.on("error", (err: Error) => {
-    failure ??= err;
-    notify();
-    drained?.();
-  });
-  socket.on("drain", () => drained?.());
-
-  return {
-    async read(p) {
-      while (chunks.length === 0) {
-        if (failure !== null) throw failure;
-        if (ended) return null;
-        await new Promise<void>((r) => wake = r);
-      }
-      let n = 0;
-      while (chunks.length > 0 && n < p.length) {
-        const chunk = chunks[0];
-        const take = Math.min(chunk.length, p.length - n);
-        p.set(chunk.subarray(0, take), n);
-        n += take;
-        if (take === chunk.length) chunks.shift();
-        else chunks[0] = chunk.subarray(take);
-      }
-      buffered -= n;
-      if (buffered < HIGH_WATER && socket.isPaused()) socket.resume();
-      return n;
-    },
-    async write(p) {
-      if (failure !== null) throw failure;
-      if (socket.destroyed) throw new Error("the connection is closed");
-      // A copy: callers reuse their buffers once write resolves, node may still hold them.
-      if (!socket.write(p.slice())) {
-        await new Promise<void>((r) => drained = r);
-        drained = null;
-        if (failure !== null) throw failure;
-        if (socket.destroyed) throw new Error("the connection closed");
-      }
-      return p.length;
-    },
-    close() {
-      socket.destroy();
-      ended = true;
-      notify();
-    },
-  };
 }

@@ -7,6 +7,7 @@
 
 import process from "node:process";
 import { generateCertificates } from "../../server/certificates.ts";
+import { closeQuietly, stopChild } from "../harness/process.ts";
 
 /** MiB. */
 export const MiB = 1024 * 1024;
@@ -19,6 +20,22 @@ export async function tlsFiles(): Promise<{ dir: string; cert: string; key: stri
   await Deno.writeTextFile(`${dir}/key.pem`, set.key);
   await Deno.writeTextFile(`${dir}/ca.pem`, set.caCert);
   return { dir, cert: `${dir}/cert.pem`, key: `${dir}/key.pem`, ca: `${dir}/ca.pem` };
+}
+
+/** The peer's side: listens with TLS on 127.0.0.1 and prints `ready <port>` for {@linkcode startPeer}. */
+export async function listenPeer(
+  port: number,
+  cert: string,
+  key: string,
+): Promise<Deno.TlsListener> {
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port,
+    cert: await Deno.readTextFile(cert),
+    key: await Deno.readTextFile(key),
+  });
+  console.log(`ready ${(listener.addr as Deno.NetAddr).port}`);
+  return listener;
 }
 
 /** Starts `deno run -A <script> <args>` and waits for `ready <port>` on its stdout. */
@@ -95,3 +112,68 @@ export const ROW_HEADER = [
   "| variant | MB/s | wall ms/GiB | CPU ms/GiB (Δ vs previous) | user | sys |",
   "| --- | --- | --- | --- | --- | --- |",
 ].join("\n");
+
+/** Command-line options both ladders take (`parseArgs` form). */
+export const LADDER_OPTIONS = {
+  mib: { type: "string", default: "512" },
+  reps: { type: "string", default: "3" },
+  dir: { type: "string", default: "/tmp" },
+  port: { type: "string", default: "0" },
+  cert: { type: "string" },
+  key: { type: "string" },
+} as const;
+
+/** What {@linkcode runLadder} needs to know about one ladder. */
+export interface Ladder<R extends { name: string }> {
+  /** This script's path: the peer is this script in another mode. */
+  script: string;
+  /** The peer's mode and options; `--cert` and `--key` are added. */
+  peerArgs: string[];
+  /** Bytes each run moves. */
+  bytes: number;
+  /** Runs per rung; the median is shown. */
+  reps: number;
+  /** First line of the output. */
+  title: string;
+  /** The rungs, in order. */
+  rungs: R[];
+  /** Whether a rung starts a new series (no Δ against the rung above). */
+  startsSeries(name: string): boolean;
+  /** One timed run of `rung` over a fresh connection to the peer. */
+  sample(rung: R, conn: Deno.TlsConn): Promise<Sample>;
+  /** Removes what the runs left behind. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Starts the peer, runs every rung `reps` times, prints one table row per rung (median sample,
+ * CPU Δ against the rung above), and stops the peer.
+ */
+export async function runLadder<R extends { name: string }>(l: Ladder<R>): Promise<void> {
+  const tls = await tlsFiles();
+  const peer = await startPeer(l.script, [...l.peerArgs, "--cert", tls.cert, "--key", tls.key]);
+  const ca = await Deno.readTextFile(tls.ca);
+  console.log(`${l.title}, median of ${l.reps}\n`);
+  console.log(ROW_HEADER);
+  let previous: Sample | undefined;
+  try {
+    for (const rung of l.rungs) {
+      const samples: Sample[] = [];
+      for (let r = 0; r < l.reps; r++) {
+        const conn = await connectTls(peer.port, ca);
+        try {
+          samples.push(await l.sample(rung, conn));
+        } finally {
+          closeQuietly(conn);
+        }
+      }
+      const s = medianSample(samples);
+      console.log(row(rung.name, l.bytes, s, l.startsSeries(rung.name) ? undefined : previous));
+      previous = s;
+    }
+  } finally {
+    await stopChild(peer.child);
+    await l.cleanup();
+    await Deno.remove(tls.dir, { recursive: true });
+  }
+}

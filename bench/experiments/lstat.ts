@@ -9,7 +9,7 @@
  * @module
  */
 
-import process from "node:process";
+import { timed } from "./common.ts";
 
 async function names(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -18,13 +18,12 @@ async function names(dir: string): Promise<string[]> {
 }
 
 async function measure(name: string, body: () => Promise<number>): Promise<void> {
-  const cpu = process.cpuUsage();
-  const t = performance.now();
-  const n = await body();
-  const ms = performance.now() - t;
-  const d = process.cpuUsage(cpu);
+  let n = 0;
+  const s = await timed(async () => {
+    n = await body();
+  });
   console.log(
-    `| ${name} | ${n} | ${ms.toFixed(0)} ms | ${((d.user + d.system) / 1000).toFixed(0)} ms |`,
+    `| ${name} | ${n} | ${s.wallMs.toFixed(0)} ms | ${(s.userMs + s.sysMs).toFixed(0)} ms |`,
   );
 }
 

@@ -214,7 +214,7 @@ async function workTls(): Promise<void> {
   await Deno.remove(tls.dir, { recursive: true });
 }
 
-/** Allocates a fresh 256 KiB buffer per step, as protocol/reader.ts does per read. */
+/** Allocates a fresh 256 KiB buffer per step, as the old protocol/reader.ts did per read. */
 function workAlloc(): void {
   let sum = 0;
   for (let i = 0; i < 64 * 1024; i++) {

@@ -9,7 +9,7 @@
  * deno run -A bench/experiments/receive_ladder.ts [--mib 512] [--reps 3] [--dir /tmp]
  * ```
  *
- * The steps use the real modules (protocol/reader.ts, client/local_files.ts, protocol/messages.ts)
+ * The steps use the real modules (protocol/frame_reader.ts, client/local_files.ts, protocol/messages/)
  * read-only; the "fixed" steps use {@linkcode readFramesDirect}, a prototype reader.
  *
  * @module
@@ -27,18 +27,8 @@ import {
 } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import type { Frame } from "../../protocol/frame.ts";
-import { createAtomicFile } from "../../client/local_files.ts";
-import {
-  connectTls,
-  medianSample,
-  MiB,
-  row,
-  ROW_HEADER,
-  type Sample,
-  startPeer,
-  timed,
-  tlsFiles,
-} from "./common.ts";
+import { openDownloadFile } from "../../client/local_files.ts";
+import { LADDER_OPTIONS, listenPeer, MiB, runLadder, timed } from "./common.ts";
 
 const READ_SIZE = 256 * 1024;
 
@@ -87,13 +77,7 @@ export async function* readFramesDirect(
 
 /** The peer: sends `bytes` of DOWNLOAD_DATA frames to every connection, then closes it. */
 async function send(port: number, cert: string, key: string, bytes: number): Promise<void> {
-  const listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port,
-    cert: await Deno.readTextFile(cert),
-    key: await Deno.readTextFile(key),
-  });
-  console.log(`ready ${(listener.addr as Deno.NetAddr).port}`);
+  const listener = await listenPeer(port, cert, key);
   const data = new Uint8Array(4 * DATA_CHUNK);
   for (let o = 0; o < data.length; o += 65536) crypto.getRandomValues(data.subarray(o, o + 65536));
   const frames = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, data.length).frameCopy(1, data);
@@ -181,6 +165,31 @@ interface Variant {
   run(conn: Deno.TlsConn, out: string): Promise<void>;
 }
 
+/** The real sink as today: client.ts's hash, then AtomicFile (its own hash, 1 MiB writes). */
+async function atomicSink(frames: AsyncIterable<Frame>, out: string, commit: boolean) {
+  const file = await openDownloadFile(out);
+  const h = createHash("sha256");
+  await muxLike(frames, async (data) => {
+    h.update(data);
+    await file.write(data);
+  });
+  if (commit) await file.commit();
+  else await file.discard();
+}
+
+/** One hash and 1 MiB buffered writes, optionally fsynced. */
+async function bufferedSink(frames: AsyncIterable<Frame>, out: string, fsync: boolean) {
+  using file = await Deno.open(out, { write: true, create: true, truncate: true });
+  const w = bufferedFile(file);
+  const h = createHash("sha256");
+  await muxLike(frames, (data) => {
+    h.update(data);
+    return w.write(data);
+  });
+  await w.flush();
+  if (fsync) await file.sync();
+}
+
 function variants(): Variant[] {
   const hashSink = (n: number): Sink => {
     const hashes = Array.from({ length: n }, () => createHash("sha256"));
@@ -197,7 +206,7 @@ function variants(): Variant[] {
       },
     },
     {
-      name: "B. + a fresh 256 KiB buffer per read (protocol/reader.ts)",
+      name: "B. + a fresh 256 KiB buffer per read (the old protocol/reader.ts)",
       async run(conn) {
         while ((await conn.read(new Uint8Array(READ_SIZE))) !== null) { /* count only */ }
       },
@@ -228,27 +237,11 @@ function variants(): Variant[] {
     },
     {
       name: "G. real sink: client.ts hash + AtomicFile.write (hash, 1 MiB writes)",
-      async run(conn, out) {
-        const file = await createAtomicFile(out);
-        const h = createHash("sha256");
-        await muxLike(readFrames(conn), async (data) => {
-          h.update(data);
-          await file.write(data);
-        });
-        await file.discard();
-      },
+      run: (conn, out) => atomicSink(readFrames(conn), out, false),
     },
     {
       name: "H. + commit: fsync and rename (= ferry get today, in-process)",
-      async run(conn, out) {
-        const file = await createAtomicFile(out);
-        const h = createHash("sha256");
-        await muxLike(readFrames(conn), async (data) => {
-          h.update(data);
-          await file.write(data);
-        });
-        await file.commit();
-      },
+      run: (conn, out) => atomicSink(readFrames(conn), out, true),
     },
     {
       name: "C2. readFramesDirect: reused scratch, payload read in place",
@@ -264,42 +257,15 @@ function variants(): Variant[] {
     },
     {
       name: "G1. C2 + mux + the real sink as today (two hashes, AtomicFile)",
-      async run(conn, out) {
-        const file = await createAtomicFile(out);
-        const h = createHash("sha256");
-        await muxLike(readFramesDirect(conn), async (data) => {
-          h.update(data);
-          await file.write(data);
-        });
-        await file.discard();
-      },
+      run: (conn, out) => atomicSink(readFramesDirect(conn), out, false),
     },
     {
       name: "G2. C2 + mux + one hash + 1 MiB buffered writes (no second hash)",
-      async run(conn, out) {
-        using file = await Deno.open(out, { write: true, create: true, truncate: true });
-        const w = bufferedFile(file);
-        const h = createHash("sha256");
-        await muxLike(readFramesDirect(conn), (data) => {
-          h.update(data);
-          return w.write(data);
-        });
-        await w.flush();
-      },
+      run: (conn, out) => bufferedSink(readFramesDirect(conn), out, false),
     },
     {
       name: "H2. G2 + fsync",
-      async run(conn, out) {
-        using file = await Deno.open(out, { write: true, create: true, truncate: true });
-        const w = bufferedFile(file);
-        const h = createHash("sha256");
-        await muxLike(readFramesDirect(conn), (data) => {
-          h.update(data);
-          return w.write(data);
-        });
-        await w.flush();
-        await file.sync();
-      },
+      run: (conn, out) => bufferedSink(readFramesDirect(conn), out, true),
     },
   ];
 }
@@ -309,12 +275,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     allowPositionals: true,
     options: {
-      mib: { type: "string", default: "512" },
-      reps: { type: "string", default: "3" },
-      dir: { type: "string", default: "/tmp" },
-      port: { type: "string", default: "0" },
-      cert: { type: "string" },
-      key: { type: "string" },
+      ...LADDER_OPTIONS,
       only: { type: "string" },
     },
   });
@@ -324,50 +285,27 @@ async function main(): Promise<void> {
     await send(Number(values.port), values.cert!, values.key!, bytes);
     return;
   }
-  const tls = await tlsFiles();
-  const peer = await startPeer(new URL(import.meta.url).pathname, [
-    "send",
-    "--mib",
-    values.mib,
-    "--cert",
-    tls.cert,
-    "--key",
-    tls.key,
-  ]);
   const out = `${values.dir}/receive-ladder-${Deno.pid}.bin`;
-  const reps = Number(values.reps);
-  console.log(`receiving ${(bytes / MiB).toFixed(0)} MiB per run, median of ${reps}\n`);
-  console.log(ROW_HEADER);
-  let previous: Sample | undefined;
-  try {
-    for (const v of variants()) {
-      if (values.only && !v.name.startsWith(values.only)) continue;
-      const samples: Sample[] = [];
-      for (let r = 0; r < reps; r++) {
-        await Deno.remove(out).catch(() => {});
-        await new Deno.Command("sync").output();
-        const conn = await connectTls(peer.port, await Deno.readTextFile(tls.ca));
-        samples.push(await timed(() => v.run(conn, out)));
-        try {
-          conn.close();
-        } catch {
-          // closed by the peer
-        }
-      }
-      const s = medianSample(samples);
-      const first = v.name.startsWith("C2") || v.name.startsWith("G1");
-      console.log(row(v.name, bytes, s, first ? undefined : previous));
-      previous = s;
-    }
-  } finally {
-    peer.child.kill();
-    await peer.child.status;
-    await Deno.remove(out).catch(() => {});
-    await Deno.remove(`${values.dir}/.receive-ladder-${Deno.pid}.bin.ferry-partial`).catch(
-      () => {},
-    );
-    await Deno.remove(tls.dir, { recursive: true });
-  }
+  await runLadder({
+    script: new URL(import.meta.url).pathname,
+    peerArgs: ["send", "--mib", values.mib],
+    bytes,
+    reps: Number(values.reps),
+    title: `receiving ${(bytes / MiB).toFixed(0)} MiB per run`,
+    rungs: variants().filter((v) => !values.only || v.name.startsWith(values.only)),
+    startsSeries: (name) => name.startsWith("C2") || name.startsWith("G1"),
+    async sample(v, conn) {
+      await Deno.remove(out).catch(() => {});
+      await new Deno.Command("sync").output();
+      return await timed(() => v.run(conn, out));
+    },
+    async cleanup() {
+      await Deno.remove(out).catch(() => {});
+      await Deno.remove(`${values.dir}/.receive-ladder-${Deno.pid}.bin.ferry-partial`).catch(
+        () => {},
+      );
+    },
+  });
 }
 
 if (import.meta.main) await main();

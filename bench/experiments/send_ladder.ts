@@ -18,17 +18,7 @@ import { encodeHeader, HEADER_SIZE } from "../../protocol/frame.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { PROTOCOL_VERSION } from "../../protocol/services.ts";
 import { createFrameWriter, writeAll } from "../../protocol/frame_writer.ts";
-import {
-  connectTls,
-  medianSample,
-  MiB,
-  row,
-  ROW_HEADER,
-  type Sample,
-  startPeer,
-  timed,
-  tlsFiles,
-} from "./common.ts";
+import { LADDER_OPTIONS, listenPeer, MiB, runLadder, timed } from "./common.ts";
 
 /** The server's batch: four full data frames. */
 const CHUNK = 4 * DATA_CHUNK;
@@ -45,13 +35,7 @@ async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
 
 /** The peer: reads every connection to its end with one reused buffer. */
 async function receive(port: number, cert: string, key: string): Promise<void> {
-  const listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port,
-    cert: await Deno.readTextFile(cert),
-    key: await Deno.readTextFile(key),
-  });
-  console.log(`ready ${(listener.addr as Deno.NetAddr).port}`);
+  const listener = await listenPeer(port, cert, key);
   for await (const conn of listener) {
     (async () => {
       const buf = new Uint8Array(256 * 1024);
@@ -70,58 +54,54 @@ interface Variant {
   run(conn: Deno.TlsConn, file: Deno.FsFile): Promise<void>;
 }
 
+/** Reads `file` in CHUNK-sized pieces and hands each to `body`. */
+async function eachChunk(file: Deno.FsFile, body: (chunk: Uint8Array) => Promise<unknown>) {
+  const buf = new Uint8Array(CHUNK);
+  while (true) {
+    const n = await readFull(file, buf);
+    if (n === 0) break;
+    await body(buf.subarray(0, n));
+  }
+}
+
+/** The frames of one chunk, encoded into a reused buffer, after hashing the chunk. */
+function framing() {
+  const out = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, CHUNK);
+  const h = createHash("sha256");
+  return (chunk: Uint8Array) => {
+    h.update(chunk);
+    return out.frameCopy(1, chunk);
+  };
+}
+
 const variants: Variant[] = [
   {
     name: "A. file read 256 KiB + TLS write (ceiling)",
-    async run(conn, file) {
-      const buf = new Uint8Array(CHUNK);
-      while (true) {
-        const n = await readFull(file, buf);
-        if (n === 0) break;
-        await writeAll(conn, buf.subarray(0, n));
-      }
-    },
+    run: (conn, file) => eachChunk(file, (chunk) => writeAll(conn, chunk)),
   },
   {
     name: "B. + SHA-256",
-    async run(conn, file) {
-      const buf = new Uint8Array(CHUNK);
+    run(conn, file) {
       const h = createHash("sha256");
-      while (true) {
-        const n = await readFull(file, buf);
-        if (n === 0) break;
-        h.update(buf.subarray(0, n));
-        await writeAll(conn, buf.subarray(0, n));
-      }
+      return eachChunk(file, (chunk) => {
+        h.update(chunk);
+        return writeAll(conn, chunk);
+      });
     },
   },
   {
     name: "C. + a data-frame buffer filled by copy (one copy)",
-    async run(conn, file) {
-      const buf = new Uint8Array(CHUNK);
-      const out = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, CHUNK);
-      const h = createHash("sha256");
-      while (true) {
-        const n = await readFull(file, buf);
-        if (n === 0) break;
-        h.update(buf.subarray(0, n));
-        await writeAll(conn, out.frameCopy(1, buf.subarray(0, n)));
-      }
+    run(conn, file) {
+      const frames = framing();
+      return eachChunk(file, (chunk) => writeAll(conn, frames(chunk)));
     },
   },
   {
     name: "D. + FrameWriter.send (= server download loop today)",
-    async run(conn, file) {
+    run(conn, file) {
       const writer = createFrameWriter(conn);
-      const buf = new Uint8Array(CHUNK);
-      const out = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA, CHUNK);
-      const h = createHash("sha256");
-      while (true) {
-        const n = await readFull(file, buf);
-        if (n === 0) break;
-        h.update(buf.subarray(0, n));
-        await writer.send(out.frameCopy(1, buf.subarray(0, n)));
-      }
+      const frames = framing();
+      return eachChunk(file, (chunk) => writer.send(frames(chunk)));
     },
   },
   {
@@ -168,14 +148,7 @@ async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     args: Deno.args,
     allowPositionals: true,
-    options: {
-      mib: { type: "string", default: "512" },
-      reps: { type: "string", default: "3" },
-      dir: { type: "string", default: "/tmp" },
-      port: { type: "string", default: "0" },
-      cert: { type: "string" },
-      key: { type: "string" },
-    },
+    options: LADDER_OPTIONS,
   });
   if (positionals[0] === "receive") {
     await receive(Number(values.port), values.cert!, values.key!);
@@ -190,43 +163,24 @@ async function main(): Promise<void> {
     for (let i = 0; i < bytes / MiB; i++) await writeAll(f, block);
   }
   await new Deno.Command("sync").output();
-  const tls = await tlsFiles();
-  const peer = await startPeer(new URL(import.meta.url).pathname, [
-    "receive",
-    "--cert",
-    tls.cert,
-    "--key",
-    tls.key,
-  ]);
-  const reps = Number(values.reps);
-  console.log(`sending ${values.mib} MiB per run, median of ${reps}\n`);
-  console.log(ROW_HEADER);
-  let previous: Sample | undefined;
-  try {
-    for (const v of variants) {
-      const samples: Sample[] = [];
-      for (let r = 0; r < reps; r++) {
-        const conn = await connectTls(peer.port, await Deno.readTextFile(tls.ca));
-        using file = await Deno.open(path, { read: true });
-        samples.push(
-          await timed(async () => {
-            await v.run(conn, file);
-            await conn.closeWrite();
-            await conn.read(new Uint8Array(1)); // the peer has everything
-          }),
-        );
-        conn.close();
-      }
-      const s = medianSample(samples);
-      console.log(row(v.name, bytes, s, v.name.startsWith("D2") ? undefined : previous));
-      previous = s;
-    }
-  } finally {
-    peer.child.kill();
-    await peer.child.status;
-    await Deno.remove(path).catch(() => {});
-    await Deno.remove(tls.dir, { recursive: true });
-  }
+  await runLadder({
+    script: new URL(import.meta.url).pathname,
+    peerArgs: ["receive"],
+    bytes,
+    reps: Number(values.reps),
+    title: `sending ${values.mib} MiB per run`,
+    rungs: variants,
+    startsSeries: (name) => name.startsWith("D2"),
+    async sample(v, conn) {
+      using file = await Deno.open(path, { read: true });
+      return await timed(async () => {
+        await v.run(conn, file);
+        await conn.closeWrite();
+        await conn.read(new Uint8Array(1)); // the peer has everything
+      });
+    },
+    cleanup: () => Deno.remove(path).catch(() => {}),
+  });
 }
 
 if (import.meta.main) await main();

@@ -14,7 +14,7 @@
  */
 
 import { AwsClient } from "aws4fetch";
-import { FerryError } from "../../../protocol/errors.ts";
+import { FerryError, messageOf } from "../../../protocol/errors.ts";
 import { s3CodeForStatus, S3Error } from "./errors.ts";
 import { checkKey, encodeKeyPath, encodeRfc3986 } from "./keys.ts";
 import { parseXml, type XmlElement, xmlText } from "./xml.ts";
@@ -321,7 +321,7 @@ export async function readXmlReply(
   } catch (err) {
     throw new S3Error(
       { s3Code: "InvalidResponse", status: res.status, method, key, requestId },
-      `${method} ${key}: the store's reply is not XML: ${(err as Error).message}`,
+      `${method} ${key}: the store's reply is not XML: ${messageOf(err)}`,
       { cause: err },
     );
   }

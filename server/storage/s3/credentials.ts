@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FerryError } from "../../../protocol/errors.ts";
+import { FerryError, messageOf } from "../../../protocol/errors.ts";
 import type { S3Credentials } from "./client.ts";
 
 /** The variable that holds the access key id. */
@@ -79,7 +79,7 @@ export async function readS3CredentialsFile(path: string): Promise<S3Credentials
     text = await Deno.readTextFile(path);
   } catch (err) {
     if (err instanceof FerryError) throw err;
-    throw new FerryError("USAGE", `${path}: ${(err as Error).message}`, { cause: err });
+    throw new FerryError("USAGE", `${path}: ${messageOf(err)}`, { cause: err });
   }
   return parseS3CredentialsFile(text, path);
 }

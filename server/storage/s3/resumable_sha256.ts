@@ -14,7 +14,7 @@
  */
 
 import { createSHA256, type IHasher } from "hash-wasm";
-import { FerryError } from "../../../protocol/errors.ts";
+import { FerryError, messageOf } from "../../../protocol/errors.ts";
 
 const MAGIC = [0x46, 0x52, 0x53, 0x31]; // "FRS1": ferry resumable sha-256, format 1
 const HEADER = MAGIC.length + 8; // magic, u64 bytes hashed
@@ -49,7 +49,7 @@ export class ResumableSha256 {
     } catch (err) {
       throw new FerryError(
         "BAD_ARGUMENT",
-        `saved SHA-256 state refused: ${(err as Error).message}`,
+        `saved SHA-256 state refused: ${messageOf(err)}`,
         {
           cause: err,
         },

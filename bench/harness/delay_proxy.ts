@@ -3,7 +3,7 @@
  * long-distance link where the kernel has no netem:
  *
  * ```sh
- * deno run --allow-net bench/delay_proxy.ts --listen 127.0.0.1:0 --target 127.0.0.1:4433 \
+ * deno run --allow-net=127.0.0.1 bench/harness/delay_proxy.ts --listen 127.0.0.1:0 --target 127.0.0.1:4433 \
  *   [--delay-ms 25] [--window-mib 16]
  * ```
  *
@@ -21,6 +21,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { closeQuietly } from "./process.ts";
 
 interface Chunk {
   due: number;
@@ -114,11 +115,7 @@ async function pump(
     } catch {
       failed = true;
       poke("reader");
-      try {
-        from.close();
-      } catch {
-        // already closed
-      }
+      closeQuietly(from);
     }
   })();
   await Promise.all([reader, writer]);
@@ -143,13 +140,8 @@ async function relay(
     pump(client, server, delayMs, windowBytes),
     pump(server, client, delayMs, windowBytes),
   ]);
-  for (const c of [client, server]) {
-    try {
-      c.close();
-    } catch {
-      // already closed
-    }
-  }
+  closeQuietly(client);
+  closeQuietly(server);
 }
 
 async function main(): Promise<void> {

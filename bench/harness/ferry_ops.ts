@@ -3,32 +3,24 @@
  * time and memory are its own:
  *
  * ```sh
- * deno run -A bench/ferry_ops.ts put-many --dir LOCAL --remote DIR [--limit N]   # one connection, all uploads at once
- * deno run -A bench/ferry_ops.ts get-many --files a,b,c --out DIR [--serial]     # one connection per file, all at once
- * deno run -A bench/ferry_ops.ts ls --path DIR                                    # one listing
+ * F="deno run --allow-net=127.0.0.1 --allow-read --allow-write bench/harness/ferry_ops.ts"
+ * $F put-many --dir LOCAL --remote DIR [--limit N]   # one connection, all uploads at once
+ * $F get-many --files a,b,c --out DIR [--serial]     # one connection per file, all at once
+ * $F ls --path DIR                                    # one listing
  * ```
  *
  * Common options: `--host` (127.0.0.1), `--port`, `--ca FILE`, `--token-file FILE`. Each prints one
- * JSON line: what it did, `ms` from before connecting to the end, and `peakRssKiB` (VmHWM).
+ * JSON line: what it did, `ms` from before connecting to the end, and `peakRssKiB` (the peak
+ * resident set size of this process, from getrusage).
  * `get-many --serial` downloads the same files one after another over one connection (the
  * single-stream reference for the many-clients case).
  *
  * @module
  */
 
+import process from "node:process";
 import { parseArgs } from "node:util";
-import { connect, type FerryClient } from "../mod.ts";
-
-/** Peak resident set size of this process in KiB (VmHWM), or null off Linux. */
-export function peakRssKiB(pid: number | "self" = "self"): number | null {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = /VmHWM:\s+(\d+) kB/.exec(status);
-    return m === null ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
-}
+import { connect, type FerryClient } from "../../mod.ts";
 
 interface Common {
   host: string;
@@ -161,5 +153,5 @@ if (import.meta.main) {
       console.error("usage: ferry_ops.ts put-many|get-many|ls [options]");
       Deno.exit(2);
   }
-  console.log(JSON.stringify({ ...result, peakRssKiB: peakRssKiB() }));
+  console.log(JSON.stringify({ ...result, peakRssKiB: process.resourceUsage().maxRSS }));
 }

@@ -4,12 +4,13 @@
  * fsync).
  *
  * ```sh
+ * C="deno run --allow-net=127.0.0.1 --allow-read --allow-write bench/harness/ceiling.ts"
  * # the server side: sends --file to a `get`, stores a `put` in --out-dir
- * deno run -A bench/ceiling.ts serve --cert server.pem --key server-key.pem \
+ * $C serve --cert server.pem --key server-key.pem \
  *   [--host 127.0.0.1] [--port 0] [--file BIG] [--bytes N] [--out-dir DIR|-]
  * # the client side, one transfer per run:
- * deno run -A bench/ceiling.ts get --port P --ca ca.pem --out PATH|-
- * deno run -A bench/ceiling.ts put --port P --ca ca.pem (--file PATH | --bytes N)
+ * $C get --port P --ca ca.pem --out PATH|-
+ * $C put --port P --ca ca.pem (--file PATH | --bytes N)
  * ```
  *
  * `serve` prints `ceiling listening on HOST:PORT` on stderr. With `--bytes` instead of `--file`,
@@ -23,6 +24,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { closeQuietly } from "./process.ts";
 
 /** Size of every write and read. */
 export const IO_SIZE = 256 * 1024;
@@ -119,11 +121,7 @@ async function serve(values: Record<string, string | boolean | undefined>): Prom
       } catch (err) {
         console.error(`ceiling: ${err instanceof Error ? err.message : err}`);
       } finally {
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
+        closeQuietly(conn);
       }
     })();
   }

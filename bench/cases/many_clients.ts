@@ -1,0 +1,85 @@
+/**
+ * Many clients at once (50, each downloading its own 20 MiB file, one connection each, from one
+ * `ferry_ops.ts` process): the aggregate rate against one client downloading the same files one
+ * after another over one connection, the server's CPU (cores and CPU-seconds) and its peak RSS.
+ *
+ * @module
+ */
+
+import { settle } from "../harness/data.ts";
+import type { FerryServer } from "../harness/ferry.ts";
+import { ferryOps } from "../harness/ferry.ts";
+import { MiB } from "../harness/files.ts";
+import { errorMessage } from "../harness/process.ts";
+import { withCpu, withPeak } from "../harness/sampling.ts";
+import { fmt, maxOf, medianOf } from "../report.ts";
+import { addFigure } from "../results.ts";
+import { type Bench, mbps, measure } from "./context.ts";
+
+/** Runs the case against `server` (a fresh one, so that its peak RSS is this case's alone). */
+export async function manyClients(b: Bench, server: FerryServer): Promise<void> {
+  const n = b.config.clients;
+  const c = b.results.add(
+    "clients",
+    `${n} clients × ${b.config.clientMiB} MiB get, at once`,
+    "MB/s",
+  );
+  const bytes = n * b.config.clientMiB * MiB;
+  const outDir = `${b.data.out}/clients`;
+  const pid = server.service.pid;
+  const getMany = (serial: boolean) =>
+    withCpu(b.procfs, pid, () =>
+      ferryOps(server, server.port, [
+        "get-many",
+        ...(serial ? ["--serial"] : []),
+        "--files",
+        b.data.clientFiles.join(","),
+        "--out",
+        outDir,
+      ]));
+  for (let rep = 0; rep < b.config.reps; rep++) {
+    await measure(b, c, "ferry", async () => {
+      const [[r, cpu], peak] = await withPeak(b.procfs, pid, () => getMany(false));
+      if (r.result.bytes !== bytes) throw new Error(`got ${r.result.bytes} bytes of ${bytes}`);
+      addFigure(c, "serverPeakRssMiB", peak / MiB);
+      if (cpu !== null) {
+        addFigure(c, "serverCpuSeconds", cpu.server);
+        addFigure(c, "serverCpuCores", cpu.server / (r.ms / 1000));
+        addFigure(c, "clientCpuSeconds", cpu.client);
+      }
+      return mbps(bytes, r.ms);
+    }, [outDir]);
+    try {
+      const [r, cpu] = await getMany(true);
+      addFigure(c, "singleStreamMBps", mbps(bytes, r.ms));
+      if (cpu !== null) addFigure(c, "singleServerCpuCores", cpu.server / (r.ms / 1000));
+      b.log(
+        `${c.title}: single stream (the same files, one after another) ${
+          mbps(bytes, r.ms).toFixed(0)
+        } MB/s`,
+      );
+    } catch (err) {
+      c.notes.push(`single-stream reference failed: ${errorMessage(err)}`);
+    }
+    await settle([outDir]);
+  }
+  const single = medianOf(c.figures.singleStreamMBps);
+  const agg = medianOf(c.samples.ferry);
+  if (single !== null) {
+    c.notes.push(
+      `single stream over the same files: ${fmt(single, "MB/s")} MB/s` +
+        (agg !== null ? ` (aggregate = ${(agg / single).toFixed(2)}× it)` : ""),
+    );
+  }
+  const cores = medianOf(c.figures.serverCpuCores);
+  if (cores !== null) {
+    const seconds = medianOf(c.figures.serverCpuSeconds)!;
+    const singleCores = medianOf(c.figures.singleServerCpuCores);
+    c.notes.push(
+      `server CPU ${cores.toFixed(2)} cores (${seconds.toFixed(1)} CPU-s)` +
+        (singleCores !== null ? `, single stream ${singleCores.toFixed(2)} cores` : ""),
+    );
+  }
+  const rss = maxOf(c.figures.serverPeakRssMiB);
+  if (rss !== null) c.notes.push(`server peak RSS ${rss.toFixed(0)} MiB`);
+}
