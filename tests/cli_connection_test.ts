@@ -25,6 +25,7 @@ import {
   tempDir,
   within,
 } from "./cli_helpers.ts";
+import { localOnly } from "./test_storage.ts";
 import { fingerprint, generateCertificates } from "../server/certificates.ts";
 import { randomBytes, startServer, testCertificates, TOKENS } from "./helpers.ts";
 import { connect, FerryError, isInterruption } from "../mod.ts";
@@ -52,7 +53,11 @@ function zerosSha256(n: number): string {
 const BIG = 256 * 1024 * 1024;
 
 for (const path of ["ca", "fingerprint"] as const) {
-  Deno.test(`cli connection: a server killed mid-download (${path} path) ends the get with exit 3 within seconds; --resume continues`, async () => {
+  Deno.test({
+    name:
+      `cli connection: a server killed mid-download (${path} path) ends the get with exit 3 within seconds; --resume continues`,
+    ignore: localOnly("a 256 MiB sparse file in the server's ./data, served again after a restart"),
+  }, async () => {
     await using dir = await tempDir(`ferry-kill-${path}-`);
     const serverDir = `${dir.path}/server`;
     const cwd = `${dir.path}/client`;
@@ -239,7 +244,7 @@ Deno.test("client connection: a server that stops moving data mid-transfer is a 
   const ts = await startServer();
   try {
     const data = randomBytes(32 * 1024 * 1024);
-    await Deno.writeFile(`${ts.root}/big.bin`, data);
+    await ts.files.write("big.bin", data);
     const set = await testCertificates();
     const paths = {
       ca: { caCerts: [ts.ca] },

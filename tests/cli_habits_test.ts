@@ -25,8 +25,8 @@ import { completionScript, OPTION_HELP } from "../cli/completions.ts";
 
 Deno.test("cli habits: get of a directory without -r says to use -r, as put does", async () => {
   await using s = await cliServer();
-  await Deno.mkdir(`${s.ts.root}/docs`);
-  await Deno.writeTextFile(`${s.ts.root}/docs/a.txt`, "a\n");
+  await s.ts.files.mkdir("docs");
+  await s.ts.files.write("docs/a.txt", "a\n");
   const get = await s.run(["get", "docs", "out"]);
   assertFails(get, 6, "IS_A_DIRECTORY", "get of a directory");
   assert.match(get.stderr, /^ferry: docs is a directory \(use -r\) \[IS_A_DIRECTORY\]$/m);
@@ -50,8 +50,8 @@ function noHost(s: { ts: { port: number }; cwd: string }, port = true): string[]
 
 Deno.test("cli habits: HOST:PATH, USER@HOST:PATH and ferry:// name the server; -P and --host HOST:PORT the port", async (t) => {
   await using s = await cliServer();
-  await Deno.mkdir(`${s.ts.root}/docs`);
-  await Deno.writeTextFile(`${s.ts.root}/docs/a.txt`, "remote a\n");
+  await s.ts.files.mkdir("docs");
+  await s.ts.files.write("docs/a.txt", "remote a\n");
   await Deno.writeTextFile(`${s.cwd}/b.txt`, "local b\n");
   const env = { FERRY_CONFIG_DIR: `${s.cwd}/config` };
   const run = (args: string[], port = true) => ferry(s.cwd, [...noHost(s, port), ...args], env);
@@ -62,7 +62,7 @@ Deno.test("cli habits: HOST:PATH, USER@HOST:PATH and ferry:// name the server; -
   });
   await t.step("put FILE HOST:DIR/", async () => {
     assertOk(await run(["put", "b.txt", "127.0.0.1:docs/"]), "put to HOST:DIR/");
-    assert.equal(await Deno.readTextFile(`${s.ts.root}/docs/b.txt`), "local b\n");
+    assert.equal(await s.ts.files.readText("docs/b.txt"), "local b\n");
   });
   await t.step("ls, stat, mkdir, mv and rm take HOST:PATH too", async () => {
     const ls = await run(["ls", "127.0.0.1:docs"]);
@@ -72,8 +72,8 @@ Deno.test("cli habits: HOST:PATH, USER@HOST:PATH and ferry:// name the server; -
     assertOk(await run(["mv", "127.0.0.1:docs/b.txt", "127.0.0.1:made/b.txt"]), "mv");
     assertOk(await run(["stat", "127.0.0.1:made/b.txt"]), "stat");
     assertOk(await run(["rm", "127.0.0.1:made/b.txt"]), "rm");
-    assert.ok(!(await exists(`${s.ts.root}/made/b.txt`)));
-    assert.ok(await exists(`${s.ts.root}/made`));
+    assert.ok(!(await s.ts.files.exists("made/b.txt")));
+    assert.ok(await s.ts.files.exists("made"));
   });
   await t.step("ferry://HOST:PORT/PATH carries the port", async () => {
     const get = await run(
@@ -147,7 +147,7 @@ Deno.test("cli habits: a profile is a host alias (work:PATH, alice@work:PATH)", 
       "alice@work": { ...common, tokenFile: "alice-token" },
     }),
   );
-  await Deno.writeTextFile(`${s.ts.root}/w.txt`, "work\n");
+  await s.ts.files.write("w.txt", "work\n");
   const env = { FERRY_CONFIG_DIR: config };
   const get = await ferry(s.cwd, ["get", "work:w.txt", "w.txt"], env);
   assertOk(get, "get work:w.txt");
@@ -161,7 +161,7 @@ Deno.test("cli habits: a profile is a host alias (work:PATH, alice@work:PATH)", 
 
 Deno.test("cli habits: ls -lh is a human-readable long listing; -h alone is help", async () => {
   await using s = await cliServer();
-  await Deno.writeFile(`${s.ts.root}/big.bin`, new Uint8Array(3 * 1024 * 1024 / 2));
+  await s.ts.files.write("big.bin", new Uint8Array(3 * 1024 * 1024 / 2));
   for (const flags of [["-lh"], ["-hl"], ["-l", "-h"], ["-l", "--human-readable"]]) {
     const ls = await s.run(["ls", ...flags]);
     assertOk(ls, `ls ${flags.join(" ")}`);
@@ -199,7 +199,7 @@ Deno.test("cli habits: a token that begins with - works with --token and --token
     await Deno.writeTextFile(`${dir.path}/tok`, `${token}\n`);
     const file = await ferry(dir.path, [...base, "--token-file", "tok", "mkdir", "by-file"]);
     assertOk(file, "--token-file");
-    assert.ok(await exists(`${dir.path}/data/by-file`));
+    assert.equal(await server.files.kind("by-file"), "dir");
     assertFails(
       await ferry(dir.path, [...base, "--token-file", "missing", "ls"]),
       10,
@@ -214,7 +214,7 @@ Deno.test("cli habits: a token that begins with - works with --token and --token
 Deno.test("cli habits: - is standard output for get and standard input for put; /dev/stdout works", async () => {
   await using s = await cliServer();
   const data = randomBytes(300_000);
-  await Deno.writeFile(`${s.ts.root}/blob.bin`, data);
+  await s.ts.files.write("blob.bin", data);
 
   const out = await s.run(["get", "blob.bin", "-"]);
   assertOk(out, "get -");
@@ -236,7 +236,7 @@ Deno.test("cli habits: - is standard output for get and standard input for put; 
 
   const put = await s.run(["put", "-", "from-stdin.bin"], { stdin: data });
   assertOk(put, "put -");
-  assert.deepEqual(await Deno.readFile(`${s.ts.root}/from-stdin.bin`), data);
+  assert.deepEqual(await s.ts.files.read("from-stdin.bin"), data);
   assert.match(put.stdout, /^put - -> from-stdin\.bin: 293\.0 KiB in /);
 
   assertFails(await s.run(["put", "-"], { stdin: "x" }), 2, "USAGE", "put - without a name");
@@ -249,7 +249,7 @@ Deno.test("cli habits: - is standard output for get and standard input for put; 
 Deno.test("cli habits: --limit-rate paces get and put", async () => {
   await using s = await cliServer();
   const data = randomBytes(512 * 1024);
-  await Deno.writeFile(`${s.ts.root}/paced.bin`, data);
+  await s.ts.files.write("paced.bin", data);
   await Deno.writeFile(`${s.cwd}/up.bin`, data);
   for (const [verb, args] of [["get", ["paced.bin", "paced.bin"]], ["put", ["up.bin"]]] as const) {
     const run = await s.run(["--limit-rate", "256K", verb, "--json", ...args]);
@@ -259,7 +259,7 @@ Deno.test("cli habits: --limit-rate paces get and put", async () => {
     assert.ok(seconds >= 1.8, `${verb} took ${seconds} s`);
   }
   assert.deepEqual(await Deno.readFile(`${s.cwd}/paced.bin`), data);
-  assert.deepEqual(await Deno.readFile(`${s.ts.root}/up.bin`), data);
+  assert.deepEqual(await s.ts.files.read("up.bin"), data);
   const bad = await s.run(["--limit-rate", "fast", "ls"]);
   assertFails(bad, 2, "USAGE", "a bad rate");
   assert.match(bad.stderr, /like 500K, 10M or 1G/);

@@ -505,6 +505,24 @@ export async function cliServer(): Promise<
   };
 }
 
+/** Copies the local tree `local` into a server's files at `dir` (which must not exist). */
+export async function storeTree(files: StoredFiles, local: string, dir: string): Promise<void> {
+  await files.mkdir(dir);
+  for (const p of await tree(local)) {
+    if (p.endsWith("/")) await files.mkdir(`${dir}/${p.slice(0, -1)}`);
+    else await files.write(`${dir}/${p}`, await Deno.readFile(`${local}/${p}`));
+  }
+}
+
+/** Asserts that the local tree `a` and the tree `b` of a server's files are the same. */
+export async function assertSameStored(a: string, files: StoredFiles, b: string): Promise<void> {
+  const ta = await tree(a);
+  assert.deepEqual(await files.tree(b), ta);
+  for (const p of ta.filter((p) => !p.endsWith("/"))) {
+    assert.deepEqual(await files.read(`${b}/${p}`), await Deno.readFile(`${a}/${p}`), p);
+  }
+}
+
 /** Every path below `dir` (relative, `/`-separated, directories with a trailing `/`), sorted. */
 export async function tree(dir: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];

@@ -13,14 +13,24 @@ import { join } from "node:path";
 import { randomBytes, type TestServer } from "./helpers.ts";
 import {
   assertOk,
-  assertSameTree,
+  assertSameStored,
   cliServer,
   exists,
   sleep,
   startFerry,
+  storeTree,
   tempDir,
   tree,
 } from "./cli_helpers.ts";
+import type { StoredFiles } from "./test_storage.ts";
+
+/** {@linkcode makeTree} among the files a server serves, at `dir`; returns its bytes. */
+async function makeServedTree(files: StoredFiles, dir: string): Promise<number> {
+  await using local = await tempDir("ferry-trees-make-");
+  const total = await makeTree(local.path);
+  await storeTree(files, local.path, dir);
+  return total;
+}
 
 /** 24 files of 96 KiB over nested folders (2.25 MiB), and an empty directory. */
 async function makeTree(root: string): Promise<number> {
@@ -74,7 +84,7 @@ async function interruptWhen(
 
 Deno.test("cli trees: get -r interrupted by Ctrl-C, then --resume: nothing twice, no nesting, no partials", async () => {
   await using s = await cliServer();
-  const total = await makeTree(`${s.ts.root}/src`);
+  const total = await makeServedTree(s.ts.files, "src");
   const dest = `${s.cwd}/restore`; // does not exist before the first run
   const env = { FERRY_CONFIG_DIR: `${s.cwd}/config` };
   // 1 MiB/s: the 2.25 MiB tree takes over two seconds, so Ctrl-C lands midway.
@@ -105,7 +115,7 @@ Deno.test("cli trees: get -r interrupted by Ctrl-C, then --resume: nothing twice
   assertOk(again, "get -r --resume");
   const doc = JSON.parse(again.stdout);
 
-  await assertSameTree(`${s.ts.root}/src`, dest);
+  await assertSameStored(dest, s.ts.files, "src");
   assert.ok(!(await exists(`${dest}/src`)), "no second copy nested inside");
   assert.deepEqual((await localState(dest)).partial, [], "no partial file left");
 
@@ -138,7 +148,6 @@ Deno.test("cli trees: put -r interrupted by Ctrl-C, then --resume: nothing twice
   const env = { FERRY_CONFIG_DIR: `${s.cwd}/config` };
   // "up" does not exist on the server before the first run.
   const first = startFerry(s.cwd, [...s.args(), "--limit-rate", "1M", "put", "-r", src, "up"], env);
-  const upRoot = `${s.ts.root}/up`;
   await interruptWhen(
     first,
     () => Promise.resolve(s.ts.logs.filter((l) => l.op === "put" && l.result === "ok").length >= 6),
@@ -159,8 +168,8 @@ Deno.test("cli trees: put -r interrupted by Ctrl-C, then --resume: nothing twice
   const again = await s.run(["put", "-r", "--resume", "--json", src, "up"]);
   assertOk(again, "put -r --resume");
   const doc = JSON.parse(again.stdout);
-  await assertSameTree(src, upRoot);
-  assert.ok(!(await exists(`${upRoot}/src`)), "no second copy nested inside");
+  await assertSameStored(src, s.ts.files, "up");
+  assert.ok(!(await s.ts.files.exists("up/src")), "no second copy nested inside");
   const skipped = doc.skipped.map((f: { remote: string }) => f.remote).sort();
   assert.deepEqual(skipped, [...done].sort(), "what the first run finished was skipped");
   const sent = ops(s.ts, "put", logFrom).map((o) => o.path);
@@ -171,18 +180,18 @@ Deno.test("cli trees: put -r interrupted by Ctrl-C, then --resume: nothing twice
 Deno.test("cli trees: --update skips what is unchanged (size and time), --checksum compares SHA-256", async () => {
   await using s = await cliServer();
   await using local = await tempDir("ferry-trees-update-");
-  await makeTree(`${s.ts.root}/src`);
+  await makeServedTree(s.ts.files, "src");
   const dest = `${local.path}/copy`;
   assertOk(await s.run(["get", "-r", "src", dest]), "the first copy");
 
   // One file changes size, one is new, one changes in place with its old time put back.
-  await Deno.writeFile(`${s.ts.root}/src/d0/f03.bin`, randomBytes(1000));
-  await Deno.writeFile(`${s.ts.root}/src/d1/new.bin`, randomBytes(2000));
-  const sneaky = `${s.ts.root}/src/d2/f02.bin`;
-  const { mtime } = await Deno.stat(sneaky);
-  await Deno.writeFile(sneaky, randomBytes(96 * 1024));
-  await Deno.utime(sneaky, mtime!, mtime!);
-  await Deno.utime(`${dest}/d2/f02.bin`, mtime!, mtime!);
+  await s.ts.files.write("src/d0/f03.bin", randomBytes(1000));
+  await s.ts.files.write("src/d1/new.bin", randomBytes(2000));
+  const sneaky = "src/d2/f02.bin";
+  const mtime = new Date((await s.ts.files.mtime(sneaky))!);
+  await s.ts.files.write(sneaky, randomBytes(96 * 1024));
+  await s.ts.files.setMtime(sneaky, mtime);
+  await Deno.utime(`${dest}/d2/f02.bin`, mtime, mtime);
 
   const update = await s.run(["get", "-r", "--update", "--json", "src", dest]);
   assertOk(update, "get -r --update");
@@ -195,7 +204,7 @@ Deno.test("cli trees: --update skips what is unchanged (size and time), --checks
   assert.ok(!(await exists(`${dest}/src`)), "the copy is updated in place, not nested");
   assert.deepEqual(
     await Deno.readFile(`${dest}/d0/f03.bin`),
-    await Deno.readFile(`${s.ts.root}/src/d0/f03.bin`),
+    await s.ts.files.read("src/d0/f03.bin"),
   );
 
   const checksum = await s.run(["get", "-r", "--update", "--checksum", "--json", "src", dest]);
@@ -205,7 +214,7 @@ Deno.test("cli trees: --update skips what is unchanged (size and time), --checks
     ["src/d2/f02.bin"],
     "same size and time, other bytes: only SHA-256 sees it",
   );
-  await assertSameTree(`${s.ts.root}/src`, dest);
+  await assertSameStored(dest, s.ts.files, "src");
 
   // put -r --update: only the local change goes up.
   assertOk(await s.run(["put", "-r", dest, "mirror"]), "put -r");
@@ -214,12 +223,12 @@ Deno.test("cli trees: --update skips what is unchanged (size and time), --checks
   const put = await s.run(["put", "-r", "--update", "--json", dest, "mirror"]);
   assertOk(put, "put -r --update");
   assert.deepEqual(ops(s.ts, "put", from).map((o) => o.path), ["mirror/d1/new.bin"]);
-  await assertSameTree(dest, `${s.ts.root}/mirror`);
+  await assertSameStored(dest, s.ts.files, "mirror");
 });
 
 Deno.test("cli trees: a plain get that discards a partial download says so in one line", async () => {
   await using s = await cliServer();
-  await Deno.writeFile(`${s.ts.root}/file.bin`, randomBytes(5000));
+  await s.ts.files.write("file.bin", randomBytes(5000));
   await Deno.writeFile(`${s.cwd}/.file.bin.ferry-partial`, randomBytes(1234));
   const run = await s.run(["get", "file.bin"]);
   assertOk(run, "get over a partial");
@@ -229,7 +238,7 @@ Deno.test("cli trees: a plain get that discards a partial download says so in on
   );
   assert.deepEqual(
     await Deno.readFile(`${s.cwd}/file.bin`),
-    await Deno.readFile(`${s.ts.root}/file.bin`),
+    await s.ts.files.read("file.bin"),
   );
   assert.ok(!(await exists(`${s.cwd}/.file.bin.ferry-partial`)));
 });

@@ -32,7 +32,7 @@ async function makeTree(root: string): Promise<void> {
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeFile(`${dir}/f${i}.bin`, randomBytes(i * 37 % 5000));
   }
-  await s.ts.files.mkdir("empty");
+  await Deno.mkdir(`${root}/empty`);
   await Deno.mkdir(`${root}/d1/also-empty/inner-empty`, { recursive: true });
 }
 

@@ -86,7 +86,7 @@ Deno.test("install: the documented deno install gives a ferry that runs anywhere
   try {
     await Deno.writeTextFile(`${elsewhere}/ca.pem`, ts.ca);
     await Deno.writeTextFile(`${elsewhere}/token`, `${TOKENS.admin}\n`);
-    await Deno.writeTextFile(`${ts.root}/remote.txt`, "over the installed command\n");
+    await ts.files.write("remote.txt", "over the installed command\n");
     const args = ["--port", String(ts.port), "--ca", "ca.pem", "--token-file", "token"];
     const get = await run(...args, "get", "127.0.0.1:remote.txt", "here.txt");
     assertOk(get, "ferry get from another directory");
