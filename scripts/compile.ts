@@ -71,6 +71,9 @@ export const BINARIES = [
       "--allow-write",
       "--allow-env=FERRY_*",
     ],
+    // The S3 storage, which the server imports only when `--storage s3` is chosen (by a
+    // specifier made at run time, which deno compile cannot see by itself).
+    include: ["server/storage/s3/settings.ts"],
   },
   {
     name: "ferry",
@@ -82,6 +85,7 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
     ],
+    include: [],
   },
 ] as const;
 
@@ -128,6 +132,7 @@ export async function compile(outDir: string, target?: string): Promise<string[]
     const args = [
       "compile",
       ...bin.permissions,
+      ...bin.include.flatMap((file) => ["--include", file]),
       "--no-check",
       ...(target ? ["--target", target] : []),
       "--output",
