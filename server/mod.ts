@@ -24,3 +24,18 @@ export { type Account, hashToken } from "./auth.ts";
 export { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 export type { LogFields, Logger } from "./log.ts";
 export type { Role } from "../protocol/messages/mod.ts";
+export type {
+  CleanupOptions,
+  CleanupResult,
+  Entry,
+  ExpectedContent,
+  FileReader,
+  HashAlgorithm,
+  HashOptions,
+  Listing,
+  PrefixDigest,
+  ResumeRequest,
+  StagedUpload,
+  StageRequest,
+  Storage,
+} from "./storage/storage.ts";
