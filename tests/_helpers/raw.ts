@@ -30,6 +30,8 @@ import { TOKENS } from "./server.ts";
 
 /** A TLS connection that sends and receives raw frames. */
 export interface RawConn {
+  /** This end's address, as the server sees it in its log (`peer=127.0.0.1:PORT`). */
+  readonly localAddr: Deno.NetAddr;
   /** Writes byte strings (concatenated into one write). */
   send(...parts: Uint8Array[]): Promise<void>;
   /** The next frame from the server, or `null` once it closed; fails after `ms`. */
@@ -98,6 +100,7 @@ export async function openRaw(
     return true;
   }
   return {
+    localAddr: tcp.localAddr,
     pending: frames,
     discard() {
       discarding = true;

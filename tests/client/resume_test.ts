@@ -6,7 +6,16 @@
 
 import assert from "node:assert/strict";
 import { type FerryClient, FerryError } from "../../mod.ts";
-import { closeClient, MiB, randomBytes, sha256Hex, TOKENS, withServer } from "../_helpers/mod.ts";
+import {
+  closeClient,
+  MiB,
+  randomBytes,
+  sha256Hex,
+  streamOf,
+  TOKENS,
+  waitFor,
+  withServer,
+} from "../_helpers/mod.ts";
 
 /** Starts `transfer` and cuts the connection once `bytes` have moved; expects the cut error. */
 async function interrupt(
@@ -49,8 +58,8 @@ Deno.test("an interrupted download keeps a hidden partial and --resume completes
     const second = await t.client(TOKENS.read);
     try {
       const r = await second.download("big.bin", target, { resume: true });
-      assert.equal(r.resumed, kept, "continued from the kept bytes");
-      assert.equal(r.bytes, data.length - kept, "only the rest was sent");
+      assert.ok(r.resumed >= kept, `continued from the ${r.resumed} kept bytes`);
+      assert.equal(r.bytes, data.length - r.resumed, "only the rest was sent");
       assert.equal(r.sha256, sha256Hex(data));
     } finally {
       await closeClient(second);
@@ -154,14 +163,71 @@ Deno.test("an upload resume whose server-side partial was tampered with starts o
 
 Deno.test("upload resume of bytes in memory, and resume with nothing kept is a plain upload", async () => {
   await withServer(async (t) => {
-    const data = randomBytes(3 * MiB);
+    const data = randomBytes(12 * MiB);
     const c = await t.client(TOKENS.write);
     try {
-      const fresh = await c.upload(data, "m.bin", { resume: true });
+      const fresh = await c.upload(data.subarray(0, 3 * MiB), "m.bin", { resume: true });
       assert.equal(fresh.resumed, 0);
-      assert.equal(await c.hash("m.bin"), sha256Hex(data));
+      assert.equal(await c.hash("m.bin"), sha256Hex(data.subarray(0, 3 * MiB)));
     } finally {
       await closeClient(c);
     }
+
+    // An interrupted upload of a Uint8Array continues from what the server kept.
+    const first = await t.client(TOKENS.write);
+    await interrupt(first, (onProgress) => first.upload(data, "m.bin", { onProgress }), 4 * MiB);
+    // Once the server has ended the interrupted upload, it keeps what it received.
+    const partialNames = async () =>
+      (await hiddenNames(t.root)).filter((n) => /^\.ferry-[0-9a-f]{32}\.partial$/.test(n));
+    await waitFor(async () => (await partialNames()).length === 1, "the server's partial", 5_000);
+    const partials = await partialNames();
+    // The server may still be writing what it received: the partial only grows, and is a prefix.
+    const prefix = await Deno.readFile(`${t.root}/${partials[0]}`);
+    const kept = prefix.length;
+    assert.ok(kept > 0 && kept < data.length, `kept ${kept} bytes`);
+    assert.equal(sha256Hex(prefix), sha256Hex(data.subarray(0, kept)), "the partial is a prefix");
+    assert.equal(
+      await Deno.readFile(`${t.root}/m.bin`).then((b) => sha256Hex(b)),
+      sha256Hex(data.subarray(0, 3 * MiB)),
+      "old version intact",
+    );
+    const second = await t.client(TOKENS.write);
+    try {
+      const r = await second.upload(data, "m.bin", { resume: true });
+      assert.ok(r.resumed >= kept, `continued from the ${r.resumed} kept bytes`);
+      assert.equal(r.bytes, data.length - r.resumed, "only the rest was sent");
+      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(await second.hash("m.bin"), sha256Hex(data), "the server's file verifies");
+    } finally {
+      await closeClient(second);
+    }
+    assert.deepEqual(await hiddenNames(t.root), [], "no temporary file is left");
+  });
+});
+
+Deno.test("upload resume of an interrupted stream starts over (a stream cannot be rewound) and is still right", async () => {
+  await withServer(async (t) => {
+    const data = randomBytes(12 * MiB);
+    const first = await t.client(TOKENS.write);
+    await interrupt(
+      first,
+      (onProgress) => first.upload(streamOf(data), "s.bin", { size: data.length, onProgress }),
+      4 * MiB,
+    );
+    // Once the server has ended the interrupted upload, it keeps what it received.
+    const partials = async () =>
+      (await hiddenNames(t.root)).filter((n) => /^\.ferry-[0-9a-f]{32}\.partial$/.test(n));
+    await waitFor(async () => (await partials()).length === 1, "the server's partial", 5_000);
+    const second = await t.client(TOKENS.write);
+    try {
+      const r = await second.upload(streamOf(data), "s.bin", { size: data.length, resume: true });
+      assert.equal(r.resumed, 0, "a stream source is sent again from its start");
+      assert.equal(r.bytes, data.length);
+      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(await second.hash("s.bin"), sha256Hex(data), "the server's file verifies");
+    } finally {
+      await closeClient(second);
+    }
+    assert.deepEqual(await hiddenNames(t.root), [], "no temporary file is left");
   });
 });

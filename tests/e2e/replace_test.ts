@@ -22,6 +22,7 @@ import {
   namesIn,
   openRaw,
   randomBytes,
+  rawList,
   rawLogin,
   rawUpload,
   rejectsWith,
@@ -100,14 +101,18 @@ Deno.test("replace: an upload cut off by the connection closing leaves the old v
   await withServer(async (t) => {
     const v1 = randomBytes(100 * KiB);
     await Deno.writeFile(`${t.root}/doc.bin`, v1);
+    const v2 = randomBytes(3 * MiB);
+    const sent = v2.subarray(0, 2 * MiB);
     const raw = await openRaw(t.port, t.ca);
     try {
       await rawLogin(raw, TOKENS.write);
       await raw.send(
-        encodeUpload({ id: 30, size: 3 * MiB, mtime: null, path: "doc.bin" }),
-        encodeDataFrames(SERVICES.UPLOAD_DATA, 30, randomBytes(2 * MiB)),
+        encodeUpload({ id: 30, size: v2.length, mtime: null, path: "doc.bin" }),
+        encodeDataFrames(SERVICES.UPLOAD_DATA, 30, sent),
       );
       await waitFor(async () => (await namesIn(t.root)).length === 2, "the temp file", 5_000);
+      // Frames are handled in order: once this LIST is answered, all the data was taken in.
+      assert.deepEqual((await rawList(raw, 31)).map((e) => e.name), ["doc.bin"]);
     } finally {
       await raw.close();
     }
@@ -116,11 +121,22 @@ Deno.test("replace: an upload cut off by the connection closing leaves the old v
     assert.equal(names.length, 2, names.join());
     const partial = names.find((n) => n !== "doc.bin") ?? "";
     assert.match(partial, /^\.ferry-[0-9a-f]{32}\.partial$/, "a resumable partial is kept");
-    assert.ok((await Deno.stat(`${t.root}/${partial}`)).size <= 2 * MiB);
+    const kept = await Deno.readFile(`${t.root}/${partial}`);
+    assert.ok(kept.length <= 2 * MiB);
+    assertSameBytes(kept, sent, "the partial holds exactly what was sent");
     assertSameBytes(await Deno.readFile(`${t.root}/doc.bin`), v1, "old version");
     await withClient(t, TOKENS.read, async (c) => {
       assert.deepEqual((await c.list()).map((e) => e.name), ["doc.bin"], "the partial is hidden");
     });
+    // It is resumable: the same upload continues from it.
+    await withClient(t, TOKENS.write, async (c) => {
+      const r = await c.upload(v2, "doc.bin", { resume: true });
+      assert.equal(r.resumed, sent.length, "continued from the kept bytes");
+      assert.equal(r.bytes, v2.length - sent.length);
+      assert.equal(r.sha256, sha256Hex(v2));
+    });
+    assertSameBytes(await Deno.readFile(`${t.root}/doc.bin`), v2, "new version");
+    assert.deepEqual(await namesIn(t.root), ["doc.bin"], "the partial became the file");
   });
 });
 

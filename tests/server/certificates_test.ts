@@ -10,6 +10,7 @@ import {
 } from "../../server/certificates.ts";
 import * as x509 from "@peculiar/x509";
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
+import { mode, tempDir } from "../_helpers/mod.ts";
 
 function assert(condition: unknown, message = "assertion failed"): asserts condition {
   if (!condition) throw new Error(message);
@@ -49,8 +50,24 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A TLS listener on 127.0.0.1 serving `set`, answering one "ping" with "pong" per connection. */
-async function roundTrip(set: CertificateSet, hostname: string): Promise<void> {
+/**
+ * Connects to `port` on 127.0.0.1 over TLS, checking the server's certificate for `hostname`
+ * (so any name can be tried without a resolver).
+ */
+async function connectAs(port: number, hostname: string, ca: string): Promise<Deno.TlsConn> {
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  return await Deno.startTls(tcp, { hostname, caCerts: [ca] });
+}
+
+/**
+ * A TLS listener on 127.0.0.1 serving `set`, answering one "ping" with "pong", and a client that
+ * checks the certificate for `hostname` (default: connects to `hostname` itself).
+ */
+async function roundTrip(
+  set: CertificateSet,
+  hostname: string,
+  options: { byAddress?: boolean } = {},
+): Promise<void> {
   using listener = Deno.listenTls({
     hostname: "127.0.0.1",
     port: 0,
@@ -66,11 +83,9 @@ async function roundTrip(set: CertificateSet, hostname: string): Promise<void> {
     await conn.closeWrite();
   })();
   const client = (async () => {
-    using conn = await Deno.connectTls({
-      hostname,
-      port: listener.addr.port,
-      caCerts: [set.caCert],
-    });
+    using conn = options.byAddress
+      ? await connectAs(listener.addr.port, hostname, set.caCert)
+      : await Deno.connectTls({ hostname, port: listener.addr.port, caCerts: [set.caCert] });
     await conn.handshake();
     await writeAll(conn, encoder.encode("ping"));
     assertEquals(decoder.decode(await readAll(conn, 4)), "pong", "client read");
@@ -86,19 +101,6 @@ function sanOf(cert: x509.X509Certificate): { type: string; value: string }[] {
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   assert(san !== null, "subjectAltName present");
   return san.names.toJSON().map(({ type, value }) => ({ type, value }));
-}
-
-async function tempDir(t: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "ferry-certs-" });
-  try {
-    await t(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function modeOf(path: string): Promise<number> {
-  return (await Deno.stat(path)).mode! & 0o777;
 }
 
 const shared = await generateCertificates();
@@ -138,18 +140,17 @@ Deno.test("a client trusting a different CA is refused", async () => {
 
 Deno.test("a name the certificate does not cover is refused", async () => {
   const set = await generateCertificates(["example.test"]);
+  // Positive control: the same certificate is accepted for the name it covers.
+  await roundTrip(set, "example.test", { byAddress: true });
   using listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: set.cert, key: set.key });
   const server = (async () => {
     using conn = await listener.accept();
     await conn.handshake().catch(() => {});
   })();
   const client = (async () => {
-    using conn = await Deno.connectTls({
-      hostname: "localhost",
-      port: listener.addr.port,
-      caCerts: [set.caCert],
-    });
-    await assertRejects(() => conn.handshake(), "handshake for an uncovered name");
+    using conn = await connectAs(listener.addr.port, "localhost", set.caCert);
+    const error = await assertRejects(() => conn.handshake(), "handshake for an uncovered name");
+    assert(/not valid for name "localhost"/.test(error.message), error.message);
   })();
   await Promise.all([server, client]);
 });
@@ -219,71 +220,77 @@ Deno.test("names: IPs detected by syntax, bad names rejected", async () => {
 });
 
 Deno.test("writeCertificates: modes 0644/0600, replaces existing files, no temp files left", async () => {
-  await tempDir(async (root) => {
-    const dir = `${root}/nested/certs`;
-    // A key file left readable by a previous run must end up 0600.
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(`${dir}/${CERT_FILES.key}`, "old", { mode: 0o644 });
-    await Deno.chmod(`${dir}/${CERT_FILES.key}`, 0o644);
+  await using tmp = await tempDir("ferry-certs-");
+  const root = tmp.path;
+  const dir = `${root}/nested/certs`;
+  // A key file left readable by a previous run must end up 0600.
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/${CERT_FILES.key}`, "old", { mode: 0o644 });
+  await Deno.chmod(`${dir}/${CERT_FILES.key}`, 0o644);
 
-    await writeCertificates(dir, shared);
-    assertEquals(await modeOf(`${dir}/${CERT_FILES.caCert}`), 0o644, "ca.pem");
-    assertEquals(await modeOf(`${dir}/${CERT_FILES.cert}`), 0o644, "server.pem");
-    assertEquals(await modeOf(`${dir}/${CERT_FILES.caKey}`), 0o600, "ca-key.pem");
-    assertEquals(await modeOf(`${dir}/${CERT_FILES.key}`), 0o600, "server-key.pem");
-    assertEquals(await Deno.readTextFile(`${dir}/${CERT_FILES.key}`), shared.key);
-    assertEquals(await Deno.readTextFile(`${dir}/${CERT_FILES.cert}`), shared.cert);
+  await writeCertificates(dir, shared);
+  assertEquals(await mode(`${dir}/${CERT_FILES.caCert}`), 0o644, "ca.pem");
+  assertEquals(await mode(`${dir}/${CERT_FILES.cert}`), 0o644, "server.pem");
+  assertEquals(await mode(`${dir}/${CERT_FILES.caKey}`), 0o600, "ca-key.pem");
+  assertEquals(await mode(`${dir}/${CERT_FILES.key}`), 0o600, "server-key.pem");
+  assertEquals(await Deno.readTextFile(`${dir}/${CERT_FILES.key}`), shared.key);
+  assertEquals(await Deno.readTextFile(`${dir}/${CERT_FILES.cert}`), shared.cert);
 
-    const names = [];
-    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-    assertEquals(names.sort(), Object.values(CERT_FILES).sort(), "only the four files");
-  });
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  assertEquals(names.sort(), Object.values(CERT_FILES).sort(), "only the four files");
 });
 
 Deno.test("ensureCertificates: creates once, then loads; force regenerates", async () => {
-  await tempDir(async (dir) => {
-    const first = await ensureCertificates(dir);
-    assertEquals(first.created, true, "first call creates");
-    assertEquals(await modeOf(`${dir}/${CERT_FILES.key}`), 0o600, "key mode");
+  await using tmp = await tempDir("ferry-certs-");
+  const dir = tmp.path;
+  const first = await ensureCertificates(dir);
+  assertEquals(first.created, true, "first call creates");
+  assertEquals(await mode(`${dir}/${CERT_FILES.key}`), 0o600, "key mode");
 
-    const second = await ensureCertificates(dir);
-    assertEquals(second.created, false, "second call loads");
-    assertEquals(second.set, first.set, "same set loaded");
+  const second = await ensureCertificates(dir);
+  assertEquals(second.created, false, "second call loads");
+  assertEquals(second.set, first.set, "same set loaded");
 
-    const forced = await ensureCertificates(dir, { force: true, names: ["ferry.test"] });
-    assertEquals(forced.created, true, "force creates");
-    assert(forced.set.cert !== first.set.cert && forced.set.key !== first.set.key, "new set");
-    assertEquals(sanOf(parse(forced.set.cert)), [{ type: "dns", value: "ferry.test" }]);
-    assertEquals((await ensureCertificates(dir)).set, forced.set, "forced set persisted");
+  const forced = await ensureCertificates(dir, { force: true, names: ["ferry.test"] });
+  assertEquals(forced.created, true, "force creates");
+  assert(forced.set.cert !== first.set.cert && forced.set.key !== first.set.key, "new set");
+  assertEquals(sanOf(parse(forced.set.cert)), [{ type: "dns", value: "ferry.test" }]);
+  assertEquals((await ensureCertificates(dir)).set, forced.set, "forced set persisted");
 
-    // A missing server certificate means the set is made again.
-    await Deno.remove(`${dir}/${CERT_FILES.cert}`);
-    const remade = await ensureCertificates(dir);
-    assertEquals(remade.created, true, "remade after server.pem removed");
-    assert(remade.set.key !== forced.set.key, "remade with a new key");
-  });
+  // A missing server certificate means the set is made again.
+  await Deno.remove(`${dir}/${CERT_FILES.cert}`);
+  const remade = await ensureCertificates(dir);
+  assertEquals(remade.created, true, "remade after server.pem removed");
+  assert(remade.set.key !== forced.set.key, "remade with a new key");
 });
 
 Deno.test("ensureCertificates: a user's own cert and key without CA files are kept", async () => {
-  await tempDir(async (dir) => {
-    await writeCertificates(dir, { ...shared, caCert: "", caKey: "" });
-    const loaded = await ensureCertificates(dir);
-    assertEquals(loaded.created, false);
-    assertEquals(loaded.set, { caCert: "", caKey: "", cert: shared.cert, key: shared.key });
+  await using tmp = await tempDir("ferry-certs-");
+  const dir = tmp.path;
+  await writeCertificates(dir, { ...shared, caCert: "", caKey: "" });
+  const loaded = await ensureCertificates(dir);
+  assertEquals(loaded.created, false);
+  assertEquals(loaded.set, { caCert: "", caKey: "", cert: shared.cert, key: shared.key });
 
-    await writeCertificates(dir, { ...shared, caKey: "" });
-    const withCa = await ensureCertificates(dir);
-    assertEquals(withCa.created, false);
-    assertEquals(withCa.set, { ...shared, caKey: "" });
-  });
+  await writeCertificates(dir, { ...shared, caKey: "" });
+  const withCa = await ensureCertificates(dir);
+  assertEquals(withCa.created, false);
+  assertEquals(withCa.set, { ...shared, caKey: "" });
 });
 
 Deno.test("ensureCertificates: a file without the PEM expected is an error", async () => {
-  await tempDir(async (dir) => {
-    await Deno.writeTextFile(`${dir}/${CERT_FILES.cert}`, "not a certificate");
-    await Deno.writeTextFile(`${dir}/${CERT_FILES.key}`, shared.key);
-    await assertRejects(() => ensureCertificates(dir), "garbage server.pem");
-  });
+  await using tmp = await tempDir("ferry-certs-");
+  const dir = tmp.path;
+  await Deno.writeTextFile(`${dir}/${CERT_FILES.cert}`, "not a certificate");
+  await Deno.writeTextFile(`${dir}/${CERT_FILES.key}`, shared.key);
+  const error = await assertRejects(() => ensureCertificates(dir), "garbage server.pem");
+  assert(error.constructor === Error, `a plain Error, not a crash: ${error.name}`);
+  assertEquals(
+    error.message,
+    `${dir}/${CERT_FILES.cert} does not hold the PEM block expected`,
+    "the error names the file",
+  );
 });
 
 Deno.test("fingerprint matches independent computations", async () => {
