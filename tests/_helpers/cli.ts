@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { childEnv, CLIENT, CLIENT_FLAGS } from "./tasks.ts";
+import { childEnv, CLIENT, CLIENT_FLAGS, denoRun } from "./tasks.ts";
 
 /** How a CLI run ended. */
 export interface Run {
@@ -25,14 +25,10 @@ export async function ferry(
   env: Record<string, string> = {},
   options: { stdin?: string; timeoutMs?: number } = {},
 ): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
+  const child = denoRun(CLIENT, CLIENT_FLAGS, args, {
     cwd,
-    clearEnv: true,
-    env: childEnv(env),
+    env,
     stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
   }).spawn();
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   try {
@@ -42,15 +38,16 @@ export async function ferry(
       await writer.close().catch(() => {});
     }
     const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return runOf(out);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A finished process's status and decoded output. */
+function runOf(out: Deno.CommandOutput): Run {
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
 /** Quotes a word for `sh`. */
@@ -96,12 +93,7 @@ export async function ferryTty(
     if (stdin !== "") await writer.write(new TextEncoder().encode(stdin)).catch(() => {});
     const out = await child.output();
     await writer.close().catch(() => {});
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
+    return runOf(out);
   } finally {
     clearTimeout(timer);
   }

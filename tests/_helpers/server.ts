@@ -25,7 +25,7 @@ import { randomBytes, sha256Hex } from "./bytes.ts";
 import { freePort, sleep } from "./net.ts";
 import { collector } from "./streams.ts";
 import { cpuSeconds, fdCount, statusKiB } from "./proc.ts";
-import { childEnv, collect, SERVER, SERVER_FLAGS } from "./tasks.ts";
+import { collect, denoRun, SERVER, SERVER_FLAGS } from "./tasks.ts";
 
 let certs: Promise<CertificateSet> | undefined;
 
@@ -59,8 +59,8 @@ export interface TestServer {
   ca: string;
   /** Every log line the server wrote. */
   logs: LogFields[];
-  /** Connects a client with `token` (default: admin). */
-  client(token?: string): Promise<FerryClient>;
+  /** Connects a client with `token` (default: admin), through `port` (a relay) if given. */
+  client(token?: string, port?: number): Promise<FerryClient>;
   /** Shuts the server down and removes the temporary directories. */
   close(): Promise<void>;
 }
@@ -96,8 +96,8 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
     outside,
     ca: set.caCert,
     logs,
-    client: (token = TOKENS.admin) =>
-      connect({ hostname: "localhost", port, token, caCerts: [set.caCert] }),
+    client: (token = TOKENS.admin, via = port) =>
+      connect({ hostname: "localhost", port: via, token, caCerts: [set.caCert] }),
     async close() {
       await server.shutdown("test done");
       await server.finished;
@@ -212,15 +212,12 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   const cwd = options.cwd ?? await Deno.makeTempDir({ prefix: "ferry-proc-" });
   const port = options.port ?? freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...SERVER_FLAGS, SERVER, "--host", "127.0.0.1", "--port", String(port), ...args],
-    cwd,
-    clearEnv: true,
-    env: childEnv(),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = denoRun(
+    SERVER,
+    SERVER_FLAGS,
+    ["--host", "127.0.0.1", "--port", String(port), ...args],
+    { cwd },
+  ).spawn();
   const out = collect(child.stdout);
   const err = collect(child.stderr);
   let running = true;

@@ -29,13 +29,20 @@ export function streamOf(
   });
 }
 
-/** A ReadableStream the test feeds by hand: `push` a chunk, `end` it, or `fail` it. */
-export function handFedStream(): {
+/** A ReadableStream the test feeds by hand, from {@linkcode handFedStream}. */
+export interface HandFed {
+  /** The stream. */
   stream: ReadableStream<Uint8Array>;
+  /** Enqueues a chunk. */
   push(chunk: Uint8Array): void;
+  /** Closes the stream. */
   end(): void;
+  /** Errors the stream. */
   fail(reason: unknown): void;
-} {
+}
+
+/** A ReadableStream the test feeds by hand: `push` a chunk, `end` it, or `fail` it. */
+export function handFedStream(): HandFed {
   let ctrl!: ReadableStreamDefaultController<Uint8Array>;
   const stream = new ReadableStream<Uint8Array>({
     start(c) {
@@ -48,6 +55,29 @@ export function handFedStream(): {
     end: () => ctrl.close(),
     fail: (e) => ctrl.error(e),
   };
+}
+
+/**
+ * Starts a transfer from a stream fed by hand (`start`), runs `fn` while it is in flight, and
+ * returns the transfer's result. If `fn` throws, the stream fails first, so the transfer ends
+ * too; either way the transfer has settled when this returns.
+ */
+export async function feeding<T>(
+  start: (stream: ReadableStream<Uint8Array>) => Promise<T>,
+  fn: (feed: HandFed) => Promise<void>,
+): Promise<T> {
+  const feed = handFedStream();
+  const transfer = start(feed.stream);
+  transfer.catch(() => {}); // may reject while fn awaits something else
+  try {
+    await fn(feed);
+  } catch (err) {
+    feed.fail(err);
+    throw err;
+  } finally {
+    await transfer.catch(() => {});
+  }
+  return await transfer;
 }
 
 /** A sink made by {@linkcode collector}. */

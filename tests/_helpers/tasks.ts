@@ -47,6 +47,37 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, NO_COLOR: "1", ...extra };
 }
 
+/** Options of {@linkcode denoRun}. */
+export interface DenoRunOptions {
+  /** The working directory. */
+  cwd: string;
+  /** Variables added to {@linkcode childEnv}. */
+  env?: Record<string, string>;
+  /** Standard input (default: none). */
+  stdin?: "piped" | "null";
+}
+
+/**
+ * `deno run FLAGS SCRIPT ...args` in `cwd`, with a clean environment ({@linkcode childEnv}) and
+ * piped output: how the tests start either program.
+ */
+export function denoRun(
+  script: string,
+  flags: string[],
+  args: string[],
+  options: DenoRunOptions,
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, script, ...args],
+    cwd: options.cwd,
+    clearEnv: true,
+    env: childEnv(options.env),
+    stdin: options.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
 /** Collects a stream's text in the background. */
 export function collect(
   stream: ReadableStream<Uint8Array>,

@@ -11,9 +11,9 @@ import { connect } from "../../mod.ts";
 import {
   assertFails,
   assertOk,
-  childEnv,
   CLIENT,
   CLIENT_FLAGS,
+  denoRun,
   exists,
   ferry,
   freePort,
@@ -189,15 +189,7 @@ Deno.test("cli: failures exit with their documented status and one line on stder
       assertOk(client, "ferry --help");
       assert.match(client.stdout, /Usage:/);
       assert.match(client.stdout, /ls \[-l\] \[PATH\]/);
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...SERVER_FLAGS, SERVER, "--help"],
-        cwd,
-        clearEnv: true,
-        env: childEnv(),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const out = await denoRun(SERVER, SERVER_FLAGS, ["--help"], { cwd }).output();
       const text = new TextDecoder().decode(out.stdout);
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
       assert.match(text, /Usage:/);
@@ -210,24 +202,12 @@ Deno.test("cli: failures exit with their documented status and one line on stder
       // Through a relay that lets only 8 MiB of the server's answer through and then holds the
       // rest, so the client is reliably caught part-way whatever the machine's speed.
       await using relay = relayTo(server.port, { stallDownAfter: 8 * 1024 * 1024 });
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...CLIENT_FLAGS,
-          CLIENT,
-          "--port",
-          String(relay.port),
-          "get",
-          "big.bin",
-          "big.out",
-        ],
-        cwd,
-        clearEnv: true,
-        env: childEnv(),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = denoRun(
+        CLIENT,
+        CLIENT_FLAGS,
+        ["--port", String(relay.port), "get", "big.bin", "big.out"],
+        { cwd },
+      ).spawn();
       let killed = false;
       let out: Deno.CommandOutput;
       try {

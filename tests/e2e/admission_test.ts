@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { connect, type FerryError } from "../../mod.ts";
+import type { FerryError } from "../../mod.ts";
 import { encodeAuth, encodeHello } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { MAX_REFUSING } from "../../server/server.ts";
@@ -51,12 +51,7 @@ Deno.test("per-address cap: past maxConnectionsPerIp a client is told BUSY (id 0
       // The library reports it as BUSY too.
       await assert.rejects(t.client(TOKENS.read), (e) => (e as FerryError).code === "BUSY");
       // 127.0.0.2 has its own allowance.
-      const other = await connect({
-        hostname: "localhost",
-        port: fromTwo.port,
-        token: TOKENS.write,
-        caCerts: [t.ca],
-      });
+      const other = await t.client(TOKENS.write, fromTwo.port);
       try {
         await other.upload(new TextEncoder().encode("from .2"), "two.txt");
         assert.deepEqual((await other.list()).map((e) => e.name), ["two.txt"]);
@@ -169,12 +164,7 @@ Deno.test("auth back-off: after 5 failures an address is locked out (BUSY, even 
       assert.equal(refused.code, "BUSY");
       assert.match(refused.message, /failed logins.*try again in \d+ s/);
       // From another address, logging in works at once.
-      const other = await connect({
-        hostname: "localhost",
-        port: fromTwo.port,
-        token: TOKENS.write,
-        caCerts: [t.ca],
-      });
+      const other = await t.client(TOKENS.write, fromTwo.port);
       other.close();
       await other.closed;
       // Once the lockout is over, 127.0.0.1 logs in again.

@@ -20,7 +20,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { connect, type FerryClient } from "../../mod.ts";
+import type { FerryClient } from "../../mod.ts";
 import {
   encodeAuth,
   encodeDownload,
@@ -491,12 +491,7 @@ async function fuzzOnce(
 
 /** A good client's put+get round trip, and no hidden name listed in any directory or kept. */
 async function checkServes(t: TestServer, name: string): Promise<void> {
-  const c = await connect({
-    hostname: "localhost",
-    port: t.port,
-    token: TOKENS.write,
-    caCerts: [t.ca],
-  });
+  const c = await t.client(TOKENS.write);
   try {
     const data = randomBytes(300_000);
     await c.upload(data, name);

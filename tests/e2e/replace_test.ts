@@ -16,7 +16,7 @@ import {
   assertSameBytes,
   collector,
   expectError,
-  handFedStream,
+  feeding,
   KiB,
   MiB,
   namesIn,
@@ -147,10 +147,7 @@ Deno.test("replace: a successful upload replaces the file atomically; readers se
     await withClient(t, TOKENS.write, async (writer) => {
       await writer.upload(v1, "doc.bin");
       await withClient(t, TOKENS.read, async (reader) => {
-        const feed = handFedStream();
-        const upload = writer.upload(feed.stream, "doc.bin");
-        upload.catch(() => {}); // may reject while the test awaits something else
-        try {
+        const result = await feeding((stream) => writer.upload(stream, "doc.bin"), async (feed) => {
           feed.push(v2.subarray(0, 512 * KiB));
           await waitFor(async () => (await namesIn(t.root)).length === 2, "the temp file", 5_000);
           // Mid-upload, the old version is what readers get.
@@ -160,13 +157,8 @@ Deno.test("replace: a successful upload replaces the file atomically; readers se
           assert.equal((await reader.list("doc.bin"))[0].size, v1.length);
           feed.push(v2.subarray(512 * KiB));
           feed.end();
-        } catch (err) {
-          feed.fail(err);
-          throw err;
-        } finally {
-          await upload.catch(() => {});
-        }
-        assert.equal((await upload).sha256, sha256Hex(v2));
+        });
+        assert.equal(result.sha256, sha256Hex(v2));
         const sink = collector();
         await reader.download("doc.bin", sink.stream);
         assertSameBytes(sink.bytes(), v2, "new version after the upload");

@@ -13,7 +13,7 @@ import { type ErrorCode, FerryError } from "../../mod.ts";
 import {
   byName,
   collector,
-  handFedStream,
+  feeding,
   KiB,
   namesIn,
   randomBytes,
@@ -130,10 +130,7 @@ Deno.test(".ferry- names are refused with BAD_NAME and the server's temporary fi
       assert.deepEqual((await c.list()).map((e) => e.name), ["sub"]);
 
       // While an upload is in flight its temporary file exists on disk but is not listed.
-      const feed = handFedStream();
-      const upload = c.upload(feed.stream, "sub/new.bin");
-      upload.catch(() => {}); // may reject while the test awaits something else
-      try {
+      const result = await feeding((stream) => c.upload(stream, "sub/new.bin"), async (feed) => {
         feed.push(randomBytes(100 * KiB));
         await waitFor(
           async () => (await namesIn(`${t.root}/sub`)).some((n) => n.startsWith(".ferry-")),
@@ -144,13 +141,8 @@ Deno.test(".ferry- names are refused with BAD_NAME and the server's temporary fi
         assert.deepEqual((await c.list()).map((e) => e.name), ["sub"]);
         feed.push(randomBytes(10));
         feed.end();
-      } catch (err) {
-        feed.fail(err);
-        throw err;
-      } finally {
-        await upload.catch(() => {});
-      }
-      assert.equal((await upload).bytes, 100 * KiB + 10);
+      });
+      assert.equal(result.bytes, 100 * KiB + 10);
       assert.deepEqual(await namesIn(`${t.root}/sub`), ["new.bin"], "the temp file is gone");
       assert.deepEqual((await c.list("sub")).map((e) => e.name), ["new.bin"]);
     });

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import {
   assertSameBytes,
+  feeding,
   handFedStream,
   KiB,
   namesIn,
@@ -53,10 +54,7 @@ Deno.test("shutdown lets an in-flight upload finish within the grace period and 
   await withServer(async (t) => {
     const data = randomBytes(300 * KiB);
     await withClient(t, TOKENS.write, async (writer) => {
-      const feed = handFedStream();
-      const upload = writer.upload(feed.stream, "late.bin");
-      upload.catch(() => {}); // may reject while the test awaits something else
-      try {
+      const result = await feeding((stream) => writer.upload(stream, "late.bin"), async (feed) => {
         feed.push(data.subarray(0, 100 * KiB));
         await waitFor(async () => (await namesIn(t.root)).length === 1, "the temp file", 5_000);
         await withClient(t, TOKENS.admin, (admin) => admin.shutdown());
@@ -64,13 +62,8 @@ Deno.test("shutdown lets an in-flight upload finish within the grace period and 
         await rejectsWith(t.client(TOKENS.admin), "UNREACHABLE", "connect during shutdown");
         feed.push(data.subarray(100 * KiB));
         feed.end();
-      } catch (err) {
-        feed.fail(err);
-        throw err;
-      } finally {
-        await upload.catch(() => {});
-      }
-      assert.equal((await upload).sha256, sha256Hex(data), "the upload in flight completed");
+      });
+      assert.equal(result.sha256, sha256Hex(data), "the upload in flight completed");
       const finished = await settlesWithin(t.server.finished, 10_000);
       assert.ok(finished.settled, "server.finished resolved");
       assert.ok((await settlesWithin(writer.closed, 5_000)).settled, "the writer was disconnected");

@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import { connect } from "../../mod.ts";
 import {
   concat,
   indexOfBytes,
@@ -26,12 +25,7 @@ Deno.test("wire: no file name, contents or token travel in plaintext", async () 
     const marker = `FERRYMARK${randomHex(12)}`;
     const name = `${marker}.txt`;
     const contents = encoder.encode(`secret line ${marker}\n`.repeat(2000));
-    const client = await connect({
-      hostname: "localhost",
-      port: recorder.port,
-      token: TOKENS.admin,
-      caCerts: [t.ca],
-    });
+    const client = await t.client(TOKENS.admin, recorder.port);
     try {
       const up = await client.upload(contents, name);
       assert.equal(up.bytes, contents.length);
