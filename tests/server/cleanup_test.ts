@@ -7,14 +7,7 @@
 import assert from "node:assert/strict";
 import { createLocalStorage } from "../../server/storage/local.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
-import { sleep, spawnTestServer, waitFor } from "../_helpers/mod.ts";
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, (err) => {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  });
-}
+import { exists, sleep, spawnTestServer, waitFor } from "../_helpers/mod.ts";
 
 async function backdate(path: string, ms: number): Promise<void> {
   const then = new Date(Date.now() - ms);

@@ -5,12 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { UNKNOWN_SIZE } from "../../../protocol/bytes.ts";
 import { type ErrorCode, FerryError } from "../../../protocol/errors.ts";
 import type { Entry } from "../../../protocol/messages/mod.ts";
 import type { StagedUpload, Storage } from "../../../server/storage/storage.ts";
 import { createLocalStorage } from "../../../server/storage/local.ts";
+import { sha256Bytes as sha256 } from "../../_helpers/mod.ts";
 
 interface Fixture {
   storage: Storage;
@@ -42,10 +42,6 @@ function each(name: string, fn: (f: Fixture) => Promise<void>): void {
       }
     });
   }
-}
-
-function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
 }
 
 function bytes(n: number, seed = 1): Uint8Array {
