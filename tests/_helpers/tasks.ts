@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
 /** The repository root, with a trailing slash. */
-export const REPO = fileURLToPath(new URL("../..", import.meta.url));
+export const REPO: string = fileURLToPath(new URL("../..", import.meta.url));
 /** The server's entry point, relative to the repository. */
 export const SERVER_SCRIPT = "server/main.ts";
 /** The client CLI's entry point, relative to the repository. */
