@@ -94,6 +94,8 @@ Deno.test("cleanup at server start-up: --partial-ttl decides which kept uploads 
     for (const name of [names.fresh, names.user, names.hiddenUser]) {
       assert.ok(await exists(`${root}/${name}`), `${name} kept`);
     }
+    // The pass logs what it removed once it is over, a moment after the last removal.
+    await waitFor(() => /event=cleanup /.test(server.stderr()), "the cleanup log line");
     assert.match(server.stderr(), /event=cleanup removed=3/);
   } finally {
     await server.stop();
@@ -116,7 +118,9 @@ Deno.test("cleanup every --cleanup-interval while the server runs", async () => 
     await backdate(fresh, 3_600_000);
     await waitFor(async () => !(await exists(fresh)), "the partial, once older than the TTL");
     assert.ok(await exists(user), "user files are never touched");
-    assert.ok((server.stderr().match(/event=cleanup removed=1/g)?.length ?? 0) >= 2);
+    const passesRemovingOne = () => server.stderr().match(/event=cleanup removed=1/g)?.length ?? 0;
+    await waitFor(() => passesRemovingOne() >= 2, "the second pass's log line");
+    assert.ok(passesRemovingOne() >= 2);
   } finally {
     await server.stop();
   }
