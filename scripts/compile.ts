@@ -78,7 +78,7 @@ export const BINARIES = [
   {
     name: "ferry",
     entry: "cli/main.ts",
-    // The same as the `client` task in deno.json (tests/client_units_test.ts checks it).
+    // The same as the `client` task in deno.json (tests/cli/client_units_test.ts checks it).
     permissions: [
       "--allow-net",
       "--allow-env=FERRY_TOKEN,FERRY_CONFIG_DIR,XDG_CONFIG_HOME,HOME,USERPROFILE,APPDATA",
