@@ -1,5 +1,5 @@
 /**
- * The S3 storage beyond the storage contract (`tests/storage_test.ts` runs that on S3 too): what
+ * The S3 storage beyond the storage contract (`storage_test.ts` runs that on S3 too): what
  * only an object store has. Multipart uploads whose checksum lands in the object's metadata;
  * kept uploads (parts, a tail, a checkpoint) reported and resumed by another storage on the same
  * prefix, as another server would; the cleanup of checkpoints, tails and abandoned multipart
