@@ -73,6 +73,7 @@ export class S3Staging {
       tailKey: (checkpointKey) => ns.layout.tailKey(checkpointKey),
       hold: (id) => active.add(id),
       release: (id) => active.delete(id),
+      isActive: (id) => active.has(id),
     };
   }
 

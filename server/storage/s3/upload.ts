@@ -45,6 +45,7 @@ import {
   type CheckpointTail,
   loadCheckpoint,
   saveCheckpoint,
+  type UploadCheckpoint,
 } from "./upload_checkpoint.ts";
 import { META } from "./layout.ts";
 import { isMissing, storeError } from "./store_errors.ts";
@@ -62,6 +63,8 @@ export interface UploadHost {
   hold(id: string): void;
   /** Ends {@linkcode hold}. */
   release(id: string): void;
+  /** True while an upload of this storage holds `id`. */
+  isActive(id: string): boolean;
 }
 
 /** The checkpoint an upload keeps, and whether it still owns it. */
@@ -456,12 +459,27 @@ export class S3Upload implements StagedUpload {
           throw err;
         }
         // A checkpoint of an earlier upload of the same file: this new upload replaces it.
-        const previous = await loadCheckpoint(client, checkpoint.key);
+        const previous = await loadCheckpoint(client, checkpoint.key).catch(() => undefined);
         checkpoint.etag = await saveCheckpoint(client, checkpoint.key, content, previous?.etag);
+        if (previous !== undefined) await this.#dropReplaced(previous.checkpoint);
       }
       checkpoint.tail = tail;
     } catch {
       checkpoint.owned = false;
+    }
+  }
+
+  /**
+   * Removes what the kept upload this one replaced held: its tail, and its multipart upload
+   * unless an upload of this storage uses it. (If another server was still receiving that
+   * upload, it can no longer complete it: the newer upload of the same file wins, as the newer
+   * partial file does on a disk.)
+   */
+  async #dropReplaced(replaced: UploadCheckpoint): Promise<void> {
+    if (replaced.tail !== undefined) await this.#deleteQuietly(replaced.tail.key);
+    const { uploadId } = replaced;
+    if (uploadId !== "" && uploadId !== this.#uploadId && !this.#host.isActive(uploadId)) {
+      await abortMultipartUpload(this.#host.client, replaced.key, uploadId).catch(() => {});
     }
   }
 
@@ -470,8 +488,18 @@ export class S3Upload implements StagedUpload {
     const checkpoint = this.#checkpoint;
     if (checkpoint === undefined || !checkpoint.owned) return;
     checkpoint.owned = false;
+    if (checkpoint.etag === undefined) {
+      // Never written: one that is there belongs to an earlier kept upload of the same file,
+      // which this upload replaced (as a new upload truncates the partial file on a disk).
+      const previous = await loadCheckpoint(this.#host.client, checkpoint.key)
+        .catch(() => undefined);
+      if (previous === undefined) return;
+      await this.#dropReplaced(previous.checkpoint);
+      await this.#deleteQuietly(checkpoint.key);
+      return;
+    }
     if (checkpoint.tail !== undefined) await this.#deleteQuietly(checkpoint.tail.key);
-    if (checkpoint.etag !== undefined) await this.#deleteQuietly(checkpoint.key);
+    await this.#deleteQuietly(checkpoint.key);
   }
 
   /**
