@@ -27,6 +27,7 @@ import {
   sha256Hex,
   spawnServer,
   testS3Client,
+  waitFor,
 } from "../_helpers/mod.ts";
 
 const TRIALS = Number(Deno.env.get("CHAOS_TRIALS") ?? 6);
@@ -130,11 +131,30 @@ Deno.test("chaos: SIGKILL mid-upload leaves old-or-new complete files, and resum
     for (let trial = 0; trial < TRIALS; trial++) {
       const next = 1 - current;
       const killAt = Math.floor((0.2 + 0.75 * chaos.random()) * versions[next].length);
-      const outcome = await outcomeOf(chaos.client.upload(locals[next], "doc.bin", {
+      let killing: Promise<void> | undefined;
+      let settled = false;
+      const upload = chaos.client.upload(locals[next], "doc.bin", {
         onProgress: (p) => {
-          if (p.bytes >= killAt) chaos.kill();
+          if (p.bytes < killAt || killing !== undefined) return;
+          if (!ON_S3) {
+            chaos.kill();
+            killing = Promise.resolve();
+            return;
+          }
+          // On S3 a killed server keeps only the parts the store acknowledged (8 MiB each), not
+          // what it held in memory: the kill waits for the first checkpoint (or the end of the
+          // upload), so that the resume below has something to resume from.
+          killing = waitFor(
+            async () => settled || (await chaos.server.files.kept()).length > 0,
+            "the upload's first checkpoint",
+            30_000,
+          ).then(() => {
+            if (!settled) chaos.kill();
+          });
         },
-      }));
+      });
+      const outcome = await outcomeOf(upload.finally(() => settled = true));
+      await killing;
       await chaos.restart();
       const onDisk = sha256Hex(await chaos.server.files.read("doc.bin"));
       const label = `trial ${trial} (kill at ${killAt}, ${outcome})`;
