@@ -11,6 +11,7 @@ import { accountFor } from "../server/auth.ts";
 import { type FerryServer, serve } from "../server/server.ts";
 import type { Limits } from "../server/limits.ts";
 import type { LogFields } from "../server/log.ts";
+import type { StorageChoice } from "../server/storage/open.ts";
 import { connect, type FerryClient } from "../mod.ts";
 
 let certs: Promise<CertificateSet> | undefined;
@@ -48,8 +49,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Options of {@linkcode startServer} beyond its limits. */
+export interface TestServerOptions {
+  /** The storage to serve with (default `auto`). */
+  storage?: StorageChoice;
+}
+
 /** Starts a server on a free port with small, test-friendly limits. */
-export async function startServer(limits: Partial<Limits> = {}): Promise<TestServer> {
+export async function startServer(
+  limits: Partial<Limits> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const set = await testCertificates();
   const base = await Deno.makeTempDir({ prefix: "ferry-test-" });
   const root = `${base}/root`;
@@ -61,6 +71,7 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
     hostname: "127.0.0.1",
     port: 0,
     root,
+    storage: options.storage,
     cert: set.cert,
     key: set.key,
     accounts: [

@@ -1,7 +1,8 @@
 /**
- * The storage contract (`server/storage/storage.ts`), run against the local storage. Each test
- * takes a fresh storage from `STORAGES`, so another implementation is checked by adding its
- * factory there; what a test needs on disk it makes through the storage itself.
+ * The storage contract (`server/storage/storage.ts`), run against both local storages: the
+ * path-based one and, where it can run, the race-free one. Each test takes a fresh storage from
+ * `STORAGES`, so another implementation is checked by adding its factory there; what a test
+ * needs on disk it makes through the storage itself.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +12,8 @@ import { type ErrorCode, FerryError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages/mod.ts";
 import type { StagedUpload, Storage } from "../server/storage/storage.ts";
 import { createLocalStorage } from "../server/storage/local.ts";
+import { createRaceFreeStorage } from "../server/storage/race_free.ts";
+import { STORAGE_KINDS } from "./storage_kinds.ts";
 
 interface Fixture {
   storage: Storage;
@@ -18,11 +21,17 @@ interface Fixture {
   secrets: string[];
 }
 
+/** A fresh base directory with an empty `root/` below it (real path). */
+async function freshRoot(): Promise<string> {
+  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry-storage-" }));
+  await Deno.mkdir(`${base}/root`);
+  return base;
+}
+
 /** Factories of a fresh, empty storage, with the cleanup of what they made. */
 const STORAGES: Record<string, () => Promise<Fixture & { close(): Promise<void> }>> = {
   local: async () => {
-    const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry-storage-" }));
-    await Deno.mkdir(`${base}/root`);
+    const base = await freshRoot();
     return {
       storage: await createLocalStorage(`${base}/root`),
       secrets: [base],
@@ -30,6 +39,20 @@ const STORAGES: Record<string, () => Promise<Fixture & { close(): Promise<void> 
     };
   },
 };
+if (STORAGE_KINDS.includes("race-free")) {
+  STORAGES["race-free"] = async () => {
+    const base = await freshRoot();
+    const storage = await createRaceFreeStorage(`${base}/root`);
+    return {
+      storage,
+      secrets: [base],
+      close: async () => {
+        storage.close();
+        await Deno.remove(base, { recursive: true });
+      },
+    };
+  };
+}
 
 function each(name: string, fn: (f: Fixture) => Promise<void>): void {
   for (const [kind, make] of Object.entries(STORAGES)) {
