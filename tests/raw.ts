@@ -391,6 +391,7 @@ export async function spawnServer(
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      "--allow-ffi",
       `${REPO}server/main.ts`,
       "--host",
       "127.0.0.1",

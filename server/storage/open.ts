@@ -8,7 +8,7 @@
  */
 
 import { FerryError } from "../../protocol/errors.ts";
-import { checkSupport } from "./beneath/mod.ts";
+import { checkSupport, findLibc } from "./beneath/mod.ts";
 import { createLocalStorage } from "./local.ts";
 import { createRaceFreeStorage } from "./race_free.ts";
 import type { Storage } from "./storage.ts";
@@ -56,7 +56,7 @@ export interface OpenedStorage {
 export interface OpenStorageOptions {
   /** Which storage (default `auto`). */
   readonly choice?: StorageChoice;
-  /** The C library to load for the race-free storage (default `libc.so.6`). */
+  /** The C library to load for the race-free storage (default: `findLibc()`). */
   readonly libraryPath?: string;
 }
 
@@ -79,13 +79,15 @@ export async function openStorage(
 ): Promise<OpenedStorage> {
   const choice = parseStorageChoice(options.choice ?? "auto");
   if (choice !== "path") {
-    const support = checkSupport(options.libraryPath);
+    const libraryPath = options.libraryPath ?? findLibc();
+    const support = checkSupport(libraryPath);
     if (support.supported) {
-      const storage = await createRaceFreeStorage(root, { libraryPath: options.libraryPath });
+      const storage = await createRaceFreeStorage(root, { libraryPath });
       return {
         storage,
         kind: "race-free",
-        reason: "openat2 with RESOLVE_BENEATH: every access relative to the root's descriptor",
+        reason: `openat2 with RESOLVE_BENEATH through ${libraryPath}: every access relative ` +
+          `to the root's descriptor`,
         root: storage.root,
         close: () => storage.close(),
       };

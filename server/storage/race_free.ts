@@ -47,7 +47,7 @@ export interface RaceFreeStorage extends Storage {
 
 /** Options of {@linkcode createRaceFreeStorage}. */
 export interface RaceFreeOptions {
-  /** The C library to load (default `libc.so.6`). */
+  /** The C library to load (default: `findLibc()` of `server/storage/beneath/`). */
   readonly libraryPath?: string;
 }
 
