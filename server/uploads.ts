@@ -87,7 +87,10 @@ export interface Uploads {
   reject(id: number): void;
   /** An EOF with `id` arrived: a rejected upload's frames have all been dropped. */
   endRejected(id: number): void;
-  /** The connection ended: every upload still receiving keeps its bytes when resumable. */
+  /**
+   * The connection ended: every upload still receiving gives its quota reservation back and
+   * keeps its bytes when resumable (removes them otherwise).
+   */
   interruptAll(): Promise<void>;
 }
 
@@ -159,9 +162,9 @@ export function createUploads(host: UploadHost): Uploads {
       discarding.delete(id);
     },
     async interruptAll() {
-      // The reservations of interrupted uploads are not given back (issue 10 item 3).
       const left = [...receiving.values()];
-      receiving.clear();
+      for (const state of left) finish(state); // their reservations are given back
+      discarding.clear();
       await Promise.allSettled(left.map((state) => state.staged.interrupted()));
     },
   };

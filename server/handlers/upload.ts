@@ -62,17 +62,24 @@ async function open(
   try {
     assertNewRequest(session, req.id);
     const staged = await stage(checkUpload(session, req));
-    // A NO_SPACE refusal here leaves the staged temporary behind (issue 10 item 3).
-    uploads.open({
-      id: req.id,
-      path: req.path,
-      staged,
-      expected: req.size,
-      reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
-      started: performance.now(),
-      received,
-      released: false,
-    });
+    try {
+      uploads.open({
+        id: req.id,
+        path: req.path,
+        staged,
+        expected: req.size,
+        reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
+        started: performance.now(),
+        received,
+        released: false,
+      });
+    } catch (err) {
+      // Refused (NO_SPACE): nothing was registered, so the temporary goes now. A resumed
+      // upload keeps what it had kept.
+      if (staged.resumable && received > 0) await staged.interrupted();
+      else await staged.discard();
+      throw err;
+    }
   } catch (err) {
     // A second upload under the id of a running one makes their data frames indistinguishable:
     // the running one is failed too, and everything with this id is dropped until its EOF.
