@@ -52,6 +52,8 @@ export interface Uploads {
   readonly size: number;
   /** True when `id` belongs to an upload in flight or to a rejected one still being dropped. */
   has(id: number): boolean;
+  /** True when `id` is a rejected upload whose data frames and EOF are being dropped. */
+  dropping(id: number): boolean;
   /** The upload receiving data under `id`, if any. */
   get(id: number): UploadState | undefined;
   /**
@@ -131,6 +133,9 @@ export function createUploads(host: UploadHost): Uploads {
     },
     has(id) {
       return receiving.has(id) || committing.has(id) || discarding.has(id);
+    },
+    dropping(id) {
+      return discarding.has(id);
     },
     get(id) {
       return receiving.get(id);
