@@ -358,6 +358,8 @@ export interface ServerProcess {
 export interface SpawnOptions {
   /** Fills the data root before the server starts (for what it does at start-up). */
   prepare?: (root: string) => Promise<void>;
+  /** Grant FFI, as the `serve` task does (default true); without it the storage is path-based. */
+  ffi?: boolean;
 }
 
 /** Starts `server/main.ts` on a free port with `flags`, in a fresh temporary directory. */
@@ -391,7 +393,7 @@ export async function spawnServer(
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      "--allow-ffi",
+      ...(options.ffi === false ? [] : ["--allow-ffi"]),
       `${REPO}server/main.ts`,
       "--host",
       "127.0.0.1",

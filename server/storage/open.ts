@@ -23,12 +23,13 @@ export type StorageChoice = "auto" | StorageKind;
 export const STORAGE_CHOICES: readonly StorageChoice[] = ["auto", "race-free", "path"];
 
 /**
- * Reads a `--storage` value.
+ * Reads a `--storage` value: one of {@linkcode STORAGE_CHOICES}, or `local` (the local disk,
+ * whichever way: the same as `auto`).
  *
- * @throws {FerryError} `USAGE` for anything but {@linkcode STORAGE_CHOICES}.
+ * @throws {FerryError} `USAGE` for anything else.
  */
 export function parseStorageChoice(text: string): StorageChoice {
-  const choice = STORAGE_CHOICES.find((c) => c === text);
+  const choice = STORAGE_CHOICES.find((c) => c === (text === "local" ? "auto" : text));
   if (choice === undefined) {
     throw new FerryError(
       "USAGE",
