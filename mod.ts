@@ -31,13 +31,14 @@
  * await client.upload(ReadableStream.from([new Uint8Array([1, 2, 3])]), "three.bin");
  * ```
  *
- * This module is the client library only. The server is a program, not part of this API: run it
- * with `deno task serve` (or the compiled `ferry-server`).
+ * This module is the client library. The server runs as a program (`deno task serve`, or the
+ * compiled `ferry-server`); to start one in-process, use `serve` from the `./server` entry
+ * (`server/mod.ts`).
  *
  * @module
  */
 
-export { connect, DEFAULT_PORT } from "./client/connect.ts";
+export { CertificateNameError, connect, DEFAULT_PORT } from "./client/connect.ts";
 export type {
   ConnectOptions,
   DownloadOptions,
@@ -49,6 +50,7 @@ export type {
   UploadOptions,
 } from "./client/types.ts";
 export { isInterruption } from "./protocol/errors.ts";
+export { UnreachableError, type UnreachableReason } from "./client/dial.ts";
 export { normalizeFingerprint, type ServerCertificate } from "./client/pinned_tls.ts";
 export type { Entry, EntryKind, Role } from "./protocol/messages/mod.ts";
 export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

@@ -21,7 +21,8 @@ import {
 } from "./format.ts";
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
 import type { ProgressDisplay } from "./progress.ts";
-import { confirm } from "./prompt.ts";
+import { confirm, stderr } from "./prompt.ts";
+import { outputStream } from "./std_streams.ts";
 import type { Reconnector } from "./reconnect.ts";
 import { CONCURRENCY, expandRemote, joinRemote, walkRemote } from "./remote_tree.ts";
 import { type TransferFailure, transferFiles, type TransferReport } from "./transfer.ts";
@@ -41,8 +42,11 @@ export interface Context {
   print(text: string): void;
   /** Writes a notice to standard error (not with `quiet`). */
   notice(text: string): void;
-  /** A progress display for a transfer (disabled when not on a terminal or `quiet`). */
-  progress(): ProgressDisplay;
+  /**
+   * A progress display for a transfer (disabled when not on a terminal or `quiet`); with
+   * `dataOnStdout`, drawn while standard error is a terminal and standard output is not.
+   */
+  progress(options?: { dataOnStdout?: boolean }): ProgressDisplay;
 }
 
 /** Options a command was given (from `node:util` parseArgs). */
@@ -61,6 +65,12 @@ export interface CommandFlags {
   yes?: boolean;
   /** `-l`: ls shows kind, size and modification time. */
   long?: boolean;
+  /** `-h` after `ls` (`ls -lh`): sizes as 1.5 KiB. */
+  "human-readable"?: boolean;
+  /** `-u`: get/put skip files the destination already has unchanged (size and time). */
+  update?: boolean;
+  /** `-c`: with `--update` (or alone), compare SHA-256 instead of the time. */
+  checksum?: boolean;
   /** `--json`: print one JSON document. */
   json?: boolean;
   /** `-q`: no progress bars, summaries or notices. */
@@ -93,6 +103,9 @@ export const COMMAND_OPTIONS = {
   force: { type: "boolean", short: "f" },
   yes: { type: "boolean", short: "y" },
   long: { type: "boolean", short: "l" },
+  "human-readable": { type: "boolean" },
+  update: { type: "boolean", short: "u" },
+  checksum: { type: "boolean", short: "c" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
 } as const;
@@ -105,35 +118,82 @@ export interface CommandSpec {
   max: number;
   /** Its synopsis, for usage errors. */
   usage: string;
+  /** What it does, in a few words (shell completions show it). */
+  summary: string;
   /** Options allowed, as written (`-r`, `--recursive`, …); `--json`, `-q` always are. */
   options: string[];
 }
 
+const TRANSFER_OPTIONS = [
+  "-r",
+  "--recursive",
+  "-p",
+  "--preserve",
+  "--resume",
+  "-u",
+  "--update",
+  "-c",
+  "--checksum",
+];
+
 /** Every command: argument counts and options, checked before connecting. */
 export const COMMANDS: Record<string, CommandSpec> = {
-  ls: { min: 0, max: 1, usage: "ls [-l] [--json] [PATH]", options: ["-l", "--long"] },
+  ls: {
+    min: 0,
+    max: 1,
+    usage: "ls [-l] [-h] [--json] [PATH]",
+    summary: "list a remote directory",
+    options: ["-l", "--long", "-h", "--human-readable"],
+  },
   get: {
     min: 1,
     max: Infinity,
-    usage: "get [-r] [-p] [--resume] REMOTE... [LOCAL]",
-    options: ["-r", "--recursive", "-p", "--preserve", "--resume"],
+    usage: "get [-r] [-p] [--resume] [-u [-c]] REMOTE... [LOCAL | -]",
+    summary: "download files or trees",
+    options: TRANSFER_OPTIONS,
   },
   put: {
     min: 1,
     max: Infinity,
-    usage: "put [-r] [-p] [--resume] LOCAL... [REMOTE]",
-    options: ["-r", "--recursive", "-p", "--preserve", "--resume"],
+    usage: "put [-r] [-p] [--resume] [-u [-c]] LOCAL... [REMOTE]   (LOCAL - is standard input)",
+    summary: "upload files or trees",
+    options: TRANSFER_OPTIONS,
   },
-  mkdir: { min: 1, max: Infinity, usage: "mkdir [-p] DIR...", options: ["-p", "--parents"] },
-  mv: { min: 2, max: 2, usage: "mv [-f] FROM TO", options: ["-f", "--force"] },
-  stat: { min: 1, max: 1, usage: "stat [--json] PATH", options: [] },
+  mkdir: {
+    min: 1,
+    max: Infinity,
+    usage: "mkdir [-p] DIR...",
+    summary: "create remote directories",
+    options: ["-p", "--parents"],
+  },
+  mv: {
+    min: 2,
+    max: 2,
+    usage: "mv [-f] FROM TO",
+    summary: "rename or move a remote path",
+    options: ["-f", "--force"],
+  },
+  stat: {
+    min: 1,
+    max: 1,
+    usage: "stat [--json] PATH",
+    summary: "kind, size, time and SHA-256 of a remote path",
+    options: [],
+  },
   rm: {
     min: 1,
     max: Infinity,
     usage: "rm [-r] [-y] PATH...",
+    summary: "delete remote files or trees",
     options: ["-r", "--recursive", "-y", "--yes"],
   },
-  shutdown: { min: 0, max: 0, usage: "shutdown", options: [] },
+  shutdown: {
+    min: 0,
+    max: 0,
+    usage: "shutdown",
+    summary: "stop the server (admin token only)",
+    options: [],
+  },
 };
 
 /** Checks a command's name, argument count and options (as written) before connecting. */
@@ -170,7 +230,11 @@ async function ls(ctx: Context, client: FerryClient, path: string, flags: Comman
   }
   entries.sort(byName);
   if (ctx.json) ctx.print(toJson(entries));
-  else if (entries.length > 0) ctx.print(flags.long ? formatLong(entries) : formatNames(entries));
+  else if (entries.length > 0) {
+    ctx.print(
+      flags.long ? formatLong(entries, flags["human-readable"] ?? false) : formatNames(entries),
+    );
+  }
 }
 
 async function stat(ctx: Context, client: FerryClient, path: string) {
@@ -266,7 +330,9 @@ function summarize(
 ): string {
   const rate = report.seconds > 0 ? formatRate(report.bytes / report.seconds) : "";
   const secs = `${report.seconds.toFixed(2)} s`;
-  if (report.files.length === 1 && report.directories === 0 && !recursive) {
+  const single = report.files.length + report.skipped.length === 1 && report.directories === 0 &&
+    !recursive;
+  if (single && report.files.length === 1) {
     const f = report.files[0];
     const from = verb === "get" ? f.remote : f.local;
     const to = verb === "get" ? f.local : f.remote;
@@ -275,11 +341,20 @@ function summarize(
       formatSize(f.bytes)
     }${resumed} in ${secs} ${rate}, sha256 ${f.sha256}`;
   }
+  if (single) {
+    const f = report.skipped[0];
+    const from = verb === "get" ? f.remote : f.local;
+    const to = verb === "get" ? f.local : f.remote;
+    return `${verb} ${printable(from)} -> ${printable(to)}: skipped, ${
+      f.reason === "complete" ? "already complete" : "unchanged"
+    }`;
+  }
   const what = sources.map(printable).join(" ");
   const dirs = report.directories > 0 ? `, ${report.directories} directories` : "";
+  const skipped = report.skipped.length > 0 ? `, ${report.skipped.length} skipped` : "";
   return `${verb}${recursive ? " -r" : ""} ${what} -> ${
     printable(dest)
-  }: ${report.files.length} files${dirs}, ${formatSize(report.bytes)} in ${secs} ${rate}`;
+  }: ${report.files.length} files${dirs}${skipped}, ${formatSize(report.bytes)} in ${secs} ${rate}`;
 }
 
 async function transfer(
@@ -294,21 +369,35 @@ async function transfer(
     recursive: flags.recursive ?? false,
     preserve: flags.preserve ?? false,
     resume: flags.resume ?? false,
+    // --checksum is a way of judging --update: alone it means both.
+    update: (flags.update || flags.checksum) ?? false,
+    checksum: flags.checksum ?? false,
   };
-  const display = ctx.progress();
+  // With the data on standard output, what the command says goes to standard error.
+  const dataOnStdout = verb === "get" && outputStream(dest) !== null;
+  const display = ctx.progress({ dataOnStdout });
   let report: TransferReport;
   try {
-    report = await transferFiles(verb, ctx.connection, sources, dest, transferFlags, display);
+    report = await transferFiles(
+      verb,
+      ctx.connection,
+      sources,
+      dest,
+      transferFlags,
+      display,
+      args.length > 1,
+    );
   } finally {
     display.close();
   }
-  if (ctx.json) ctx.print(toJson(report));
-  else if (!ctx.quiet && report.files.length + report.directories > 0) {
-    ctx.print(summarize(verb, sources, dest, report, transferFlags.recursive));
+  const say = dataOnStdout ? (text: string) => stderr(text) : (text: string) => ctx.print(text);
+  if (ctx.json) say(toJson(report));
+  else if (!ctx.quiet && report.files.length + report.skipped.length + report.directories > 0) {
+    say(summarize(verb, sources, dest, report, transferFlags.recursive));
   }
   if (report.failed.length === 0) return SUCCEEDED;
   const first = report.failed[0];
-  const total = report.failed.length + report.files.length;
+  const total = report.failed.length + report.files.length + report.skipped.length;
   return {
     failed: report.failed,
     code: first.code,

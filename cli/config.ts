@@ -57,16 +57,14 @@ export interface Profile {
 
 const PROFILE_KEYS = new Set(["host", "port", "ca", "token", "tokenFile", "trust"]);
 
-/** Reads profile `name` from `<configDir>/profiles.json`, paths made absolute. */
-export async function loadProfile(name: string, dir = configDir()): Promise<Profile> {
+/** Reads `<dir>/profiles.json`: `null` when it does not exist. */
+async function readProfiles(dir: string): Promise<Record<string, unknown> | null> {
   const file = join(dir, "profiles.json");
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new FerryError("USAGE", `no profile ${JSON.stringify(name)}: ${file} does not exist`);
-    }
+    if (err instanceof Deno.errors.NotFound) return null;
     throw new FerryError("LOCAL_IO", `${file}: ${messageOf(err)}`, { cause: err });
   }
   let all: unknown;
@@ -78,6 +76,16 @@ export async function loadProfile(name: string, dir = configDir()): Promise<Prof
   if (all === null || typeof all !== "object" || Array.isArray(all)) {
     throw new FerryError("USAGE", `${file} must hold an object of profiles`);
   }
+  return all as Record<string, unknown>;
+}
+
+/** Reads profile `name` from `<configDir>/profiles.json`, paths made absolute. */
+export async function loadProfile(name: string, dir = configDir()): Promise<Profile> {
+  const file = join(dir, "profiles.json");
+  const all = await readProfiles(dir);
+  if (all === null) {
+    throw new FerryError("USAGE", `no profile ${JSON.stringify(name)}: ${file} does not exist`);
+  }
   if (!Object.hasOwn(all, name)) {
     const known = Object.keys(all).join(", ") || "none";
     throw new FerryError(
@@ -85,7 +93,32 @@ export async function loadProfile(name: string, dir = configDir()): Promise<Prof
       `no profile ${JSON.stringify(name)} in ${file} (there: ${known})`,
     );
   }
-  const p = (all as Record<string, unknown>)[name];
+  return checkProfile(name, all[name], dir, file);
+}
+
+/**
+ * The first of `names` that is a profile in `<configDir>/profiles.json`, with its name; nothing
+ * when there is no configuration directory, no file or no such profile.
+ */
+export async function findProfile(
+  names: string[],
+  dir?: string,
+): Promise<{ name: string; profile: Profile } | undefined> {
+  let base: string;
+  try {
+    base = dir ?? configDir();
+  } catch {
+    return undefined;
+  }
+  const all = await readProfiles(base);
+  if (all === null) return undefined;
+  const name = names.find((n) => Object.hasOwn(all, n));
+  if (name === undefined) return undefined;
+  return { name, profile: checkProfile(name, all[name], base, join(base, "profiles.json")) };
+}
+
+/** Checks one entry of `profiles.json` and makes its paths absolute. */
+function checkProfile(name: string, p: unknown, dir: string, file: string): Profile {
   if (p === null || typeof p !== "object" || Array.isArray(p)) {
     throw new FerryError("USAGE", `profile ${JSON.stringify(name)} in ${file} must be an object`);
   }

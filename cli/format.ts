@@ -80,9 +80,11 @@ export function formatNames(entries: Entry[]): string {
   return entries.map((e) => `${printable(e.name)}${e.kind === "dir" ? "/" : ""}`).join("\n");
 }
 
-/** The long listing: kind, size, modification time, name. */
-export function formatLong(entries: Entry[]): string {
-  const sizes = entries.map((e) => e.kind === "file" ? String(e.size) : "-");
+/** The long listing: kind, size (as `1.5 KiB` when `human`), modification time, name. */
+export function formatLong(entries: Entry[], human = false): string {
+  const sizes = entries.map((e) =>
+    e.kind === "file" ? (human ? formatSize(e.size) : String(e.size)) : "-"
+  );
   const width = Math.max(1, ...sizes.map((s) => s.length));
   return entries.map((e, i) =>
     `${e.kind.padEnd(7)} ${sizes[i].padStart(width)}  ${formatTime(e.mtime)}  ${printable(e.name)}${

@@ -6,11 +6,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { type ErrorCode, FerryError, messageOf } from "../protocol/errors.ts";
+import { VERSION } from "../common/version.ts";
 import { exitCodeFor } from "./exit_codes.ts";
 import {
-  COMMAND_OPTIONS,
   type CommandFlags,
   type Context,
   type Outcome,
@@ -18,46 +17,18 @@ import {
   SUCCEEDED,
   validateCommand,
 } from "./commands.ts";
+import { parseBatchWords, parseCommandLine } from "./args.ts";
+import { parseHostOption, type ServerRef, splitServers } from "./address.ts";
+import { completionScript } from "./completions.ts";
 import { parseBatchLine } from "./batch.ts";
 import { printable } from "./format.ts";
 import { closeAllDisplays, createProgressDisplay, NO_PROGRESS } from "./progress.ts";
 import { stderr, stdinLines } from "./prompt.ts";
 import { createReconnector, type Reconnector } from "./reconnect.ts";
-import { settings } from "./settings.ts";
+import { sameServer, type Settings, settings } from "./settings.ts";
 import { opener } from "./trust.ts";
 import { HELP, usage } from "./usage.ts";
-
-const GLOBAL_OPTIONS = {
-  host: { type: "string" },
-  port: { type: "string" },
-  profile: { type: "string" },
-  certs: { type: "string", default: "./certs" },
-  ca: { type: "string" },
-  token: { type: "string" },
-  trust: { type: "string" },
-  batch: { type: "string", short: "b" },
-  help: { type: "boolean", short: "h", default: false },
-} as const;
-
-/** Option names as written (`-r`, `--json`), for per-command checks. */
-function optionNames(tokens: { kind: string; rawName?: string }[]): string[] {
-  return tokens.filter((t) => t.kind === "option").map((t) => t.rawName!);
-}
-
-/** Parses one command's words (a batch line): its flags, positionals and option names. */
-function parseCommandLine(words: string[]) {
-  try {
-    const { values, positionals, tokens } = parseArgs({
-      args: words,
-      allowPositionals: true,
-      tokens: true,
-      options: COMMAND_OPTIONS,
-    });
-    return { values: values as CommandFlags, positionals, names: optionNames(tokens) };
-  } catch (err) {
-    throw usage(messageOf(err));
-  }
-}
+import { withHint } from "./hints.ts";
 
 function context(
   connection: Reconnector,
@@ -74,7 +45,12 @@ function context(
     notice: (text) => {
       if (!quiet) stderr(text);
     },
-    progress: () => (quiet ? { ...NO_PROGRESS, message() {} } : createProgressDisplay()),
+    progress: (options) =>
+      quiet ? { ...NO_PROGRESS, message() {} } : createProgressDisplay(
+        options?.dataOnStdout
+          ? { enabled: Deno.stderr.isTerminal() && !Deno.stdout.isTerminal() }
+          : {},
+      ),
   };
 }
 
@@ -97,7 +73,7 @@ function failureOf(ending: Ending): { code: ErrorCode; message: string } | null 
     return code === null ? null : { code, message };
   }
   const err = ending.thrown;
-  return err instanceof FerryError ? err : new FerryError("INTERNAL", messageOf(err));
+  return err instanceof FerryError ? withHint(err) : new FerryError("INTERNAL", messageOf(err));
 }
 
 /** Prints a failure the way every failure is reported: one line on standard error. */
@@ -117,8 +93,23 @@ function exitStatus(ending: Ending): number {
   return exitCodeFor(failure.code);
 }
 
+/**
+ * Parses a batch line's words into its command, arguments (servers taken out of remote paths,
+ * which must be the batch's own server) and options.
+ */
+function batchCommand(words: string[], s: Settings) {
+  const { values, positionals, names } = parseBatchWords(words);
+  const [command, ...rest] = positionals;
+  validateCommand(command, rest, names);
+  const { args, server } = splitServers(command, rest);
+  if (!sameServer(s, server)) {
+    throw usage("a batch runs over one connection: its lines cannot name another server");
+  }
+  return { values, command, args };
+}
+
 /** Reads a batch's lines: a file (checked whole before any line runs) or standard input. */
-async function batchLines(source: string): Promise<() => Promise<string | null>> {
+async function batchLines(source: string, s: Settings): Promise<() => Promise<string | null>> {
   if (source === "-") {
     const lines = stdinLines();
     return () => lines.readLine();
@@ -135,8 +126,7 @@ async function batchLines(source: string): Promise<() => Promise<string | null>>
     try {
       const parsed = parseBatchLine(line);
       if (parsed === null) return;
-      const { positionals, names } = parseCommandLine(parsed.words);
-      validateCommand(positionals[0], positionals.slice(1), names);
+      batchCommand(parsed.words, s);
     } catch (err) {
       const e = err as FerryError;
       throw new FerryError(e.code ?? "USAGE", `${source}:${i + 1}: ${e.message}`);
@@ -152,11 +142,12 @@ async function batchLines(source: string): Promise<() => Promise<string | null>>
  */
 async function runBatch(
   source: string,
+  s: Settings,
   connection: Reconnector,
   flags: CommandFlags,
   interactiveAllowed: boolean,
 ): Promise<Ending> {
-  const nextLine = await batchLines(source);
+  const nextLine = await batchLines(source, s);
   let number = 0;
   while (true) {
     const line = await nextLine();
@@ -172,9 +163,7 @@ async function runBatch(
     if (parsed === null) continue;
     const words = parsed.words;
     const ending = await settle(() => {
-      const { values, positionals, names } = parseCommandLine(words);
-      const [command, ...args] = positionals;
-      validateCommand(command, args, names);
+      const { values, command, args } = batchCommand(words, s);
       const json = values.json || flags.json || false;
       const quiet = values.quiet || flags.quiet || false;
       const interactive = interactiveAllowed && source !== "-";
@@ -189,57 +178,67 @@ async function runBatch(
 
 /** Parses the command line, connects, and runs the command or the batch. */
 async function main(argv: string[]): Promise<Ending> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      tokens: true,
-      options: { ...GLOBAL_OPTIONS, ...COMMAND_OPTIONS },
-    });
-  } catch (err) {
-    throw usage(messageOf(err));
+  const { values, positionals, names } = parseCommandLine(argv);
+  if (values.version) {
+    console.log(`ferry ${VERSION}`);
+    return { outcome: SUCCEEDED };
   }
-  const { values, positionals, tokens } = parsed;
   if (values.help) {
     console.log(HELP);
     return { outcome: SUCCEEDED };
   }
-  const globalNames = new Set(
-    Object.entries(GLOBAL_OPTIONS).flatMap((
-      [k, v],
-    ) => [`--${k}`, ..."short" in v ? [`-${v.short}`] : []]),
-  );
-  const commandNames = optionNames(tokens).filter((n) => !globalNames.has(n));
   const flags = values as CommandFlags;
   const interactive = Deno.stdin.isTerminal();
+  const servers: ServerRef[] = [];
+  if (values.host !== undefined) servers.push(parseHostOption(values.host));
+  let command: string | undefined;
+  let args: string[] = [];
 
   if (values.batch !== undefined) {
     if (positionals.length > 0) {
       throw usage("-b takes its commands from the file, not the command line");
     }
-    const extra = commandNames.filter((n) => !["--json", "-q", "--quiet"].includes(n));
+    const extra = names.filter((n) => !["--json", "-q", "--quiet"].includes(n));
     if (extra.length > 0) throw usage(`${extra[0]} belongs on a batch line, not with -b`);
   } else {
-    const [command, ...args] = positionals;
+    [command, ...args] = positionals;
     if (command === undefined) throw usage("no command given");
-    validateCommand(command, args, commandNames);
+    if (command === "completions") return completions(args, names);
+    if (/^\d+$/.test(command)) {
+      throw usage(
+        `unknown command ${
+          JSON.stringify(command)
+        }: a port is -P ${command} or --port ${command} ` +
+          `(-p keeps modification times)`,
+      );
+    }
+    validateCommand(command, args, names);
+    const split = splitServers(command, args);
+    args = split.args;
+    servers.push(split.server);
   }
 
-  const s = await settings(values);
+  const s = await settings(values, servers);
   const connection = createReconnector(
     opener(s, { interactive: interactive && values.batch !== "-", quiet: flags.quiet ?? false }),
   );
   try {
     if (values.batch !== undefined) {
-      return await runBatch(values.batch, connection, flags, interactive);
+      return await runBatch(values.batch, s, connection, flags, interactive);
     }
-    const [command, ...args] = positionals;
     const ctx = context(connection, flags.json ?? false, flags.quiet ?? false, interactive);
-    return { outcome: await runCommand(ctx, command, args, flags) };
+    return { outcome: await runCommand(ctx, command!, args, flags) };
   } finally {
     await connection.close();
   }
+}
+
+/** `ferry completions bash|zsh|fish`: prints the completion script; needs no server. */
+function completions(args: string[], names: string[]): Ending {
+  if (names.length > 0) throw usage(`completions does not take ${names[0]}`);
+  if (args.length !== 1) throw usage("usage: completions bash|zsh|fish");
+  console.log(completionScript(args[0]));
+  return { outcome: SUCCEEDED };
 }
 
 if (import.meta.main) {

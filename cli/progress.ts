@@ -35,6 +35,8 @@ export interface FileProgress {
   done(): void;
   /** The file failed or was given up; its line disappears. */
   fail(): void;
+  /** The file needed no transfer (`--update`, `--resume`); its line disappears. */
+  skip(): void;
 }
 
 /** A set of bars on one terminal. */
@@ -74,11 +76,13 @@ interface Bar {
   label: string;
   bytes: number;
   total: number | null;
+  /** A resume is checking the bytes already in place. */
+  verifying: boolean;
   started: number;
   speed: Speed;
 }
 
-const NOOP_FILE: FileProgress = { update() {}, done() {}, fail() {} };
+const NOOP_FILE: FileProgress = { update() {}, done() {}, fail() {}, skip() {} };
 
 /** A display that draws nothing. */
 export const NO_PROGRESS: ProgressDisplay = {
@@ -112,7 +116,7 @@ function bar(fraction: number, width: number): string {
   return "#".repeat(full) + "-".repeat(width - full);
 }
 
-/** The line of a file in flight, or finished (`final`). */
+/** The line of a file in flight, or finished (`final`); `verifying` while a resume checks. */
 function renderLine(
   label: string,
   bytes: number,
@@ -121,7 +125,14 @@ function renderLine(
   elapsedMs: number,
   columns: number,
   final: boolean,
+  verifying = false,
 ): string {
+  const width = columns - 1; // never the last column: some terminals wrap there
+  if (verifying && !final) {
+    const tail = "  verifying the part already transferred…";
+    const nameWidth = Math.max(8, width - tail.length);
+    return (fit(printable(label), nameWidth) + tail).slice(0, Math.max(width, 0));
+  }
   const pct = total !== null && total > 0
     ? Math.min(100, Math.floor((bytes / total) * 100))
     : total === 0 || final
@@ -144,7 +155,6 @@ function renderLine(
       amount.padStart(21)
     }  ${speed.padStart(12)}  ${eta.padStart(9)}`;
   }
-  const width = columns - 1; // never the last column: some terminals wrap there
   const nameWidth = Math.max(8, width - tail.length);
   return (fit(printable(label), nameWidth) + tail).slice(0, Math.max(width, 0));
 }
@@ -204,7 +214,16 @@ export function createProgressDisplay(options: ProgressDisplayOptions = {}): Pro
       b.speed.add(t, b.bytes); // a stalled transfer's speed falls
       if (shown++ < maxBars) {
         lines.push(
-          renderLine(b.label, b.bytes, b.total, b.speed.rate(), t - b.started, cols, false),
+          renderLine(
+            b.label,
+            b.bytes,
+            b.total,
+            b.speed.rate(),
+            t - b.started,
+            cols,
+            false,
+            b.verifying,
+          ),
         );
       }
     }
@@ -247,12 +266,24 @@ export function createProgressDisplay(options: ProgressDisplayOptions = {}): Pro
   const display: ProgressDisplay = {
     enabled: true,
     start(label, total = null) {
-      const b: Bar = { label, bytes: 0, total, started: now(), speed: new Speed() };
+      const b: Bar = {
+        label,
+        bytes: 0,
+        total,
+        verifying: false,
+        started: now(),
+        speed: new Speed(),
+      };
       b.speed.add(b.started, 0);
       active.add(b);
       schedule();
       return {
         update(p) {
+          b.verifying = p.verifying ?? false;
+          if (b.verifying) {
+            schedule();
+            return;
+          }
           b.bytes = p.bytes;
           b.total = p.total;
           b.speed.add(now(), p.bytes);
@@ -271,6 +302,13 @@ export function createProgressDisplay(options: ProgressDisplayOptions = {}): Pro
         },
         fail() {
           if (active.delete(b)) schedule();
+        },
+        skip() {
+          if (!active.delete(b)) return;
+          // It counts as done, and its bytes leave the total still to move.
+          finishedFiles++;
+          if (totals !== null) totals.bytes -= b.total ?? 0;
+          schedule();
         },
       };
     },

@@ -1,45 +1,34 @@
 /**
- * `get` and `put` of files, wildcards and directory trees: plans what goes where (every name a
- * server lists is checked before it becomes part of a local path), then moves the files over
- * the one connection with bounded concurrency, resuming after interruptions.
+ * `get` and `put` of files, wildcards, directory trees and standard streams: plans what goes
+ * where (`plan.ts`), skips what `--update` or `--resume` find already in place (`skip.ts`), then
+ * moves the files over the one connection with bounded concurrency, resuming after
+ * interruptions, and removes the partial files a copied tree no longer needs.
  *
  * @module
  */
 
-import { basename, join } from "node:path";
-import { type ErrorCode, FerryError, isSessionFailure } from "../protocol/errors.ts";
-import type { Entry } from "../protocol/messages/mod.ts";
+import { join } from "node:path";
+import { FerryError, isSessionFailure } from "../protocol/errors.ts";
 import type { FerryClient, Progress, TransferResult } from "../client/types.ts";
-import { safeLocalName } from "../client/local_names.ts";
-import { localError } from "../client/local_files.ts";
+import { localError, partialPathFor } from "../client/local_files.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
-import { printable } from "./format.ts";
-import { CONCURRENCY, expandRemote, joinRemote, walkRemote } from "./remote_tree.ts";
+import { formatSize, printable } from "./format.ts";
+import { withHint } from "./hints.ts";
+import { CONCURRENCY } from "./remote_tree.ts";
+import {
+  type FileJob,
+  partialTarget,
+  type Plan,
+  planGet,
+  planPut,
+  type TransferFailure,
+  type TransferFlags,
+} from "./plan.ts";
+import { RemoteIndex, type SkipReason, skipReason } from "./skip.ts";
+import { inputSource, outputSink } from "./std_streams.ts";
 
-/** Options of `get` and `put`. */
-export interface TransferFlags {
-  /** Directory trees (`-r`). */
-  recursive: boolean;
-  /** Keep modification times (`-p`). */
-  preserve: boolean;
-  /** Continue interrupted transfers (`--resume`). */
-  resume: boolean;
-}
-
-/** One file to move. */
-export interface FileJob {
-  /** Remote path. */
-  remote: string;
-  /** Local path. */
-  local: string;
-  /** Size, when known beforehand. */
-  size: number | null;
-  /** Remote modification time (downloads with `-p`, for directories). */
-  mtime?: number | null;
-  /** What the progress line shows. */
-  label: string;
-}
+export type { FileJob, TransferFailure, TransferFlags } from "./plan.ts";
 
 /** What a `get`/`put` did. */
 export interface TransferReport {
@@ -51,6 +40,8 @@ export interface TransferReport {
     sha256: string;
     resumed: number;
   }[];
+  /** Files not moved because the destination already had them (`--update`, `--resume`). */
+  skipped: { remote: string; local: string; bytes: number; reason: SkipReason }[];
   /** Directories created. */
   directories: number;
   /** Bytes moved in all. */
@@ -61,239 +52,51 @@ export interface TransferReport {
   failed: TransferFailure[];
 }
 
-/** A file a `get` or `put` could not move. */
-export interface TransferFailure {
-  /** The remote path of a `get`, the local path of a `put`. */
-  path: string;
-  /** Why, as an error code. */
-  code: ErrorCode;
-  /** Why, in words. */
-  message: string;
-}
-
-/** A plan: directories to create (parents first) and files to move. */
-interface Plan {
-  dirs: { path: string; mtime: number | null }[];
-  files: FileJob[];
-  /** Whether this was more than one plain file (progress keeps a line per file). */
-  many: boolean;
-}
-
-async function localStat(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw localError(err, path);
-  }
-}
-
-async function remoteStat(client: FerryClient, path: string): Promise<Entry | null> {
-  try {
-    return await client.stat(path);
-  } catch (err) {
-    if (err instanceof FerryError && err.code === "NOT_FOUND") return null;
-    throw err;
-  }
-}
-
-/** A local tree below `root`: directories (relative, parents first) and files. */
-export async function walkLocal(
-  root: string,
-  warn: (text: string) => void,
-): Promise<{ dirs: string[][]; files: { rel: string[]; size: number; path: string }[] }> {
-  const dirs: string[][] = [];
-  const files: { rel: string[]; size: number; path: string }[] = [];
-  let level: string[][] = [[]];
-  while (level.length > 0) {
-    const next: string[][] = [];
-    for (const rel of level) {
-      const dir = join(root, ...rel);
-      const entries: Deno.DirEntry[] = [];
-      try {
-        for await (const e of Deno.readDir(dir)) entries.push(e);
-      } catch (err) {
-        throw localError(err, dir);
-      }
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
-        const path = [...rel, e.name];
-        const full = join(root, ...path);
-        if (e.isFile) {
-          const info = await localStat(full);
-          if (info !== null) files.push({ rel: path, size: info.size, path: full });
-        } else if (e.isDirectory) {
-          dirs.push(path);
-          next.push(path);
-        } else {
-          warn(
-            `ferry: skipping ${printable(full)}: ${
-              e.isSymlink ? "a symbolic link" : "not a regular file"
-            }`,
-          );
-        }
-      }
-    }
-    level = next;
-  }
-  return { dirs, files };
-}
-
-/** Plans a `get` of `sources` into local `dest`. */
-async function planGet(
-  client: FerryClient,
-  sources: string[],
-  dest: string,
-  flags: TransferFlags,
-  warn: (text: string) => void,
-  failed: TransferReport["failed"],
-): Promise<Plan> {
-  const items: { path: string; entry: Entry | null }[] = [];
-  let globbed = false;
-  for (const s of sources) {
-    const expanded = await expandRemote(client, s);
-    if (expanded.length !== 1 || expanded[0].entry !== null) globbed = true;
-    items.push(...expanded);
-  }
-  const info = await localStat(dest);
-  const many = items.length > 1;
-  let intoDir = info?.isDirectory ?? false;
-  // Created only once the whole plan (every listed name) has been checked.
-  let createDest = false;
-  if (!intoDir && (many || /[\\/]$/.test(dest))) {
-    if (info !== null) {
-      throw new FerryError("NOT_A_DIRECTORY", `${dest} is not a directory`);
-    }
-    createDest = true;
-    intoDir = true;
-  }
-  const plan: Plan = { dirs: [], files: [], many: many || globbed || flags.recursive };
-  for (const item of items) {
-    let entry = item.entry;
-    if (flags.recursive && (entry === null || entry.kind === "symlink")) {
-      entry = await client.stat(item.path);
-    }
-    const kind = entry?.kind ?? "file";
-    if (kind === "dir" && !flags.recursive) {
-      failed.push({
-        path: item.path,
-        code: "IS_A_DIRECTORY",
-        message: `${printable(item.path)} is a directory (use -r)`,
-      });
-      warn(`ferry: skipping ${printable(item.path)}: a directory (use -r)`);
-      continue;
-    }
-    if (kind === "other") {
-      warn(`ferry: skipping ${printable(item.path)}: not a file or directory`);
-      continue;
-    }
-    const isRoot = item.path === "." || item.path === "" || /^(\.\/)*\.?$/.test(item.path);
-    if (kind !== "dir") {
-      const local = intoDir ? join(dest, safeLocalName(item.path)) : dest;
-      plan.files.push({
-        remote: item.path,
-        local,
-        size: entry?.size ?? null,
-        label: plan.many ? item.path : safeLocalName(item.path),
-      });
-      continue;
-    }
-    const localRoot = intoDir && !isRoot ? join(dest, safeLocalName(item.path)) : dest;
-    const tree = await walkRemote(client, item.path, warn);
-    plan.dirs.push({ path: localRoot, mtime: entry?.mtime ?? null });
-    for (const d of tree.dirs) plan.dirs.push({ path: join(localRoot, ...d.rel), mtime: d.mtime });
-    for (const f of tree.files) {
-      const remote = joinRemote(item.path, f.rel.join("/"));
-      plan.files.push({
-        remote,
-        local: join(localRoot, ...f.rel),
-        size: f.size,
-        label: remote,
-      });
-    }
-  }
-  const targets = new Set<string>();
-  for (const f of plan.files) {
-    if (targets.has(f.local)) {
-      throw new FerryError("USAGE", `two remote files would both be written to ${f.local}`);
-    }
-    targets.add(f.local);
-  }
-  if (createDest) plan.dirs.unshift({ path: dest, mtime: null });
-  return plan;
-}
-
-/** Plans a `put` of local `sources` to remote `dest`. */
-async function planPut(
-  client: FerryClient,
-  sources: string[],
-  dest: string,
-  flags: TransferFlags,
-  warn: (text: string) => void,
-  failed: TransferReport["failed"],
-): Promise<Plan & { remoteDirs: string[] }> {
-  const many = sources.length > 1;
-  const remoteRoot = dest.replace(/\/+$/, "") || ".";
-  let intoDir = remoteRoot === "." || dest.endsWith("/") || many;
-  if (remoteRoot !== ".") {
-    const entry = await remoteStat(client, remoteRoot);
-    if (entry?.kind === "dir") intoDir = true;
-    else if (entry !== null && intoDir) {
-      throw new FerryError("NOT_A_DIRECTORY", `${printable(dest)} is not a remote directory`);
-    } else if (entry === null && intoDir) {
-      await client.mkdir(remoteRoot, { parents: true });
-    }
-  }
-  const plan: Plan & { remoteDirs: string[] } = {
-    dirs: [],
-    files: [],
-    many: many || flags.recursive,
-    remoteDirs: [],
-  };
-  for (const source of sources) {
-    const info = await localStat(source);
-    if (info === null) throw new FerryError("LOCAL_IO", `${source}: no such file or directory`);
-    let name = basename(source);
-    if (name === "" || name === "." || name === "..") {
-      try {
-        name = basename(await Deno.realPath(source));
-      } catch (err) {
-        throw localError(err, source);
-      }
-    }
-    if (!info.isDirectory) {
-      const remote = intoDir ? joinRemote(remoteRoot, name) : remoteRoot;
-      plan.files.push({ remote, local: source, size: info.size, label: many ? source : name });
-      continue;
-    }
-    if (!flags.recursive) {
-      failed.push({
-        path: source,
-        code: "IS_A_DIRECTORY",
-        message: `${source} is a directory (use -r)`,
-      });
-      warn(`ferry: skipping ${printable(source)}: a directory (use -r)`);
-      continue;
-    }
-    const root = intoDir ? joinRemote(remoteRoot, name) : remoteRoot;
-    const tree = await walkLocal(source, warn);
-    plan.remoteDirs.push(root);
-    for (const d of tree.dirs) plan.remoteDirs.push(joinRemote(root, d.join("/")));
-    for (const f of tree.files) {
-      const remote = joinRemote(root, f.rel.join("/"));
-      plan.files.push({ remote, local: f.path, size: f.size, label: remote });
-    }
-  }
-  return plan;
-}
-
-/** Runs `work` over `items` with at most `limit` at once; stops taking new items after `stop()`. */
+/** Runs `work` over `items` with at most `limit` at once. */
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) await work(items[next++]);
   });
   await Promise.all(workers);
+}
+
+/** Size of the hidden partial file a download to `local` would continue, or `null`. */
+async function partialSize(local: string): Promise<number | null> {
+  try {
+    const info = await Deno.lstat(partialPathFor(local));
+    return info.isFile ? info.size : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Moves one file (or stream); `retrying` after an interruption (files resume then). */
+function move(
+  client: FerryClient,
+  direction: "get" | "put",
+  job: FileJob,
+  flags: TransferFlags,
+  retrying: boolean,
+  onProgress: (p: Progress) => void,
+): Promise<TransferResult> {
+  if (job.stream !== undefined) {
+    return job.stream === "stdin"
+      ? client.upload(inputSource(), job.remote, { mtime: null, onProgress })
+      : client.download(job.remote, outputSink(job.stream), { onProgress });
+  }
+  return direction === "get"
+    ? client.download(job.remote, job.local, {
+      resume: flags.resume || retrying,
+      preserveTimes: flags.preserve,
+      onProgress,
+    })
+    : client.upload(job.local, job.remote, {
+      resume: flags.resume || retrying,
+      // Like scp: without -p the server's clock sets the time; with -p the local one.
+      mtime: flags.preserve ? undefined : null,
+      onProgress,
+    });
 }
 
 /** Shared by `get` and `put`: moves the planned files and reports. */
@@ -303,13 +106,22 @@ async function execute(
   direction: "get" | "put",
   flags: TransferFlags,
   display: ProgressDisplay,
-  failed: TransferReport["failed"],
+  failed: TransferFailure[],
   started: number,
 ): Promise<TransferReport> {
-  const report: TransferReport = { files: [], directories: 0, bytes: 0, seconds: 0, failed };
+  const report: TransferReport = {
+    files: [],
+    skipped: [],
+    directories: 0,
+    bytes: 0,
+    seconds: 0,
+    failed,
+  };
   if (plan.many && plan.files.length > 1) {
     display.setTotals(plan.files.length, plan.files.reduce((n, f) => n + (f.size ?? 0), 0));
   }
+  // A tree's files are checked against one listing per directory; a file or two by STAT.
+  const remoteIndex = new RemoteIndex(plan.files.length > 2);
   let fatal: FerryError | null = null;
   await pool(plan.files, CONCURRENCY, async (job) => {
     if (fatal !== null) {
@@ -324,24 +136,44 @@ async function execute(
     const bar = display.start(job.label, job.size);
     const onProgress = (p: Progress) => bar.update(p);
     try {
-      const result: TransferResult = await withReconnect(
+      const what = `${direction} ${printable(job.label)}`;
+      const notice = (text: string) => display.message(text);
+      const verifying = () => bar.update({ bytes: 0, total: job.size, verifying: true });
+      const skip = await withReconnect(
         connection,
-        `${direction} ${printable(job.label)}`,
-        (client, retrying) =>
-          direction === "get"
-            ? client.download(job.remote, job.local, {
-              resume: flags.resume || retrying,
-              preserveTimes: flags.preserve,
-              onProgress,
-            })
-            : client.upload(job.local, job.remote, {
-              resume: flags.resume || retrying,
-              // Like scp: without -p the server's clock sets the time; with -p the local one.
-              mtime: flags.preserve ? undefined : null,
-              onProgress,
-            }),
-        (text) => display.message(text),
+        what,
+        (c) => skipReason(c, direction, job, flags, remoteIndex, verifying),
+        notice,
       );
+      if (skip !== null) {
+        bar.skip();
+        report.skipped.push({
+          remote: job.remote,
+          local: job.local,
+          bytes: job.size ?? 0,
+          reason: skip,
+        });
+        return;
+      }
+      if (direction === "get" && !flags.resume && job.stream === undefined) {
+        const kept = await partialSize(job.local);
+        if (kept !== null) {
+          display.message(
+            `ferry: discarding the partial download of ${printable(job.local)} (${
+              formatSize(kept)
+            }); --resume would continue it`,
+          );
+        }
+      }
+      // A stream cannot be replayed: it moves once, and a lost connection ends it.
+      const result = job.stream !== undefined
+        ? await move((await connection.current()).client, direction, job, flags, false, onProgress)
+        : await withReconnect(
+          connection,
+          what,
+          (c, retrying) => move(c, direction, job, flags, retrying, onProgress),
+          notice,
+        );
       bar.done();
       report.files.push({
         remote: job.remote,
@@ -353,7 +185,11 @@ async function execute(
       report.bytes += result.bytes;
     } catch (err) {
       bar.fail();
-      const e = err instanceof FerryError ? err : localError(err, job.local);
+      let e = withHint(err instanceof FerryError ? err : localError(err, job.local));
+      if (direction === "get" && e.code === "IS_A_DIRECTORY" && !flags.recursive) {
+        // As put says of a local directory.
+        e = new FerryError(e.code, `${printable(job.remote)} is a directory (use -r)`);
+      }
       failed.push({
         path: direction === "get" ? job.remote : job.local,
         code: e.code,
@@ -368,14 +204,18 @@ async function execute(
       if (isSessionFailure(e)) fatal = e;
     }
   });
-  report.files.sort((a, b) => (a.remote < b.remote ? -1 : a.remote > b.remote ? 1 : 0));
+  const byRemote = (a: { remote: string }, b: { remote: string }) =>
+    a.remote < b.remote ? -1 : a.remote > b.remote ? 1 : 0;
+  report.files.sort(byRemote);
+  report.skipped.sort(byRemote);
   report.seconds = Math.round(performance.now() - started) / 1000;
   return report;
 }
 
 /**
- * `get [-r] [-p] [--resume] REMOTE... LOCAL` or `put [-r] [-p] [--resume] LOCAL... REMOTE`:
- * plans, creates the directories (parents first), moves the files and reports.
+ * `get [-r] [-p] [--resume] [-u [-c]] REMOTE... LOCAL` or `put … LOCAL... REMOTE`: plans,
+ * creates the directories (parents first), moves the files and reports. `destGiven` tells an
+ * explicit destination from the default one.
  */
 export async function transferFiles(
   direction: "get" | "put",
@@ -384,13 +224,14 @@ export async function transferFiles(
   dest: string,
   flags: TransferFlags,
   display: ProgressDisplay,
+  destGiven = true,
 ): Promise<TransferReport> {
   const started = performance.now();
-  const failed: TransferReport["failed"] = [];
+  const failed: TransferFailure[] = [];
   const warn = (text: string) => display.message(text);
   const { client } = await connection.current();
   if (direction === "put") {
-    const plan = await planPut(client, sources, dest, flags, warn, failed);
+    const plan = await planPut(client, sources, dest, flags, warn, failed, destGiven);
     await makeRemoteDirs(client, plan.remoteDirs);
     const report = await execute(connection, plan, "put", flags, display, failed, started);
     report.directories = plan.remoteDirs.length;
@@ -407,7 +248,26 @@ export async function transferFiles(
   const report = await execute(connection, plan, "get", flags, display, failed, started);
   report.directories = plan.dirs.length;
   if (flags.preserve) await setLocalDirTimes(plan.dirs);
+  if (failed.length === 0) await removeStalePartials(plan.trees);
   return report;
+}
+
+/**
+ * Removes the hidden partial files left in the directories of a tree that was copied whole:
+ * every file is in place now, so what an interrupted run left there is no longer needed.
+ */
+async function removeStalePartials(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    const stale: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isFile && partialTarget(e.name) !== null) stale.push(join(dir, e.name));
+      }
+      for (const path of stale) await Deno.remove(path);
+    } catch (err) {
+      throw localError(err, dir);
+    }
+  }
 }
 
 /** Gives local directories their remote modification times, deepest first. */

@@ -64,6 +64,7 @@ export function opener(
         token: s.token,
         caCerts: s.ca === undefined ? undefined : [s.ca],
         trustedFingerprint: pinned ?? s.trust ?? remembered,
+        limitRate: s.limitRate,
         onUnknownCertificate: async (cert) => {
           if (pinned !== undefined) return false;
           if (s.trust !== undefined) {
@@ -91,6 +92,15 @@ export function opener(
         );
       }
       throw err;
+    }
+    if (s.user !== undefined && client.user !== s.user) {
+      client.close();
+      throw new FerryError(
+        "UNAUTHENTICATED",
+        `the token is ${client.user}'s, not ${s.user}'s: ferry knows users by their tokens; ` +
+          `give ${s.user}'s with --token-file or FERRY_TOKEN, or keep it in a profile named ` +
+          `${s.user}@${s.host}`,
+      );
     }
     const fp = client.trust.fingerprint;
     if (client.trust.method === "fingerprint" && fp !== null) {

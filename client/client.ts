@@ -12,14 +12,19 @@ import type { FerryClient, ServerTrust } from "./types.ts";
 import { download } from "./download.ts";
 import { upload } from "./upload.ts";
 import { hashRemote, list, mkdir, remove, rename, shutdown, stat } from "./operations.ts";
+import type { TransferSettings } from "./transfer_settings.ts";
 
-/** The client of an authenticated connection: who it is logged in as, and every operation. */
+/**
+ * The client of an authenticated connection: who it is logged in as, and every operation;
+ * `transfers` holds what all its downloads and uploads share (rate limit, stall timeout).
+ */
 export function createClient(
   mux: Mux,
   serverAgent: string,
   role: Role,
   user: string,
   trust: ServerTrust,
+  transfers: TransferSettings,
 ): FerryClient {
   return {
     user,
@@ -27,8 +32,9 @@ export function createClient(
     serverAgent,
     trust,
     list: (path, options) => list(mux, path, options),
-    download: (remote, destination, options) => download(mux, remote, destination, options),
-    upload: (source, remote, options) => upload(mux, source, remote, options),
+    download: (remote, destination, options) =>
+      download(mux, remote, destination, options, transfers),
+    upload: (source, remote, options) => upload(mux, source, remote, options, transfers),
     remove: (path) => remove(mux, path),
     stat: (path) => stat(mux, path),
     hash: (path) => hashRemote(mux, path),

@@ -17,12 +17,16 @@ import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
+import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
+import { createThrottle } from "./throttle.ts";
+import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
+import { VERSION } from "../common/version.ts";
 
 /** Version string sent to servers in HELLO. */
-export const CLIENT_AGENT = "ferry/0.1.0";
+export const CLIENT_AGENT = `ferry/${VERSION}`;
 
 /** Default server port. */
 export const DEFAULT_PORT = 4433;
@@ -36,14 +40,41 @@ async function connectTcpNoDelay(
   hostname: string,
   port: number,
   caCerts: string[] | undefined,
+  timeoutMs: number,
 ): Promise<Deno.TlsConn> {
-  const tcp = await Deno.connect({ hostname, port });
+  const tcp = await dialTcp(hostname, port, timeoutMs);
   try {
-    tcp.setNoDelay(true);
     return await Deno.startTls(tcp, { hostname, caCerts });
   } catch (err) {
     tcp.close();
     throw err;
+  }
+}
+
+/**
+ * A `TLS` failure: the server's certificate is signed by a trusted CA but made for other names
+ * than the one connected to (`names` lists those it has).
+ */
+export class CertificateNameError extends FerryError {
+  /** The name connected to. */
+  readonly hostname: string;
+  /** The names the certificate is valid for (empty when they could not be read). */
+  readonly names: readonly string[];
+
+  /** Creates the error for a connection to `hostname:port`. */
+  constructor(hostname: string, port: number, names: readonly string[]) {
+    const has = names.length > 0
+      ? `it is only valid for ${names.join(", ")}`
+      : "it is for other names";
+    super(
+      "TLS",
+      `the certificate of ${hostPort(hostname, port)} is not valid for the name ${hostname} ` +
+        `(${has}); connect with one of its names, restart the server with --name ${hostname}, ` +
+        `or regenerate it with \`ferry-server certs --name ${hostname}\``,
+    );
+    this.name = "CertificateNameError";
+    this.hostname = hostname;
+    this.names = names;
   }
 }
 
@@ -73,6 +104,11 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
     ? undefined
     : normalizeFingerprint(options.trustedFingerprint);
   const tlsConn = await openVerified(hostname, port, options.caCerts, timeoutMs);
+  if ("reason" in tlsConn && pinned === undefined && isNameMismatch(tlsConn.reason)) {
+    // A trusted CA signed it, for other names: asking to trust it by fingerprint would be the
+    // wrong advice.
+    throw await nameMismatch(hostname, port, timeoutMs, tlsConn.reason);
+  }
   const { conn, trust }: { conn: Connection; trust: ServerTrust } = "reason" in tlsConn
     ? await openTrusted(hostname, port, timeoutMs, tlsConn.reason, pinned, options)
     : { conn: tlsConn, trust: { method: "ca", fingerprint: null } };
@@ -84,7 +120,9 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   await new Promise((resolve) => setTimeout(resolve, 0));
   const mux = createMux(conn);
   const { agent, role, user } = await login(mux, options.token, timeoutMs);
-  return createClient(mux, agent, role, user, trust);
+  const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
+  const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
+  return createClient(mux, agent, role, user, trust, { throttle, stallMs });
 }
 
 /**
@@ -135,6 +173,32 @@ async function openTrusted(
     conn: opened.conn,
     trust: { method: "fingerprint", fingerprint: opened.certificate.fingerprint },
   };
+}
+
+/** True when a verification error says the certificate is for other names (its chain was fine). */
+function isNameMismatch(reason: string): boolean {
+  return /NotValidForName|not valid for name/i.test(reason);
+}
+
+/**
+ * The `TLS` error for a certificate a trusted CA signed for other names than `hostname`: the
+ * names it has (read from the certificate over a connection closed at once) and how to add one.
+ */
+async function nameMismatch(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+  reason: string,
+): Promise<CertificateNameError> {
+  let names: string[] = [];
+  try {
+    const { conn, certificate } = await connectPinned(hostname, port, timeoutMs, reason);
+    conn.close();
+    names = certificate.names;
+  } catch {
+    // The names stay unknown; the error still says what is wrong.
+  }
+  return new CertificateNameError(hostname, port, names);
 }
 
 /** HELLO and AUTH, pipelined; on failure or after `timeoutMs` the connection is closed. */
@@ -192,13 +256,13 @@ async function openVerified(
   caCerts: string[] | undefined,
   timeoutMs: number,
 ): Promise<Deno.TlsConn | { reason: string }> {
-  const where = `${hostname}:${port}`;
+  const where = hostPort(hostname, port);
   let conn: Deno.TlsConn;
   try {
-    conn = await withDeadline(connectTcpNoDelay(hostname, port, caCerts), timeoutMs, () => {});
+    conn = await connectTcpNoDelay(hostname, port, caCerts, timeoutMs);
   } catch (err) {
     if (err instanceof FerryError) throw err;
-    throw new FerryError("UNREACHABLE", `cannot connect to ${where}: ${messageOf(err)}`, {
+    throw new FerryError("TLS", `cannot start TLS with ${where}: ${messageOf(err)}`, {
       cause: err,
     });
   }
@@ -212,9 +276,13 @@ async function openVerified(
       // already closed
     }
     const message = messageOf(err);
+    if (err instanceof FerryError) {
+      throw new FerryError("UNREACHABLE", `no TLS handshake with ${where} within ${timeoutMs} ms`);
+    }
     if (/certificate|UnknownIssuer|BadSignature|NotValidForName|Expired/i.test(message)) {
       return { reason: message };
     }
-    throw new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
+    throw handshakeFailure(where, message) ??
+      new FerryError("TLS", `TLS handshake with ${where} failed: ${message}`, { cause: err });
   }
 }

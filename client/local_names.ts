@@ -7,6 +7,7 @@
 
 import { basename } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
+import { hasControlChar, portabilityProblem } from "../common/names.ts";
 
 /** The local name for a remote path: its last component, refused if it could escape. */
 export function safeLocalName(remote: string): string {
@@ -18,23 +19,20 @@ export function safeLocalName(remote: string): string {
   }
 }
 
-const WINDOWS_RESERVED = /^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(?:\..*)?$/i;
-
 /**
  * Checks that a name a server listed is one plain path component that is safe to create
  * locally: not empty, `.` or `..`, and free of `/`, `\`, `:` and control characters (and, on
- * Windows, of `<>"|?*`, reserved device names and a trailing dot or space). A hostile server
- * can thus never make a recursive download write outside its target directory.
+ * Windows, without the server's portability problems: `<>"|?*`, reserved device names such as
+ * `CON` or `CONIN$`, a trailing dot or space; see `common/names.ts`). A hostile server can thus
+ * never make a recursive download write outside its target directory.
  *
  * @returns The name itself.
  * @throws {FerryError} `BAD_NAME`.
  */
 export function safeEntryName(name: string): string {
-  const bad = name === "" || name === "." || name === ".." ||
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f-\x9f\\/:]/.test(name) ||
-    (Deno.build.os === "windows" &&
-      (/[<>"|?*]/.test(name) || /[. ]$/.test(name) || WINDOWS_RESERVED.test(name)));
+  const bad = name === "" || name === "." || name === ".." || /[\\/:]/.test(name) ||
+    hasControlChar(name) ||
+    (Deno.build.os === "windows" && portabilityProblem(name) !== undefined);
   if (bad) {
     throw new FerryError("BAD_NAME", `the server sent an unsafe name ${JSON.stringify(name)}`);
   }

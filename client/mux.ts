@@ -32,6 +32,11 @@ export interface Mux {
   finish(id: number): void;
   /** Fails request `id` with `err` and asks the server to cancel it. */
   abort(id: number, err: FerryError): void;
+  /**
+   * How long, in ms, the reader has been waiting for bytes from the server right now (0 while it
+   * is handing a frame to a request, which a slow sink or a rate limit may make take a while).
+   */
+  readWaitMs(): number;
   /** Resolves when the connection has closed. */
   readonly closed: Promise<void>;
   /** Closes the connection; requests in flight fail with `CONNECTION_CLOSED`. */
@@ -80,9 +85,28 @@ export function createMux(conn: Connection): Mux {
     if (!isClosed) writer.send(encodeIdOnly(SERVICES.CANCEL, id)).catch(() => {});
   }
 
+  // Whether the stream ended: a frame cut short by the end is a lost connection, not a bad frame.
+  let streamEnded = false;
+  // When the reader started waiting for the server's bytes (null while it is not waiting).
+  let waitingSince: number | null = null;
+  const source: Connection = {
+    read: async (p) => {
+      waitingSince = performance.now();
+      try {
+        const n = await conn.read(p);
+        if (n === null) streamEnded = true;
+        return n;
+      } finally {
+        waitingSince = null;
+      }
+    },
+    write: (p) => conn.write(p),
+    close: () => conn.close(),
+  };
+
   async function readLoop(): Promise<void> {
     try {
-      for await (const frame of readFrames(conn)) {
+      for await (const frame of readFrames(source)) {
         const id = peekRequestId(frame.payload);
         if (id === 0 && frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
           // A connection-level error. After those that end the connection (busy, a deadline, a
@@ -107,9 +131,11 @@ export function createMux(conn: Connection): Mux {
     } catch (err) {
       if (!isClosed) {
         // An error the server announced (id 0) explains the loss better than the loss itself.
-        connectionError ??= err instanceof FerryError ? err : new FerryError(
+        connectionError ??= err instanceof FerryError && !streamEnded ? err : new FerryError(
           "CONNECTION_CLOSED",
-          `connection lost: ${messageOf(err)}`,
+          streamEnded
+            ? "connection lost: the server closed it in the middle of a frame"
+            : `connection lost: ${messageOf(err)}`,
         );
       }
     } finally {
@@ -139,6 +165,7 @@ export function createMux(conn: Connection): Mux {
     },
     finish: (id) => void pending.delete(id),
     abort,
+    readWaitMs: () => waitingSince === null ? 0 : performance.now() - waitingSince,
     closed,
     close,
   };

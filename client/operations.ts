@@ -20,40 +20,44 @@ import { SERVICES } from "../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import type { Mux } from "./mux.ts";
 import { is, request, unexpected, withAbort } from "./requests.ts";
+import { wirePath } from "./wire_values.ts";
 
 /** Lists a remote directory (default: the root), or describes one remote file. */
-export function list(
+export async function list(
   mux: Mux,
   path = ".",
   options: { signal?: AbortSignal } = {},
 ): Promise<Entry[]> {
   const id = mux.nextId();
   const entries: Entry[] = [];
-  const done = request(mux, id, encodePathRequest(SERVICES.LIST, { id, path }), (f) => {
+  const wire = wirePath(path);
+  const done = request(mux, id, encodePathRequest(SERVICES.LIST, { id, path: wire }), (f) => {
     if (!is(f, SERVICES.LIST_ENTRIES)) throw unexpected(f, "listing");
     const batch = decodeListEntries(f.payload);
     entries.push(...batch.entries);
     return batch.last ? entries : undefined;
   });
-  return withAbort(mux, done, id, options.signal);
+  return await withAbort(mux, done, id, options.signal);
 }
 
 /** Describes one remote path (`name` is its last component). */
-export function stat(mux: Mux, path: string): Promise<Entry> {
+export async function stat(mux: Mux, path: string): Promise<Entry> {
   const id = mux.nextId();
-  return request(mux, id, encodePathRequest(SERVICES.STAT, { id, path }), (f) => {
+  const wire = wirePath(path);
+  return await request(mux, id, encodePathRequest(SERVICES.STAT, { id, path: wire }), (f) => {
     if (is(f, SERVICES.STAT_RESULT)) return decodeStatResult(f.payload).entry;
     throw unexpected(f, "stat");
   });
 }
 
 /** Hex SHA-256 of a remote file, computed by the server. */
-export function hashRemote(mux: Mux, path: string): Promise<string> {
+export async function hashRemote(mux: Mux, path: string): Promise<string> {
   const id = mux.nextId();
-  return request(
+  const wire = wirePath(path);
+  return await request(
     mux,
     id,
-    encodeHashRequest({ id, length: UNKNOWN_SIZE, path }),
+    encodeHashRequest({ id, length: UNKNOWN_SIZE, path: wire }),
     (f) => {
       if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload).sha256.toHex();
       throw unexpected(f, "hashing");
@@ -62,23 +66,36 @@ export function hashRemote(mux: Mux, path: string): Promise<string> {
 }
 
 /** Deletes a remote file, symlink or empty directory. */
-export function remove(mux: Mux, path: string): Promise<void> {
-  return simple(mux, (id) => encodePathRequest(SERVICES.DELETE, { id, path }));
+export async function remove(mux: Mux, path: string): Promise<void> {
+  const wire = wirePath(path);
+  return await simple(mux, (id) => encodePathRequest(SERVICES.DELETE, { id, path: wire }));
 }
 
 /** Creates a remote directory; with `parents`, also missing parents, and succeeds if it exists. */
-export function mkdir(mux: Mux, path: string, options: { parents?: boolean } = {}): Promise<void> {
-  return simple(mux, (id) => encodeMkdir({ id, parents: options.parents ?? false, path }));
+export async function mkdir(
+  mux: Mux,
+  path: string,
+  options: { parents?: boolean } = {},
+): Promise<void> {
+  const wire = wirePath(path);
+  return await simple(
+    mux,
+    (id) => encodeMkdir({ id, parents: options.parents ?? false, path: wire }),
+  );
 }
 
 /** Renames or moves a remote path; an existing file at `to` is replaced only with `replace`. */
-export function rename(
+export async function rename(
   mux: Mux,
   from: string,
   to: string,
   options: { replace?: boolean } = {},
 ): Promise<void> {
-  return simple(mux, (id) => encodeRename({ id, replace: options.replace ?? false, from, to }));
+  const [f, t] = [wirePath(from), wirePath(to)];
+  return await simple(
+    mux,
+    (id) => encodeRename({ id, replace: options.replace ?? false, from: f, to: t }),
+  );
 }
 
 /** Shuts the server down (admin only). */

@@ -52,9 +52,23 @@ export function request<T>(
       },
       onError: reject,
     });
-    if (first !== null) mux.writer.send(first).catch(reject);
+    if (first !== null) {
+      mux.writer.send(first).catch((err) => {
+        // A failed write means a broken connection. The read loop says why, and fails every
+        // request with it: an error the server announced before closing (BUSY) explains more
+        // than the write's "broken pipe". A connection whose reads do not end is closed.
+        const timer = setTimeout(() => mux.close(), WRITE_FAILURE_GRACE_MS);
+        mux.closed.then(() => {
+          clearTimeout(timer);
+          reject(err);
+        });
+      });
+    }
   });
 }
+
+/** How long a connection whose write failed may take to end its reads, in ms. */
+const WRITE_FAILURE_GRACE_MS = 1000;
 
 /** Resolves like `promise`, or rejects `UNREACHABLE` (after calling `onTimeout`) after `ms`. */
 export async function withDeadline<T>(

@@ -5,21 +5,8 @@
  * @module
  */
 
-import type { Hash } from "node:crypto";
 import { DATA_BATCH } from "../protocol/messages/mod.ts";
 import { localError } from "./local_files.ts";
-
-/** Hashes the first `length` bytes of `file` into `hash`, leaving the position after them. */
-export async function hashFromFile(file: Deno.FsFile, length: number, hash: Hash): Promise<void> {
-  const buf = new Uint8Array(DATA_BATCH);
-  let remaining = length;
-  while (remaining > 0) {
-    const n = await file.read(buf.subarray(0, Math.min(DATA_BATCH, remaining)));
-    if (n === null) throw new Error("the local file is shorter than the part already uploaded");
-    hash.update(buf.subarray(0, n));
-    remaining -= n;
-  }
-}
 
 /** Reads a file from its current position in chunks of at most `DATA_BATCH` bytes. */
 export async function* fileChunks(

@@ -32,6 +32,18 @@ export interface ConnectOptions {
    * such a server is refused with `TLS`.
    */
   onUnknownCertificate?: (certificate: ServerCertificate) => boolean | Promise<boolean>;
+  /**
+   * Limit the data of all downloads and uploads of this connection together to this many bytes
+   * per second (like curl's `--limit-rate`); unlimited when absent.
+   */
+  limitRate?: number;
+  /**
+   * How long, in ms, a download may wait for its next data frame, or an upload for the server to
+   * take its next one, before the connection counts as lost (`TIMEOUT`, an interruption a transfer
+   * can resume from); default 60 s. Waits that are the server's work (hashing a file, committing
+   * an upload) are not counted.
+   */
+  stallTimeoutMs?: number;
 }
 
 /** How the server's identity was established. */
@@ -48,6 +60,11 @@ export interface Progress {
   bytes: number;
   /** Bytes this operation will transfer, or `null` when unknown. */
   total: number | null;
+  /**
+   * True while a resumed transfer checks that the bytes already in place match (hashing the
+   * partial file on both sides) before any data moves.
+   */
+  verifying?: boolean;
 }
 
 /** Options common to downloads and uploads. */

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
 import {
   createDataFrameBuffer,
   DATA_BATCH,
@@ -24,7 +23,10 @@ import type { Mux } from "./mux.ts";
 import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
-import { bytesChunks, fileChunks, hashFromFile } from "./sources.ts";
+import { bytesChunks, fileChunks } from "./sources.ts";
+import { createHasher, type Hasher, hashPrefix } from "../common/hash_file.ts";
+import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
+import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** An opened upload source. */
 interface Source {
@@ -48,11 +50,22 @@ export async function upload(
   source: string | Uint8Array | ReadableStream<Uint8Array>,
   remote: string,
   options: UploadOptions = {},
+  transfers: TransferSettings = { stallMs: DEFAULT_STALL_MS },
 ): Promise<TransferResult> {
+  remote = wirePath(remote);
   const src = await openSource(source, options);
-  let hash = createHash("sha256");
+  if (src.mtime !== null) {
+    try {
+      checkMtime(src.mtime, src.name);
+    } catch (err) {
+      src.file?.close();
+      throw err;
+    }
+  }
+  let hash = createHasher("sha256");
   let offset = 0;
   if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
+    options.onProgress?.({ bytes: 0, total: null, verifying: true });
     ({ offset, hash } = await resumePoint(mux, src, remote));
   }
   const id = mux.nextId();
@@ -77,9 +90,14 @@ export async function upload(
         ? encodeUploadResume({ id, offset, size, mtime, path: remote })
         : encodeUpload({ id, size, mtime, path: remote }),
     );
-    const bytes = await sendData(mux, id, { iterator, failed, hash, size, offset }, options);
+    const bytes = await sendData(
+      mux,
+      id,
+      { iterator, failed, hash, size, offset, transfers, what: `put ${remote}` },
+      options,
+    );
     signal?.throwIfAborted();
-    const sha256 = new Uint8Array(hash.digest());
+    const sha256 = hash.digest();
     await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
     await done;
     options.onProgress?.({ bytes, total: bytes });
@@ -117,8 +135,10 @@ async function openSource(
       file = await Deno.open(source, { read: true });
       const info = await file.stat();
       if (info.isDirectory) throw new FerryError("IS_A_DIRECTORY", `${source} is a directory`);
-      size = info.size;
-      if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      if (info.isFile) {
+        size = info.size;
+        if (options.mtime === undefined) mtime = info.mtime?.getTime() ?? null;
+      } // a pipe or a device: read to its end, its size unknown beforehand
     } catch (err) {
       file?.close();
       throw localError(err, source);
@@ -142,13 +162,16 @@ async function resumePoint(
   mux: Mux,
   src: Source,
   remote: string,
-): Promise<{ offset: number; hash: Hash }> {
-  const hash = createHash("sha256");
+): Promise<{ offset: number; hash: Hasher }> {
+  const hash = createHasher("sha256");
   const kept = await uploadStatus(mux, remote, src.size, src.mtime);
   if (kept.length === 0 || kept.length > src.size) return { offset: 0, hash };
   try {
     if (src.file !== null) {
-      await hashFromFile(src.file, kept.length, hash);
+      const hashed = await hashPrefix(src.file, { length: kept.length, hasher: hash });
+      if (hashed.length < kept.length) {
+        throw new Error("the local file is shorter than the part already uploaded");
+      }
     } else if (src.bytes !== null) {
       hash.update(src.bytes.subarray(0, kept.length));
     }
@@ -156,12 +179,12 @@ async function resumePoint(
     src.file?.close();
     throw localError(err, src.name);
   }
-  if (equalBytes(new Uint8Array(hash.copy().digest()), kept.sha256)) {
+  if (equalBytes(hash.copy().digest(), kept.sha256)) {
     if (src.bytes !== null) src.chunks = bytesChunks(src.bytes.subarray(kept.length));
     return { offset: kept.length, hash };
   }
   await src.file?.seek(0, Deno.SeekMode.Start);
-  return { offset: 0, hash: createHash("sha256") };
+  return { offset: 0, hash: createHasher("sha256") };
 }
 
 /** What the server kept of an interrupted upload: its length and SHA-256. */
@@ -182,9 +205,12 @@ function uploadStatus(
 interface Sending {
   iterator: AsyncIterator<Uint8Array>;
   failed: Promise<never>;
-  hash: Hash;
+  hash: Hasher;
   size: number;
   offset: number;
+  transfers: TransferSettings;
+  /** How a stall names the upload. */
+  what: string;
 }
 
 /** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
@@ -210,11 +236,17 @@ async function sendData(
       const piece = chunk.subarray(o, o + DATA_BATCH);
       hash.update(piece);
       bytes += piece.length;
+      if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
       // A stream may send more than it declared: grow so frame boundaries stay the same.
       if (piece.length > frames.capacity) {
         frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
       }
-      await mux.writer.send(frames.frameCopy(id, piece));
+      // A server that stops taking data for the stall timeout is as good as gone.
+      await withinStall(
+        mux.writer.send(frames.frameCopy(id, piece)),
+        s.transfers.stallMs,
+        s.what,
+      );
     }
     if (options.onProgress && bytes - reported >= 256 * 1024) {
       reported = bytes;

@@ -12,7 +12,8 @@
  * `linux-arm64`, `macos-x64`, `macos-arm64` and `windows-x64`. Windows binaries get `.exe`.
  *
  * `deno compile` downloads its runtime (`denort`) for each target; set `DENORT_BIN` to a local
- * `denort` binary where that download is not possible.
+ * `denort` binary where that download is not possible. A failure prints one line
+ * (`compile: …`) and exits 1; an unknown target exits 2.
  *
  * @module
  */
@@ -89,6 +90,40 @@ export const BINARIES = [
   },
 ] as const;
 
+/** A failed `deno compile`, said in one line. */
+export class CompileError extends Error {
+  /** Creates the error; `message` is the one line to print. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CompileError";
+  }
+}
+
+/** The host `deno compile` fetches its runtime from. */
+const RUNTIME_HOST = "dl.deno.land";
+
+/**
+ * The one line a failed `deno compile` of `entry` amounts to, from what it printed: a runtime
+ * that could not be downloaded says so and names `DENORT_BIN`; anything else gives deno's own
+ * first error line.
+ */
+export function compileFailure(entry: string, target: string | undefined, output: string): string {
+  // deno colours its output; the message is read without the escapes.
+  // deno-lint-ignore no-control-regex
+  const text = output.replace(/\x1b\[[0-9;]*m/g, "").split(/^Stack backtrace:/m)[0];
+  const what = `deno compile of ${entry}${target ? ` for ${target}` : ""}`;
+  const runtimeUrl = text.match(/https:\/\/dl\.deno\.land\/\S*denort\S*?\.zip/)?.[0];
+  if (runtimeUrl !== undefined || /Setting up base binary/.test(text)) {
+    // The innermost cause is the last of deno's numbered "Caused by" lines.
+    const causes = [...text.matchAll(/^\s*\d+: (.+)$/gm)].map((m) => m[1].trim());
+    const cause = causes.at(-1) ?? "no answer";
+    return `${what} failed: it could not download its runtime (denort) from ${RUNTIME_HOST} ` +
+      `(${cause}); set DENORT_BIN to a local denort binary of this Deno version`;
+  }
+  const first = text.split("\n").map((l) => l.trim()).find((l) => /^error\b/i.test(l));
+  return `${what} failed: ${first?.replace(/^error:\s*/i, "") ?? "see deno compile's output"}`;
+}
+
 /** Compiles every binary for `target` (or the host when undefined) into `outDir`. */
 export async function compile(outDir: string, target?: string): Promise<string[]> {
   const outputs: string[] = [];
@@ -104,14 +139,14 @@ export async function compile(outDir: string, target?: string): Promise<string[]
       output,
       bin.entry,
     ];
-    const { code } = await new Deno.Command(Deno.execPath(), {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
       args,
-      stdout: "inherit",
-      stderr: "inherit",
-    })
-      .output();
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
     if (code !== 0) {
-      throw new Error(`deno compile of ${bin.entry}${target ? ` for ${target}` : ""} failed`);
+      throw new CompileError(compileFailure(bin.entry, target, new TextDecoder().decode(stderr)));
     }
     outputs.push(output);
   }
@@ -119,14 +154,16 @@ export async function compile(outDir: string, target?: string): Promise<string[]
 }
 
 if (import.meta.main) {
-  let targets: (string | undefined)[] = [undefined];
   try {
-    if (Deno.args.length > 0) targets = resolveTargets(Deno.args);
+    const targets: (string | undefined)[] = Deno.args.length > 0
+      ? resolveTargets(Deno.args)
+      : [undefined];
+    for (const target of targets) {
+      for (const output of await compile("dist", target)) console.log(`built ${output}`);
+    }
   } catch (err) {
-    console.error(`compile: ${(err as Error).message}`);
-    Deno.exit(2);
-  }
-  for (const target of targets) {
-    for (const output of await compile("dist", target)) console.log(`built ${output}`);
+    // One line, never a stack trace: an unknown target is a usage error (2), the rest 1.
+    console.error(`compile: ${err instanceof Error ? err.message : String(err)}`);
+    Deno.exit(err instanceof CompileError ? 1 : 2);
   }
 }

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { startServer, type TestServer, TOKENS } from "./helpers.ts";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const SERVER_SCRIPT = "server/main.ts";
@@ -112,9 +113,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens. */
-export async function spawnServer(cwd: string, extra: string[] = []): Promise<ServerProcess> {
-  const port = freePort();
+/**
+ * Starts `server/main.ts --host 127.0.0.1 --port P` in `cwd` and waits until it listens; `port`
+ * restarts a server on the port an earlier one had (default: a free one).
+ */
+export async function spawnServer(
+  cwd: string,
+  extra: string[] = [],
+  port: number = freePort(),
+): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...SERVER_FLAGS, SERVER, "--host", "127.0.0.1", "--port", String(port), ...extra],
     cwd,
@@ -164,6 +171,8 @@ export interface Run {
   code: number;
   stdout: string;
   stderr: string;
+  /** Standard output as bytes (for binary data). */
+  stdoutBytes?: Uint8Array;
 }
 
 /** Runs the client CLI in `cwd` to completion (killed after 30 s). */
@@ -171,7 +180,7 @@ export async function ferry(
   cwd: string,
   args: string[],
   env: Record<string, string> = {},
-  options: { stdin?: string; timeoutMs?: number } = {},
+  options: { stdin?: string | Uint8Array; timeoutMs?: number } = {},
 ): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
@@ -186,7 +195,10 @@ export async function ferry(
   try {
     if (options.stdin !== undefined) {
       const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
+      const bytes = typeof options.stdin === "string"
+        ? new TextEncoder().encode(options.stdin)
+        : options.stdin;
+      await writer.write(bytes).catch(() => {});
       await writer.close().catch(() => {});
     }
     const out = await child.output();
@@ -195,10 +207,46 @@ export async function ferry(
       code: out.code,
       stdout: decoder.decode(out.stdout),
       stderr: decoder.decode(out.stderr),
+      stdoutBytes: out.stdout,
     };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A client CLI running in the background, to be interrupted. */
+export interface FerryProcess {
+  child: Deno.ChildProcess;
+  /** Resolves with the run once it exited and its output was read. */
+  done: Promise<Run>;
+}
+
+/** Starts the client CLI in `cwd` without waiting for it (killed after `timeoutMs`). */
+export function startFerry(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): FerryProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CLIENT_FLAGS, CLIENT, ...args],
+    cwd,
+    clearEnv: true,
+    env: childEnv(env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const out = collect(child.stdout);
+  const err = collect(child.stderr);
+  const done = (async () => {
+    const status = await child.status;
+    clearTimeout(timer);
+    await Promise.all([out.done, err.done]);
+    return { code: status.code, stdout: out.text(), stderr: err.text() };
+  })();
+  return { child, done };
 }
 
 /** Quotes a word for `sh`. */
@@ -399,4 +447,138 @@ export async function writeTemp(dir: string, name: string, text: string): Promis
   const path = `${dir}/${name}`;
   await Deno.writeTextFile(path, text);
   return path;
+}
+
+/** An in-process server and a client working directory holding its CA. */
+export async function cliServer(): Promise<
+  {
+    ts: TestServer;
+    cwd: string;
+    args: (port?: number) => string[];
+    run(
+      args: string[],
+      options?: { stdin?: string | Uint8Array; env?: Record<string, string> },
+    ): Promise<Run>;
+  } & AsyncDisposable
+> {
+  const ts = await startServer();
+  const cwd = await Deno.makeTempDir({ prefix: "ferry-cli-client-" });
+  await Deno.writeTextFile(`${cwd}/ca.pem`, ts.ca);
+  const args = (port = ts.port) => [
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--ca",
+    `${cwd}/ca.pem`,
+    "--token",
+    TOKENS.admin,
+  ];
+  return {
+    ts,
+    cwd,
+    args,
+    run: (a, o = {}) =>
+      ferry(cwd, [...args(), ...a], { FERRY_CONFIG_DIR: `${cwd}/config`, ...o.env }, {
+        stdin: o.stdin,
+      }),
+    async [Symbol.asyncDispose]() {
+      await ts.close();
+      await Deno.remove(cwd, { recursive: true });
+    },
+  };
+}
+
+/** Every path below `dir` (relative, `/`-separated, directories with a trailing `/`), sorted. */
+export async function tree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+    const rel = `${prefix}${e.name}`;
+    if (e.isDirectory) out.push(`${rel}/`, ...(await tree(dir, `${rel}/`)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/** Asserts that two directory trees hold the same paths and file contents. */
+export async function assertSameTree(a: string, b: string): Promise<void> {
+  const ta = await tree(a);
+  assert.deepEqual(await tree(b), ta);
+  for (const p of ta.filter((p) => !p.endsWith("/"))) {
+    assert.deepEqual(await Deno.readFile(`${b}/${p}`), await Deno.readFile(`${a}/${p}`), p);
+  }
+}
+
+/**
+ * A TCP relay on 127.0.0.1 to `targetPort` that forwards the client's bytes freely but only the
+ * first `limit` bytes of the server's, then stops reading from the server until disposed (with
+ * `direction` "up": the other way round, the client's bytes are held).
+ */
+export function stallingRelay(
+  targetPort: number,
+  limit: number,
+  direction: "down" | "up" = "down",
+): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const pumps: Promise<void>[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+
+  async function pump(from: Deno.Conn, to: Deno.Conn, max: number): Promise<void> {
+    const buf = new Uint8Array(64 * 1024);
+    let sent = 0;
+    try {
+      while (true) {
+        if (sent >= max) {
+          await released;
+          return;
+        }
+        const n = await from.read(buf.subarray(0, Math.min(buf.length, max - sent)));
+        if (n === null) break;
+        for (let o = 0; o < n;) o += await to.write(buf.subarray(o, n));
+        sent += n;
+      }
+      await to.closeWrite();
+    } catch {
+      // one side went away; disposal closes the rest
+    }
+  }
+
+  const accepting = (async () => {
+    try {
+      for await (const client of listener) {
+        conns.add(client);
+        try {
+          const upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+          conns.add(upstream);
+          pumps.push(
+            pump(client, upstream, direction === "up" ? limit : Infinity),
+            pump(upstream, client, direction === "down" ? limit : Infinity),
+          );
+        } catch {
+          client.close();
+        }
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      release();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // already closed
+        }
+      }
+      await Promise.allSettled(pumps);
+    },
+  };
 }

@@ -27,6 +27,7 @@ import {
   sha256Hex,
   sleep,
   spawnServer,
+  stallingRelay,
   taskFlags,
   tempDir,
   within,
@@ -363,71 +364,3 @@ Deno.test("cli: SIGTERM stops the server promptly with status 0", {
     await server.stop();
   }
 });
-
-// ---------------------------------------------------------------------------------------------
-
-/**
- * A TCP relay on 127.0.0.1 to `targetPort` that forwards the client's bytes freely but only the
- * first `limit` bytes of the server's, then stops reading from the server until disposed.
- */
-function stallingRelay(targetPort: number, limit: number): { port: number } & AsyncDisposable {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const pumps: Promise<void>[] = [];
-  let release!: () => void;
-  const released = new Promise<void>((r) => release = r);
-
-  async function pump(from: Deno.Conn, to: Deno.Conn, max: number): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
-    let sent = 0;
-    try {
-      while (true) {
-        if (sent >= max) {
-          await released;
-          return;
-        }
-        const n = await from.read(buf.subarray(0, Math.min(buf.length, max - sent)));
-        if (n === null) break;
-        for (let o = 0; o < n;) o += await to.write(buf.subarray(o, n));
-        sent += n;
-      }
-      await to.closeWrite();
-    } catch {
-      // one side went away; disposal closes the rest
-    }
-  }
-
-  const accepting = (async () => {
-    try {
-      for await (const client of listener) {
-        conns.add(client);
-        try {
-          const upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
-          conns.add(upstream);
-          pumps.push(pump(client, upstream, Infinity), pump(upstream, client, limit));
-        } catch {
-          client.close();
-        }
-      }
-    } catch {
-      // listener closed
-    }
-  })();
-
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting;
-      release();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
-      await Promise.allSettled(pumps);
-    },
-  };
-}

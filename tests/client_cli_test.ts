@@ -8,75 +8,20 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
+import { randomBytes, sha256Hex, TOKENS } from "./helpers.ts";
 import {
   assertFails,
   assertOk,
+  assertSameTree,
+  cliServer,
   exists,
   ferry,
   ferryTty,
   hasScript,
   relay,
-  type Run,
   tempDir,
+  tree,
 } from "./cli_helpers.ts";
-
-/** An in-process server and a client working directory holding its CA. */
-async function cliServer(): Promise<
-  {
-    ts: TestServer;
-    cwd: string;
-    args: (port?: number) => string[];
-    run(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<Run>;
-  } & AsyncDisposable
-> {
-  const ts = await startServer();
-  const cwd = await Deno.makeTempDir({ prefix: "ferry-cli-client-" });
-  await Deno.writeTextFile(`${cwd}/ca.pem`, ts.ca);
-  const args = (port = ts.port) => [
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--ca",
-    `${cwd}/ca.pem`,
-    "--token",
-    TOKENS.admin,
-  ];
-  return {
-    ts,
-    cwd,
-    args,
-    run: (a, o = {}) =>
-      ferry(cwd, [...args(), ...a], { FERRY_CONFIG_DIR: `${cwd}/config`, ...o.env }, {
-        stdin: o.stdin,
-      }),
-    async [Symbol.asyncDispose]() {
-      await ts.close();
-      await Deno.remove(cwd, { recursive: true });
-    },
-  };
-}
-
-/** Every path below `dir` (relative, `/`-separated, directories with a trailing `/`), sorted. */
-async function tree(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
-    const rel = `${prefix}${e.name}`;
-    if (e.isDirectory) out.push(`${rel}/`, ...(await tree(dir, `${rel}/`)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
-
-/** Asserts that two directory trees hold the same paths and file contents. */
-async function assertSameTree(a: string, b: string): Promise<void> {
-  const ta = await tree(a);
-  assert.deepEqual(await tree(b), ta);
-  for (const p of ta.filter((p) => !p.endsWith("/"))) {
-    assert.deepEqual(await Deno.readFile(`${b}/${p}`), await Deno.readFile(`${a}/${p}`), p);
-  }
-}
 
 /** 300 files over nested folders, plus empty directories. */
 async function makeTree(root: string): Promise<void> {

@@ -15,6 +15,10 @@ import { safeEntryName } from "../client/local_names.ts";
 import { createProgressDisplay } from "../cli/progress.ts";
 import { createReconnector, withReconnect } from "../cli/reconnect.ts";
 import { ALL_TARGETS, BINARIES, resolveTargets } from "../scripts/compile.ts";
+import { createThrottle } from "../client/throttle.ts";
+import { mergeServers, parseHostOption, parseRemote, splitServers } from "../cli/address.ts";
+import { parseRate } from "../cli/settings.ts";
+import { checkMtime, MAX_MTIME, wirePath } from "../client/wire_values.ts";
 import { CLIENT_FLAGS } from "./cli_helpers.ts";
 import { type FerryClient, FerryError } from "../mod.ts";
 
@@ -152,6 +156,158 @@ Deno.test("client units: the progress display throttles, erases and keeps finish
     globalThis.setTimeout = realSetTimeout;
     globalThis.clearTimeout = realClear;
     Deno.unrefTimer = realUnref;
+  }
+});
+
+Deno.test("client units: a resume's check shows as verifying; a skipped file leaves the totals", () => {
+  let out = "";
+  const timers: (() => void)[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  const realUnref = Deno.unrefTimer;
+  globalThis.setTimeout =
+    ((fn: () => void) => (timers.push(fn), timers.length)) as unknown as typeof setTimeout;
+  globalThis.clearTimeout = ((id: number) => {
+    if (id) timers[id - 1] = () => {};
+  }) as unknown as typeof clearTimeout;
+  Deno.unrefTimer = () => {};
+  const flush = () => {
+    for (const fn of timers.splice(0)) fn();
+  };
+  try {
+    const display = createProgressDisplay({
+      enabled: true,
+      write: (s) => out += s,
+      columns: () => 100,
+      now: () => 0,
+    });
+    display.setTotals(2, 2000);
+    const a = display.start("big.iso", 1000);
+    a.update({ bytes: 0, total: null, verifying: true });
+    flush();
+    assert.match(out, /big\.iso +verifying the part already transferred/);
+    assert.doesNotMatch(out, /big\.iso +\? /, "no bare question mark");
+    out = "";
+    a.update({ bytes: 10, total: 1000 });
+    flush();
+    assert.match(out, /big\.iso +1% /, "then the usual bar");
+    const b = display.start("same.bin", 1000);
+    b.skip();
+    out = "";
+    flush();
+    assert.match(
+      out,
+      /1\/2 files .* \/ 1000 B/,
+      "the skipped file counts, its bytes leave the total",
+    );
+    display.close();
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.clearTimeout = realClear;
+    Deno.unrefTimer = realUnref;
+  }
+});
+
+Deno.test("client units: the throttle paces to its rate after a short burst", async () => {
+  let t = 0;
+  const waits: number[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms: number) => {
+    waits.push(ms);
+    t += ms;
+    fn();
+    return 0;
+  }) as unknown as typeof setTimeout;
+  try {
+    const throttle = createThrottle(1000, () => t);
+    await throttle.take(50); // within the burst
+    assert.deepEqual(waits, []);
+    await throttle.take(1000); // a second's worth
+    await throttle.take(500);
+    assert.equal(t, 1450, "1550 bytes at 1000 B/s, less the 100 ms burst");
+    t += 60_000; // idle: only a burst's worth is forgiven
+    waits.length = 0;
+    await throttle.take(300);
+    assert.equal(waits.length, 1);
+    assert.equal(Math.round(waits[0]), 200);
+    assert.throws(() => createThrottle(0), RangeError);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+});
+
+Deno.test("client units: remote paths and servers as scp and URLs write them", () => {
+  assert.deepEqual(parseRemote("docs/a.txt"), { path: "docs/a.txt" });
+  assert.deepEqual(parseRemote("server1:docs/a.txt"), { host: "server1", path: "docs/a.txt" });
+  assert.deepEqual(parseRemote("server1:"), { host: "server1", path: "." });
+  assert.deepEqual(parseRemote("alice@files.example.org:x"), {
+    host: "files.example.org",
+    user: "alice",
+    path: "x",
+  });
+  assert.deepEqual(parseRemote("[::1]:a/b"), { host: "::1", path: "a/b" });
+  assert.deepEqual(parseRemote("bob@[fe80::1]:a"), { host: "fe80::1", user: "bob", path: "a" });
+  assert.deepEqual(parseRemote("a/b:c"), { path: "a/b:c" }, "a / before the : makes a path");
+  assert.deepEqual(parseRemote("ferry://h:4434/docs/a%20b.txt"), {
+    host: "h",
+    port: 4434,
+    path: "docs/a b.txt",
+  });
+  assert.deepEqual(parseRemote("ferry://u@h"), { host: "h", user: "u", path: "." });
+  assert.deepEqual(parseRemote("ferry://[::1]:9/x"), { host: "::1", port: 9, path: "x" });
+  assert.throws(() => parseRemote("ferry://h:0/x"), /1\.\.65535/);
+  assert.throws(() => parseRemote("bad host:x"), /not a host name/);
+  assert.deepEqual(parseHostOption("h"), { host: "h" });
+  assert.deepEqual(parseHostOption("h:4434"), { host: "h", port: 4434 });
+  assert.deepEqual(parseHostOption("::1"), { host: "::1" });
+  assert.deepEqual(parseHostOption("[::1]:4434"), { host: "::1", port: 4434 });
+  assert.deepEqual(parseHostOption("alice@h:1"), { host: "h", user: "alice", port: 1 });
+  assert.throws(() => parseHostOption("h:port"), /1\.\.65535/);
+  assert.deepEqual(mergeServers([{ host: "H" }, { host: "h", port: 1 }, {}]), {
+    host: "H",
+    port: 1,
+  });
+  assert.throws(() => mergeServers([{ host: "a" }, { host: "b" }]), /a and b differ/);
+  assert.deepEqual(splitServers("get", ["s:a", "s:b", "local:dir"]), {
+    args: ["a", "b", "local:dir"],
+    server: { host: "s" },
+  });
+  assert.deepEqual(splitServers("put", ["x:y", "s:up/"]), {
+    args: ["x:y", "up/"],
+    server: { host: "s" },
+  });
+});
+
+Deno.test("client units: --limit-rate sizes", () => {
+  assert.equal(parseRate("500"), 500);
+  assert.equal(parseRate("500K"), 500 * 1024);
+  assert.equal(parseRate("10M"), 10 * 1024 * 1024);
+  assert.equal(parseRate("1.5m"), 1.5 * 1024 * 1024);
+  assert.equal(parseRate("2MiB/s"), 2 * 1024 * 1024);
+  assert.equal(parseRate("1G"), 1024 ** 3);
+  for (const bad of ["", "fast", "0", "-1M", "10X", "0.1"]) {
+    assert.throws(() => parseRate(bad), /bytes per second/, bad);
+  }
+});
+
+Deno.test("client units: names are sent in NFC, lone surrogates and unrepresentable times refused", () => {
+  assert.equal(wirePath("cafe\u0301/x"), "caf\u00e9/x");
+  assert.equal(wirePath("plain"), "plain");
+  for (const bad of ["a\ud800b", "\udc00", "x\ud83d"]) {
+    assert.throws(
+      () => wirePath(bad),
+      (e) => e instanceof FerryError && e.code === "BAD_NAME" && /lone surrogate/.test(e.message),
+    );
+  }
+  assert.equal(wirePath("\ud83d\ude00"), "\ud83d\ude00", "a pair is a character");
+  assert.equal(checkMtime(0, "x"), 0);
+  assert.equal(checkMtime(MAX_MTIME, "x"), MAX_MTIME);
+  for (const bad of [-1, MAX_MTIME + 1, NaN, 1.5]) {
+    assert.throws(
+      () => checkMtime(bad, "old.txt"),
+      (e) => e instanceof FerryError && e.code === "BAD_ARGUMENT" && /old\.txt/.test(e.message),
+      String(bad),
+    );
   }
 });
 
