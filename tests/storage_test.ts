@@ -228,7 +228,7 @@ each(
     const { storage } = f;
     const request = { user: "u", path: "same", size: 50_000, mtime: 1_650_000_000_000 };
     const uploads = await Promise.all([0, 1, 2, 3].map(() => storage.stage(request)));
-    assert.deepEqual(uploads.map((u) => u.resumable), [true, false, false, false]);
+    assert.equal(uploads.filter((u) => u.resumable).length, 1, "one holds the resumable key");
     const datas = uploads.map((_, k) => bytes(50_000, 10 + k));
     await Promise.all(uploads.map((u, k) => u.write(datas[k])));
     // Commits run one at a time, each replacing the whole file: the last to end is what is left.
