@@ -13,5 +13,6 @@ export * from "./net.ts";
 export * from "./proc.ts";
 export * from "./raw.ts";
 export * from "./server.ts";
+export * from "./storage_kinds.ts";
 export * from "./streams.ts";
 export * from "./tasks.ts";

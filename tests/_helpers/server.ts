@@ -19,6 +19,7 @@ import { accountFor, userRecord } from "../../server/auth.ts";
 import { type FerryServer, serve } from "../../server/server.ts";
 import type { Limits } from "../../server/limits.ts";
 import type { LogFields } from "../../server/log.ts";
+import type { StorageChoice } from "../../server/storage/open.ts";
 import { connect, type FerryClient } from "../../mod.ts";
 import assert from "node:assert/strict";
 import { randomBytes, sha256Hex } from "./bytes.ts";
@@ -65,8 +66,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Options of {@linkcode startServer} beyond its limits. */
+export interface TestServerOptions {
+  /** The storage to serve with (default `auto`). */
+  storage?: StorageChoice;
+}
+
 /** Starts a server on a free port with small, test-friendly limits. */
-export async function startServer(limits: Partial<Limits> = {}): Promise<TestServer> {
+export async function startServer(
+  limits: Partial<Limits> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const set = await testCertificates();
   const base = await Deno.makeTempDir({ prefix: "ferry-test-" });
   const root = `${base}/root`;
@@ -78,6 +88,7 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
     hostname: "127.0.0.1",
     port: 0,
     root,
+    storage: options.storage,
     cert: set.cert,
     key: set.key,
     accounts: [
@@ -200,6 +211,11 @@ export interface SpawnOptions {
   cwd?: string;
   /** Its port (default: a free one). */
   port?: number;
+  /**
+   * Keep the `serve` task's FFI grant (default true); without it the server cannot load the C
+   * library and falls back to the path-based storage.
+   */
+  ffi?: boolean;
 }
 
 /**
@@ -212,9 +228,12 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   const cwd = options.cwd ?? await Deno.makeTempDir({ prefix: "ferry-proc-" });
   const port = options.port ?? freePort();
+  const flags = options.ffi === false
+    ? SERVER_FLAGS.filter((f) => !f.startsWith("--allow-ffi"))
+    : SERVER_FLAGS;
   const child = denoRun(
     SERVER,
-    SERVER_FLAGS,
+    flags,
     ["--host", "127.0.0.1", "--port", String(port), ...args],
     { cwd },
   ).spawn();
@@ -286,6 +305,8 @@ export interface TestServerProcess extends ServerProcess {
 export interface TestSpawnOptions {
   /** Fills the data root before the server starts (for what it does at start-up). */
   prepare?: (root: string) => Promise<void>;
+  /** Keep the `serve` task's FFI grant (default true), as {@linkcode SpawnOptions.ffi}. */
+  ffi?: boolean;
 }
 
 /**
@@ -314,7 +335,7 @@ export async function spawnTestServer(
   );
   let proc: ServerProcess;
   try {
-    proc = await spawnServer(flags, { cwd: base });
+    proc = await spawnServer(flags, { cwd: base, ffi: options.ffi });
   } catch (err) {
     await Deno.remove(base, { recursive: true });
     throw err;
