@@ -220,7 +220,7 @@ export interface SpawnOptions {
 
 /**
  * Starts `server/main.ts --host 127.0.0.1 --port P ...args` with the `serve` task's flags and
- * waits until it listens.
+ * waits until it listens and has written its whole start-up banner.
  */
 export async function spawnServer(
   args: string[] = [],
@@ -278,7 +278,12 @@ export async function spawnServer(
     },
   };
   const deadline = Date.now() + 30_000;
-  while (!/listening on 127\.0\.0\.1:\d+/.test(err.text())) {
+  // The start-up banner ends with the certificate's fingerprint, after the listening and
+  // storage lines: once it is there, all of them can be read.
+  const started = () =>
+    /listening on 127\.0\.0\.1:\d+/.test(err.text()) &&
+    /certificate SHA-256 fingerprint/.test(err.text());
+  while (!started()) {
     if (!running || Date.now() > deadline) {
       kill("SIGKILL");
       await proc.stop();
