@@ -18,6 +18,8 @@
  * @module
  */
 
+import { LIBC_CANDIDATES } from "../server/storage/beneath/support.ts";
+
 /** Targets `deno compile` supports, for the release workflow. */
 export const ALL_TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -70,6 +72,9 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
       "--allow-env=FERRY_*",
+      // The race-free storage calls the C library (openat2...); FFI only for its usual paths.
+      // The same list is in the `serve` task (LIBC_CANDIDATES of server/storage/beneath/).
+      `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
     ],
     // The S3 storage, which the server imports only when `--storage s3` is chosen (by a
     // specifier made at run time, which deno compile cannot see by itself).

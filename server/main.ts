@@ -25,6 +25,7 @@ import {
   SETTINGS,
 } from "./config.ts";
 import { serve } from "./server.ts";
+import { parseStorageChoice } from "./storage/open.ts";
 import type { Storage } from "./storage/storage.ts";
 
 const HELP = `ferry-server: serve a directory over TLS
@@ -47,10 +48,14 @@ over the file):
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
                      (default <certs>/users.json when it exists)
-
-Storage (default: the local directory --root):
-  --storage s3       keep the files in an S3 bucket (Ceph RGW, MinIO, AWS S3, R2) instead;
-                     several servers may share one bucket (see README, "Files in S3")
+  --storage KIND     auto, race-free, path or s3               (default auto)
+                     race-free: every file access relative to the root's descriptor
+                     (Linux 5.6+, needs --allow-ffi); path: portable, but a local user who
+                     can write in the root can race it with symlinks (see SECURITY.md).
+                     auto takes race-free where it can run and says which it took.
+                     s3: keep the files in an S3 bucket (Ceph RGW, MinIO, AWS S3, R2)
+                     instead of --root; several servers may share one bucket (README,
+                     "Files in S3"):
   --s3-endpoint URL  the store, e.g. http://127.0.0.1:7480 or https://s3.eu-west-1.amazonaws.com
   --s3-bucket NAME   the bucket, which must exist
   --s3-prefix P      keep the files below this key prefix       (default: the whole bucket)
@@ -98,28 +103,22 @@ function readEnv(name: string): string | undefined {
 type S3Settings = typeof import("./storage/s3/settings.ts");
 
 /**
- * The storage `--storage` chooses instead of the local directory, if any. The S3 storage's module
- * is imported by a specifier built at run time, so that neither Deno's module graph nor a server
- * on the local disk ever loads it or the npm packages behind it.
+ * The S3 storage when `--storage s3` chooses it, else undefined (a local storage, chosen by
+ * `serve`). Its module is imported by a specifier built at run time, so that neither Deno's
+ * module graph nor a server on the local disk ever loads it or the npm packages behind it.
  */
 async function openBackend(
   values: Record<string, unknown>,
-): Promise<{ storage: Storage; location: string } | undefined> {
-  const kind = values.storage ?? "local";
-  const s3Flags = Object.keys(values).filter((k) => k.startsWith("s3-") && values[k] !== undefined);
-  if (kind === "local") {
-    if (s3Flags.length > 0) {
-      throw new FerryError("USAGE", `--${s3Flags[0]} needs --storage s3`);
-    }
+): Promise<{ storage: Storage; kind: "s3"; location: string } | undefined> {
+  if (values.storage !== "s3") {
+    const s3Flag = Object.keys(values).find((k) => k.startsWith("s3-") && values[k] !== undefined);
+    if (s3Flag !== undefined) throw new FerryError("USAGE", `--${s3Flag} needs --storage s3`);
     return undefined;
-  }
-  if (kind !== "s3") {
-    throw new FerryError("USAGE", `--storage must be local or s3, not ${JSON.stringify(kind)}`);
   }
   const specifier = ["./storage/s3", "settings.ts"].join("/");
   const { openS3Storage }: S3Settings = await import(specifier);
   const storage = await openS3Storage(values, readEnv);
-  return { storage, location: storage.location };
+  return { storage, kind: "s3", location: storage.location };
 }
 
 async function main(args: string[]): Promise<number> {
@@ -212,6 +211,7 @@ async function main(args: string[]): Promise<number> {
     hostname: values.host ?? "0.0.0.0",
     port: intOption(values.port, "port", 4433),
     root: rootDir,
+    storage: backend === undefined ? parseStorageChoice(values.storage ?? "auto") : undefined,
     backend,
     cert,
     key,
@@ -224,6 +224,7 @@ async function main(args: string[]): Promise<number> {
       backend?.location ?? rootDir
     }`,
   );
+  console.error(`storage: ${server.storage.kind} (${server.storage.reason})`);
   console.error(`certificate SHA-256 fingerprint ${await fingerprint(cert)}`);
   const stop = () => void server.shutdown("signal");
   Deno.addSignalListener("SIGINT", stop);

@@ -11,7 +11,12 @@ import { addressKey, AuthThrottle, ConnectionCaps, DEFAULT_LIMITS, type Limits }
 import { type Logger, stderrLogger } from "./log.ts";
 import type { ServerContext, Session } from "./session.ts";
 import { createQuota } from "./quota.ts";
-import { createLocalStorage } from "./storage/local.ts";
+import {
+  type OpenedStorage,
+  openStorage,
+  type StorageChoice,
+  type StorageKind,
+} from "./storage/open.ts";
 import type { Storage } from "./storage/storage.ts";
 import { startCleanup } from "./cleanup.ts";
 
@@ -35,13 +40,18 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on (default 4433; 0 picks a free one). */
   port?: number;
-  /** Directory served (the local storage's root); must exist. Unused with `backend`. */
+  /** Directory served (the storage's root); must exist. */
   root: string;
   /**
-   * A storage opened by the caller (an S3 bucket: `server/storage/s3/settings.ts`), served
-   * instead of the directory `root`; `location` names it in the log.
+   * Which storage serves it (default `auto`: the race-free one where it can run, else the
+   * path-based one; see `server/storage/open.ts`).
    */
-  backend?: { storage: Storage; location: string };
+  storage?: StorageChoice;
+  /**
+   * A storage opened by the caller, served instead of the directory `root` and `storage`: an
+   * S3 bucket (`server/storage/s3/settings.ts`); `location` names it in the log.
+   */
+  backend?: { storage: Storage; kind: "s3"; location: string };
   /** Server certificate chain, PEM. */
   cert: string;
   /** Server private key, PEM (PKCS#8). */
@@ -58,6 +68,8 @@ export interface ServeOptions {
 export interface FerryServer {
   /** The address actually bound. */
   readonly addr: Deno.NetAddr;
+  /** The storage serving the root, and why it was chosen. */
+  readonly storage: { readonly kind: StorageKind | "s3"; readonly reason: string };
   /** Resolves once the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
   /**
@@ -79,13 +91,22 @@ export interface FerryServer {
 export async function serve(options: ServeOptions): Promise<FerryServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? stderrLogger();
-  const { storage, location } = options.backend ?? await openLocal(options.root);
-  const listener = Deno.listenTls({
-    hostname: options.hostname ?? "0.0.0.0",
-    port: options.port ?? 4433,
-    cert: options.cert,
-    key: options.key,
-  });
+  const opened = options.backend === undefined
+    ? await openStorage(options.root, { choice: options.storage })
+    : openedBackend(options.backend);
+  const { storage } = opened;
+  let listener: Deno.TlsListener;
+  try {
+    listener = Deno.listenTls({
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 4433,
+      cert: options.cert,
+      key: options.key,
+    });
+  } catch (err) {
+    opened.close();
+    throw err;
+  }
   const addr = listener.addr as Deno.NetAddr;
   const sessions = new Set<Session>();
   const sockets = new Set<Deno.TlsConn>();
@@ -176,6 +197,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     }
     await Promise.allSettled([...connections]);
     await cleaned;
+    opened.close();
     log({ event: "stopped" });
   }
 
@@ -189,12 +211,20 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     await shuttingDown;
   })();
 
-  log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root: location });
-  return { addr, finished, shutdown };
+  log({
+    event: "listening",
+    address: `${addr.hostname}:${addr.port}`,
+    root: opened.root,
+    storage: opened.kind,
+    why: opened.reason,
+  });
+  return { addr, storage: { kind: opened.kind, reason: opened.reason }, finished, shutdown };
 }
 
-/** The local storage on `root`, named by its real path. */
-async function openLocal(root: string): Promise<{ storage: Storage; location: string }> {
-  const storage = await createLocalStorage(root);
-  return { storage, location: storage.root };
+/** A storage the caller opened, as `serve` uses it: named by its location, nothing to close. */
+function openedBackend(
+  backend: { storage: Storage; kind: "s3"; location: string },
+): Omit<OpenedStorage, "kind"> & { kind: "s3" } {
+  const { storage, kind, location } = backend;
+  return { storage, kind, reason: location, root: location, close() {} };
 }

@@ -14,5 +14,6 @@ export * from "./proc.ts";
 export * from "./raw.ts";
 export * from "./server.ts";
 export * from "./storage.ts";
+export * from "./storage_kinds.ts";
 export * from "./streams.ts";
 export * from "./tasks.ts";

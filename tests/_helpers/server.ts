@@ -20,6 +20,7 @@ import { accountFor, userRecord } from "../../server/auth.ts";
 import { type FerryServer, serve } from "../../server/server.ts";
 import type { Limits } from "../../server/limits.ts";
 import type { LogFields } from "../../server/log.ts";
+import type { StorageChoice } from "../../server/storage/open.ts";
 import { connect, type FerryClient } from "../../mod.ts";
 import assert from "node:assert/strict";
 import { randomBytes, sha256Hex } from "./bytes.ts";
@@ -69,20 +70,34 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Options of {@linkcode startServer} beyond its limits. */
+export interface TestServerOptions {
+  /**
+   * The storage to serve with: a local choice (`auto`, `path`, `race-free`), or `s3`. Default:
+   * `auto`, or S3 with `FERRY_TEST_STORAGE=s3` (see `storage.ts`).
+   */
+  storage?: StorageChoice | "s3";
+}
+
 /** Starts a server on a free port with small, test-friendly limits. */
-export async function startServer(limits: Partial<Limits> = {}): Promise<TestServer> {
+export async function startServer(
+  limits: Partial<Limits> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
   const set = await testCertificates();
   const base = await Deno.makeTempDir({ prefix: "ferry-test-" });
   const root = `${base}/root`;
   const outside = `${base}/outside`;
   await Deno.mkdir(root);
   await Deno.mkdir(outside);
-  const storage = await testServerStorage(root);
+  const choice = options.storage === "s3" ? undefined : options.storage;
+  const storage = await testServerStorage(root, { local: choice !== undefined });
   const logs: LogFields[] = [];
   const server = await serve({
     hostname: "127.0.0.1",
     port: 0,
     root,
+    storage: choice,
     backend: storage.backend,
     cert: set.cert,
     key: set.key,
@@ -211,6 +226,11 @@ export interface SpawnOptions {
   /** Its port (default: a free one). */
   port?: number;
   /**
+   * Keep the `serve` task's FFI grant (default true); without it the server cannot load the C
+   * library and falls back to the path-based storage.
+   */
+  ffi?: boolean;
+  /**
    * Serve this prefix of the S3 test bucket, whatever `FERRY_TEST_STORAGE` says (servers given
    * the same prefix share their files; the caller empties it).
    */
@@ -219,7 +239,7 @@ export interface SpawnOptions {
 
 /**
  * Starts `server/main.ts --host 127.0.0.1 --port P ...args` with the `serve` task's flags and
- * waits until it listens.
+ * waits until it listens and has written its whole start-up banner.
  */
 export async function spawnServer(
   args: string[] = [],
@@ -227,10 +247,18 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   const cwd = options.cwd ?? await Deno.makeTempDir({ prefix: "ferry-proc-" });
   const port = options.port ?? freePort();
-  const storage = await testServerStorage(`${cwd}/data`, { s3Prefix: options.s3Prefix });
+  const flags = options.ffi === false
+    ? SERVER_FLAGS.filter((f) => !f.startsWith("--allow-ffi"))
+    : SERVER_FLAGS;
+  // a test that chooses the storage (--storage) gets the local disk it asked for
+  const chosen = args.includes("--storage");
+  const storage = await testServerStorage(`${cwd}/data`, {
+    s3Prefix: options.s3Prefix,
+    local: chosen,
+  });
   const child = denoRun(
     SERVER,
-    SERVER_FLAGS,
+    flags,
     ["--host", "127.0.0.1", "--port", String(port), ...storage.flags, ...args],
     { cwd, env: storage.env },
   ).spawn();
@@ -277,7 +305,12 @@ export async function spawnServer(
     },
   };
   const deadline = Date.now() + 30_000;
-  while (!/listening on 127\.0\.0\.1:\d+/.test(err.text())) {
+  // The start-up banner ends with the certificate's fingerprint, after the listening and
+  // storage lines: once it is there, all of them can be read.
+  const started = () =>
+    /listening on 127\.0\.0\.1:\d+/.test(err.text()) &&
+    /certificate SHA-256 fingerprint/.test(err.text());
+  while (!started()) {
     if (!running || Date.now() > deadline) {
       kill("SIGKILL");
       await proc.stop();
@@ -304,6 +337,8 @@ export interface TestServerProcess extends ServerProcess {
 export interface TestSpawnOptions {
   /** Fills the data root before the server starts (for what it does at start-up). */
   prepare?: (root: string) => Promise<void>;
+  /** Keep the `serve` task's FFI grant (default true), as {@linkcode SpawnOptions.ffi}. */
+  ffi?: boolean;
   /** Serve this prefix of the S3 test bucket (see {@linkcode SpawnOptions.s3Prefix}). */
   s3Prefix?: string;
 }
@@ -334,7 +369,7 @@ export async function spawnTestServer(
   );
   let proc: ServerProcess;
   try {
-    proc = await spawnServer(flags, { cwd: base, s3Prefix: options.s3Prefix });
+    proc = await spawnServer(flags, { cwd: base, ffi: options.ffi, s3Prefix: options.s3Prefix });
   } catch (err) {
     await Deno.remove(base, { recursive: true });
     throw err;

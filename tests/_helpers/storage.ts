@@ -453,7 +453,7 @@ export function s3Files(client: S3Client, prefix: string): StoredFiles {
 /** The storage one test server gets, as `FERRY_TEST_STORAGE` says. */
 export interface TestServerStorage {
   /** For `serve()`: the S3 storage; undefined for the local directory. */
-  readonly backend?: { storage: S3Storage; location: string };
+  readonly backend?: { storage: S3Storage; kind: "s3"; location: string };
   /** For a server process: the flags that choose the storage (none for `--root`). */
   readonly flags: string[];
   /** For a server process: the variables with the S3 keys. */
@@ -466,14 +466,14 @@ export interface TestServerStorage {
 
 /**
  * The storage of a test server whose local root would be `root`: that directory, or with
- * `FERRY_TEST_STORAGE=s3` (or an explicit `s3Prefix`) a prefix of the test bucket, fresh unless
- * given (two servers given one prefix share their files).
+ * `FERRY_TEST_STORAGE=s3` (unless `local` asks for the disk, or given an `s3Prefix`) a prefix of
+ * the test bucket, fresh unless given (two servers given one prefix share their files).
  */
 export async function testServerStorage(
   root: string,
-  options: { s3Prefix?: string } = {},
+  options: { s3Prefix?: string; local?: boolean } = {},
 ): Promise<TestServerStorage> {
-  if (!ON_S3 && options.s3Prefix === undefined) {
+  if ((!ON_S3 || options.local) && options.s3Prefix === undefined) {
     return { flags: [], env: {}, files: localFiles(root), close: () => Promise.resolve() };
   }
   const client = await testS3Client();
@@ -481,7 +481,7 @@ export async function testServerStorage(
   const storage = createS3Storage({ client, prefix });
   const { flags, env } = s3ServerArgs(prefix);
   return {
-    backend: { storage, location: storage.location },
+    backend: { storage, kind: "s3", location: storage.location },
     flags,
     env,
     files: s3Files(client, prefix),

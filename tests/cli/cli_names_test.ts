@@ -63,7 +63,7 @@ Deno.test({
 });
 
 Deno.test({
-  // Needs the server to report a name it cannot list (today it leaves it out of the listing).
+  // The server lists a name that is not UTF-8 escaped (PROTOCOL.md §7); the CLI reports it.
   name: "cli names: get -r reports a remote name that is not UTF-8 and fails; the rest is copied",
   ignore: !hasPython() || Deno.build.os !== "linux" ||
     localOnly("a name that is not UTF-8 can be made on a local disk only (S3 keys are UTF-8)"),

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { FerryError } from "../../mod.ts";
 import {
+  expectError,
   fdCount,
   KiB,
   openRaw,
@@ -10,6 +11,7 @@ import {
   rawLogin,
   rejectsWith,
   sha256Hex,
+  spawnTestServer,
   startServer,
   streamOf,
   TOKENS,
@@ -17,7 +19,7 @@ import {
 } from "../_helpers/mod.ts";
 import { createQuota } from "../../server/quota.ts";
 import { createLocalStorage } from "../../server/storage/local.ts";
-import { encodeUpload } from "../../protocol/messages/mod.ts";
+import { encodeEof, encodeUpload } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { encodeDataFrames } from "../protocol/_frames.ts";
 
@@ -93,10 +95,8 @@ Deno.test("quota: a stream stopped by NO_SPACE leaves no temporary file on disk"
   }
 });
 
-// fails on main: issue 10 item 3
 Deno.test({
   name: "quota: a declared upload refused with NO_SPACE leaves no temporary file and no open file",
-  ignore: true,
   async fn() {
     const t = await startServer({ quotaBytes: 1024 * KiB });
     const c = await t.client(TOKENS.write);
@@ -116,10 +116,8 @@ Deno.test({
   },
 });
 
-// fails on main: issue 10 item 3
 Deno.test({
   name: "quota: an upload cut off by its connection gives its reservation back",
-  ignore: true,
   async fn() {
     const t = await startServer({ quotaBytes: 1024 * KiB });
     try {
@@ -151,4 +149,40 @@ Deno.test({
       await t.close();
     }
   },
+});
+
+Deno.test("quota: a refused upload repeated many times leaves the server's descriptors flat", async () => {
+  const server = await spawnTestServer(["--quota", String(100 * KiB)]);
+  try {
+    const raw = await openRaw(server.port, server.ca);
+    try {
+      await rawLogin(raw, server.tokens.write);
+      const refuse = async (first: number, count: number) => {
+        const frames: Uint8Array[] = [];
+        for (let id = first; id < first + count; id++) {
+          frames.push(
+            encodeUpload({ id, size: 200 * KiB, mtime: null, path: `big-${id % 7}.bin` }),
+            encodeDataFrames(SERVICES.UPLOAD_DATA, id, new Uint8Array(1000)),
+            encodeEof({ id, size: 1000, sha256: new Uint8Array(32) }),
+          );
+        }
+        await raw.send(...frames);
+        for (let id = first; id < first + count; id++) {
+          expectError(await raw.next(), "NO_SPACE", `upload ${id}`, id);
+        }
+      };
+      await refuse(10, 20); // warm up: the first refusals may open what stays open
+      const baseline = server.fdCount();
+      for (let round = 0; round < 10; round++) await refuse(100 + round * 50, 50);
+      assert.equal(raw.pending.length, 0, "one ERROR per refused upload, then silence");
+      const after = server.fdCount();
+      assert.ok(after <= baseline + 2, `descriptors grew from ${baseline} to ${after}`);
+    } finally {
+      await raw.close();
+    }
+    const names = [...Deno.readDirSync(server.root)].map((e) => e.name);
+    assert.deepEqual(names, [], "no temporary file is left");
+  } finally {
+    await server.stop();
+  }
 });

@@ -79,7 +79,7 @@ Deno.test("s3 config: wrong or missing settings are refused at start-up with one
       {},
       /--s3-bucket needs --storage s3/,
     ],
-    ["an unknown storage", ["--storage", "nfs"], {}, /--storage must be local or s3/],
+    ["an unknown storage", ["--storage", "nfs"], {}, /unknown storage "nfs"; use .* or s3/],
     ["no endpoint", ["--storage", "s3", "--s3-bucket", "b"], KEYS, /needs --s3-endpoint/],
     ["no keys", S3, {}, /FERRY_S3_ACCESS_KEY and FERRY_S3_SECRET_KEY/],
     ["half the keys", S3, { FERRY_S3_ACCESS_KEY: "a" }, /set both/],

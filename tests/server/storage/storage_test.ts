@@ -1,6 +1,7 @@
 /**
- * The storage contract (`server/storage/storage.ts`), run against the local storage and the S3
- * storage (a fresh prefix of the test bucket; ignored with a message when no store is set up, see
+ * The storage contract (`server/storage/storage.ts`), run against both local storages (the
+ * path-based one and, where it can run, the race-free one) and the S3 storage (a fresh prefix of
+ * the test bucket; ignored with a message when no store is set up, see
  * `tests/_helpers/storage.ts`). Each test takes a fresh storage from `STORAGES`, so another
  * implementation is checked by adding its factory there; what a test needs it makes through the
  * storage itself.
@@ -12,7 +13,13 @@ import { type ErrorCode, FerryError } from "../../../protocol/errors.ts";
 import type { Entry } from "../../../protocol/messages/mod.ts";
 import type { StagedUpload, Storage } from "../../../server/storage/storage.ts";
 import { createLocalStorage } from "../../../server/storage/local.ts";
-import { ignoreWithoutS3, openTestS3Storage, sha256Bytes as sha256 } from "../../_helpers/mod.ts";
+import { createRaceFreeStorage } from "../../../server/storage/race_free.ts";
+import {
+  ignoreWithoutS3,
+  LOCAL_STORAGE_KINDS,
+  openTestS3Storage,
+  sha256Bytes as sha256,
+} from "../../_helpers/mod.ts";
 
 interface Fixture {
   storage: Storage;
@@ -20,23 +27,43 @@ interface Fixture {
   secrets: string[];
 }
 
+/** A fresh base directory with an empty `root/` below it (real path). */
+async function freshRoot(): Promise<string> {
+  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry-storage-" }));
+  await Deno.mkdir(`${base}/root`);
+  return base;
+}
+
 /** Factories of a fresh, empty storage, with the cleanup of what they made. */
 const STORAGES: Record<string, () => Promise<Fixture & { close(): Promise<void> }>> = {
   local: async () => {
-    const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry-storage-" }));
-    await Deno.mkdir(`${base}/root`);
+    const base = await freshRoot();
     return {
       storage: await createLocalStorage(`${base}/root`),
       secrets: [base],
       close: () => Deno.remove(base, { recursive: true }),
     };
   },
-  s3: async () => {
-    const opened = await openTestS3Storage();
-    // the bucket and the prefix are the server's business, as a root path is
-    return { ...opened, secrets: [opened.prefix, opened.client.bucket] };
-  },
 };
+STORAGES.s3 = async () => {
+  const opened = await openTestS3Storage();
+  // the bucket and the prefix are the server's business, as a root path is
+  return { ...opened, secrets: [opened.prefix, opened.client.bucket] };
+};
+if (LOCAL_STORAGE_KINDS.includes("race-free")) {
+  STORAGES["race-free"] = async () => {
+    const base = await freshRoot();
+    const storage = await createRaceFreeStorage(`${base}/root`);
+    return {
+      storage,
+      secrets: [base],
+      close: async () => {
+        storage.close();
+        await Deno.remove(base, { recursive: true });
+      },
+    };
+  };
+}
 
 function each(name: string, fn: (f: Fixture) => Promise<void>): void {
   for (const [kind, make] of Object.entries(STORAGES)) {
@@ -204,6 +231,68 @@ each("an interrupted upload of known size is kept, reported and resumed", async 
   await resumed.commit({ size: data.length, digest: sha256(data) });
   assert.deepEqual(await read(storage, "big.bin"), data);
   assert.equal((await storage.partialStatus(request)).length, 0, "nothing kept any more");
+});
+
+each(
+  "identical uploads to one name at once each get their own temporary; the last commit wins",
+  async (f) => {
+    const { storage } = f;
+    const request = { user: "u", path: "same", size: 50_000, mtime: 1_650_000_000_000 };
+    const uploads = await Promise.all([0, 1, 2, 3].map(() => storage.stage(request)));
+    assert.equal(uploads.filter((u) => u.resumable).length, 1, "one holds the resumable key");
+    const datas = uploads.map((_, k) => bytes(50_000, 10 + k));
+    await Promise.all(uploads.map((u, k) => u.write(datas[k])));
+    // Commits run one at a time, each replacing the whole file: the last to end is what is left.
+    const ended: number[] = [];
+    const replaced = await Promise.all(
+      uploads.map((u, k) =>
+        u.commit({ size: 50_000, digest: sha256(datas[k]) }).then((r) => {
+          ended.push(k);
+          return r.replacedBytes;
+        })
+      ),
+    );
+    assert.deepEqual(ended.map((k) => replaced[k]), [0, 50_000, 50_000, 50_000]);
+    assert.deepEqual(await read(storage, "same"), datas[ended[3]]);
+    assert.equal((await storage.stat("same")).mtime, request.mtime);
+    assert.equal((await storage.cleanup({ ttlMs: 0 })).removed.length, 0, "no temporary is left");
+    assert.equal(await storage.usage(), 50_000);
+  },
+);
+
+each("resume at offset 0 with nothing kept starts a fresh resumable upload", async (f) => {
+  const { storage } = f;
+  const data = bytes(1000, 7);
+  const request = { user: "u", path: "fresh", size: data.length, mtime: null };
+  const upload = await storage.resume({ ...request, offset: 0 });
+  assert.ok(upload.resumable);
+  assert.equal(upload.length, 0);
+  await upload.write(data.subarray(0, 400));
+  await upload.interrupted();
+  assert.equal((await storage.partialStatus(request)).length, 400, "and it is kept");
+  const again = await storage.resume({ ...request, offset: 400 });
+  await again.write(data.subarray(400));
+  await again.commit({ size: data.length, digest: sha256(data) });
+  assert.deepEqual(await read(storage, "fresh"), data);
+});
+
+each("a modification time the file system cannot be given is BAD_ARGUMENT up front", async (f) => {
+  const { storage } = f;
+  for (const mtime of [8.64e15 + 1, Number.MAX_SAFE_INTEGER, -1, 1.5]) {
+    const request = { user: "u", path: "t", size: 3, mtime };
+    await rejectsWith(storage.stage(request), "BAD_ARGUMENT", f.secrets, `stage ${mtime}`);
+    await rejectsWith(
+      storage.resume({ ...request, offset: 0 }),
+      "BAD_ARGUMENT",
+      f.secrets,
+      `resume ${mtime}`,
+    );
+  }
+  assert.deepEqual(
+    await names((await storage.list(".", new AbortController().signal)).entries),
+    [],
+  );
+  assert.equal((await storage.cleanup({ ttlMs: 0 })).removed.length, 0, "nothing was created");
 });
 
 each("uploads of unknown size are not resumable; discarding removes them", async ({ storage }) => {
