@@ -18,6 +18,7 @@ import { FerryError } from "../../../protocol/errors.ts";
 import { quoteName } from "../../../common/names.ts";
 import { createHasher } from "../../../common/hash_file.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "../storage.ts";
+import { checkStageRequest, createKeyedLock } from "../staging.ts";
 import { deleteObject } from "./delete_object.ts";
 import { getObject } from "./get_object.ts";
 import { abortMultipartUpload } from "./multipart.ts";
@@ -32,7 +33,7 @@ import {
 import type { Located } from "./layout.ts";
 import type { Namespace } from "./namespace.ts";
 import { isMissing, storeError } from "./store_errors.ts";
-import { partSizeFor, S3Upload, type UploadHost } from "./upload.ts";
+import { partSizeFor, S3Upload, type UploadHost, type UploadStart } from "./upload.ts";
 
 /** The part size of uploads unless set otherwise: 8 MiB (S3 wants 5 MiB at least). */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -74,6 +75,7 @@ export class S3Staging {
       hold: (id) => active.add(id),
       release: (id) => active.delete(id),
       isActive: (id) => active.has(id),
+      commits: createKeyedLock(),
     };
   }
 
@@ -84,25 +86,28 @@ export class S3Staging {
 
   /** See `Storage.stage`. */
   async stage(request: StageRequest): Promise<StagedUpload> {
+    checkStageRequest(request);
     const target = await this.#prepare(request.path);
-    let checkpointKey = request.size === UNKNOWN_SIZE
+    const checkpointKey = request.size === UNKNOWN_SIZE
       ? undefined
       : this.#checkpointKey(request, target);
-    if (checkpointKey !== undefined && this.#active.has(checkpointKey)) checkpointKey = undefined;
     const start = this.#start(request, target);
-    if (checkpointKey === undefined) return new S3Upload(this.#host, start, S3Upload.plainHash());
-    return new S3Upload(
-      this.#host,
-      {
-        ...start,
-        checkpoint: { key: checkpointKey, etag: undefined, owned: true, tail: undefined },
-      },
-      await ResumableSha256.create(),
-    );
+    if (checkpointKey === undefined || this.#active.has(checkpointKey)) {
+      return new S3Upload(this.#host, start, S3Upload.plainHash());
+    }
+    // taken before the next await, so that of uploads staged at once only one is resumable
+    this.#active.add(checkpointKey);
+    try {
+      return this.#fresh(start, checkpointKey, undefined, await ResumableSha256.create());
+    } catch (err) {
+      this.#active.delete(checkpointKey);
+      throw err;
+    }
   }
 
   /** See `Storage.resume`. */
   async resume(request: ResumeRequest): Promise<StagedUpload> {
+    checkStageRequest(request);
     const target = await this.#prepare(request.path);
     if (request.offset > request.size) {
       throw new FerryError(
@@ -117,6 +122,12 @@ export class S3Staging {
     this.#active.add(checkpointKey);
     try {
       const kept = await this.#inspect(checkpointKey, request.path, request.signal);
+      if (kept === undefined && request.offset === 0) {
+        // nothing kept: a fresh resumable upload, whose first checkpoint is created only if
+        // no other server made one meanwhile
+        const hash = await ResumableSha256.create();
+        return this.#fresh(this.#start(request, target), checkpointKey, undefined, hash);
+      }
       const held = kept === undefined ? 0 : kept.partBytes + kept.tail.length;
       if (kept === undefined || held < request.offset) {
         throw new FerryError(
@@ -148,11 +159,7 @@ export class S3Staging {
       const start = this.#start(request, target);
       if (request.offset === 0) {
         await this.#dropKept(kept);
-        return new S3Upload(
-          this.#host,
-          { ...start, checkpoint: { key: checkpointKey, etag, owned: true, tail: undefined } },
-          await ResumableSha256.create(),
-        );
+        return this.#fresh(start, checkpointKey, etag, await ResumableSha256.create());
       }
       return new S3Upload(
         this.#host,
@@ -207,6 +214,20 @@ export class S3Staging {
       throw new FerryError("IS_A_DIRECTORY", `${quoteName(path)} is a directory`);
     }
     return { at, replacing: info?.size ?? 0 };
+  }
+
+  /** A resumable upload from its first byte, keeping its checkpoint at `checkpointKey`. */
+  #fresh(
+    start: UploadStart,
+    checkpointKey: string,
+    etag: string | undefined,
+    hash: ResumableSha256,
+  ): S3Upload {
+    return new S3Upload(
+      this.#host,
+      { ...start, checkpoint: { key: checkpointKey, etag, owned: true, tail: undefined } },
+      hash,
+    );
   }
 
   #checkpointKey(request: StageRequest, target: Target): string {

@@ -26,6 +26,7 @@ import { FerryError } from "../../../protocol/errors.ts";
 import { quoteName } from "../../../common/names.ts";
 import { createHasher, type Hasher } from "../../../common/hash_file.ts";
 import type { ExpectedContent, StagedUpload } from "../storage.ts";
+import type { KeyedLock } from "../staging.ts";
 import type { S3Client } from "./client.ts";
 import { copyWhole } from "./copy.ts";
 import { deleteObject } from "./delete_object.ts";
@@ -65,6 +66,11 @@ export interface UploadHost {
   release(id: string): void;
   /** True while an upload of this storage holds `id`. */
   isActive(id: string): boolean;
+  /**
+   * Runs the commits to one object key one at a time, so that each learns exactly the size it
+   * replaced (as the local storages' commits do; across servers the store's last write wins).
+   */
+  readonly commits: KeyedLock;
 }
 
 /** The checkpoint an upload keeps, and whether it still owns it. */
@@ -205,21 +211,24 @@ export class S3Upload implements StagedUpload {
       }
       const sha256 = digest.toHex();
       const metadata: ObjectMetadata = { ...this.#mtimeMetadata(), [META.sha256]: sha256 };
-      const replaced = await this.#replacedSize();
-      if (this.#uploadId === undefined && this.#parts.length === 0) {
-        await putObject(
-          this.#host.client,
-          this.#start.key,
-          this.#buffered(),
-          {
-            metadata,
-            payloadSha256: sha256,
-            signal: this.#abort.signal,
-          },
-        );
-      } else {
-        await this.#completeParts(metadata);
-      }
+      const replaced = await this.#host.commits.run(this.#start.key, async () => {
+        const replaced = await this.#replacedSize();
+        if (this.#uploadId === undefined && this.#parts.length === 0) {
+          await putObject(
+            this.#host.client,
+            this.#start.key,
+            this.#buffered(),
+            {
+              metadata,
+              payloadSha256: sha256,
+              signal: this.#abort.signal,
+            },
+          );
+        } else {
+          await this.#completeParts(metadata);
+        }
+        return replaced;
+      });
       this.#ended = true;
       await this.#forgetCheckpoint();
       this.#releaseAll();
