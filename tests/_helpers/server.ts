@@ -73,8 +73,9 @@ export interface TestServer {
 /** Options of {@linkcode startServer} beyond its limits. */
 export interface TestServerOptions {
   /**
-   * The storage to serve with: a local choice (`auto`, `path`, `race-free`), or `s3`. Default:
-   * `auto`, or S3 with `FERRY_TEST_STORAGE=s3` (see `storage.ts`).
+   * The storage to serve with: a local choice (`auto`, `path`, `race-free`), or `s3` (the test
+   * store, whatever `FERRY_TEST_STORAGE` says). Default: `auto`, or S3 with
+   * `FERRY_TEST_STORAGE=s3` (see `storage.ts`).
    */
   storage?: StorageChoice | "s3";
 }
@@ -91,7 +92,10 @@ export async function startServer(
   await Deno.mkdir(root);
   await Deno.mkdir(outside);
   const choice = options.storage === "s3" ? undefined : options.storage;
-  const storage = await testServerStorage(root, { local: choice !== undefined });
+  const storage = await testServerStorage(root, {
+    local: choice !== undefined,
+    s3: options.storage === "s3",
+  });
   const logs: LogFields[] = [];
   const server = await serve({
     hostname: "127.0.0.1",

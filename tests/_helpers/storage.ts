@@ -466,14 +466,15 @@ export interface TestServerStorage {
 
 /**
  * The storage of a test server whose local root would be `root`: that directory, or with
- * `FERRY_TEST_STORAGE=s3` (unless `local` asks for the disk, or given an `s3Prefix`) a prefix of
- * the test bucket, fresh unless given (two servers given one prefix share their files).
+ * `FERRY_TEST_STORAGE=s3` (unless `local` asks for the disk), or when `s3` or an `s3Prefix` asks
+ * for it, a prefix of the test bucket, fresh unless given (two servers given one prefix share
+ * their files).
  */
 export async function testServerStorage(
   root: string,
-  options: { s3Prefix?: string; local?: boolean } = {},
+  options: { s3Prefix?: string; local?: boolean; s3?: boolean } = {},
 ): Promise<TestServerStorage> {
-  if ((!ON_S3 || options.local) && options.s3Prefix === undefined) {
+  if (!options.s3 && (!ON_S3 || options.local) && options.s3Prefix === undefined) {
     return { flags: [], env: {}, files: localFiles(root), close: () => Promise.resolve() };
   }
   const client = await testS3Client();

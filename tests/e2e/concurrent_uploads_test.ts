@@ -117,7 +117,7 @@ for (const kind of STORAGE_KINDS) {
         assert.deepEqual(wrongWinner, []);
         assert.ok(seen.reads > ROUNDS, `the reader read only ${seen.reads} times`);
         assert.deepEqual(seen.bad, [], "a reader saw a file that is no complete upload");
-        const names = [...Deno.readDirSync(t.root)].map((e) => e.name).sort();
+        const names = await t.files.names();
         assert.deepEqual(names, [NAME, ...writers.map((_, k) => `who-${k}`)].sort());
       } finally {
         for (const c of [...writers, reader]) c.close();

@@ -23,6 +23,7 @@ import type { Entry } from "../../../protocol/messages/mod.ts";
 import { quoteName } from "../../../common/names.ts";
 import { createHasher } from "../../../common/hash_file.ts";
 import { isTempName } from "../paths.ts";
+import { listedName } from "../listed_names.ts";
 import type { FileReader, Storage } from "../storage.ts";
 import type { S3Client } from "./client.ts";
 import { copyWhole } from "./copy.ts";
@@ -102,11 +103,14 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
         // undefined: gone meanwhile (a version replaced meanwhile lists with the new time)
         return info === undefined ? undefined : mtimeOf(info);
       });
-      return mtime === undefined ? undefined : { name, kind: "file", size: item.size, mtime };
+      return mtime === undefined
+        ? undefined
+        : { name: listedName(name), kind: "file", size: item.size, mtime };
     }
     const name = item.prefix.slice(dirPrefix.length, -1);
     if (name === "" || isTempName(name)) return undefined; // "a//b", or the server's own folder
-    return dirEntry(name, await requests.run(() => ns.head(item.prefix, name, signal)));
+    const marker = await requests.run(() => ns.head(item.prefix, name, signal));
+    return dirEntry(listedName(name), marker);
   }
 
   /** The entries of a directory, a page at a time, each described with its kept time. */

@@ -6,14 +6,14 @@
 import assert from "node:assert/strict";
 import { FerryError } from "../../../mod.ts";
 import { openStorage, parseStorageChoice } from "../../../server/storage/open.ts";
-import { SERVER, spawnTestServer, STORAGE_KINDS } from "../../_helpers/mod.ts";
+import { LOCAL_STORAGE_KINDS, localOnly, SERVER, spawnTestServer } from "../../_helpers/mod.ts";
 
 Deno.test("storage choice: auto takes race-free where it runs; path on request; unknown is USAGE", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferry-open-" });
   try {
     const auto = await openStorage(dir);
     try {
-      assert.equal(auto.kind, STORAGE_KINDS.includes("race-free") ? "race-free" : "path");
+      assert.equal(auto.kind, LOCAL_STORAGE_KINDS.includes("race-free") ? "race-free" : "path");
       assert.ok(auto.reason.length > 10, auto.reason);
       assert.equal(auto.root, await Deno.realPath(dir));
     } finally {
@@ -30,7 +30,7 @@ Deno.test("storage choice: auto takes race-free where it runs; path on request; 
         (e) => e instanceof FerryError && e.code === "USAGE",
       );
     }
-    if (!STORAGE_KINDS.includes("race-free")) {
+    if (!LOCAL_STORAGE_KINDS.includes("race-free")) {
       await assert.rejects(
         openStorage(dir, { choice: "race-free" }),
         (e) => e instanceof FerryError && e.code === "USAGE",
@@ -43,7 +43,8 @@ Deno.test("storage choice: auto takes race-free where it runs; path on request; 
 
 Deno.test({
   name: "storage choice: the server says at start-up which storage it took and why",
-  ignore: !STORAGE_KINDS.includes("race-free"),
+  ignore: !LOCAL_STORAGE_KINDS.includes("race-free") ||
+    localOnly("the choice between the local storages, on the banner of a server on the disk"),
   async fn() {
     const withFfi = await spawnTestServer();
     try {
