@@ -9,6 +9,7 @@
 
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { S3_FLAGS } from "./s3_flags.ts";
 
 /** The environment variable for a flag: `max-connections` → `FERRY_MAX_CONNECTIONS`. */
 export function envName(flag: string): string {
@@ -292,10 +293,6 @@ export const SETTINGS: readonly string[] = [
   "key",
   "users",
   "storage",
-  "s3-endpoint",
-  "s3-bucket",
-  "s3-prefix",
-  "s3-region",
-  "s3-key-file",
+  ...S3_FLAGS,
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];

@@ -26,7 +26,7 @@ import {
 } from "./config.ts";
 import { serve } from "./server.ts";
 import { parseStorageChoice } from "./storage/open.ts";
-import type { Storage } from "./storage/storage.ts";
+import { openS3Backend, S3_HELP, S3_OPTIONS } from "./s3_flags.ts";
 
 const HELP = `ferry-server: serve a directory over TLS
 
@@ -48,21 +48,12 @@ over the file):
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
                      (default <certs>/users.json when it exists)
-  --storage KIND     auto, race-free, path or s3               (default auto)
+  --storage KIND     auto, race-free or path                  (default auto)
                      race-free: every file access relative to the root's descriptor
                      (Linux 5.6+, needs --allow-ffi); path: portable, but a local user who
                      can write in the root can race it with symlinks (see SECURITY.md).
                      auto takes race-free where it can run and says which it took.
-                     s3: keep the files in an S3 bucket (Ceph RGW, MinIO, AWS S3, R2)
-                     instead of --root; several servers may share one bucket (README,
-                     "Files in S3"):
-  --s3-endpoint URL  the store, e.g. http://127.0.0.1:7480 or https://s3.eu-west-1.amazonaws.com
-  --s3-bucket NAME   the bucket, which must exist
-  --s3-prefix P      keep the files below this key prefix       (default: the whole bucket)
-  --s3-region R      the SigV4 region                           (default us-east-1)
-  --s3-key-file FILE NAME=value lines FERRY_S3_ACCESS_KEY=… and FERRY_S3_SECRET_KEY=… (mode 0600)
-                     Without it the keys come from those two environment variables; they are
-                     never taken from the command line.
+${S3_HELP}
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -99,28 +90,6 @@ function readEnv(name: string): string | undefined {
   return state === "granted" ? Deno.env.get(name) : undefined;
 }
 
-/** The module of the S3 storage, imported only when it is chosen (see {@linkcode openBackend}). */
-type S3Settings = typeof import("./storage/s3/settings.ts");
-
-/**
- * The S3 storage when `--storage s3` chooses it, else undefined (a local storage, chosen by
- * `serve`). Its module is imported by a specifier built at run time, so that neither Deno's
- * module graph nor a server on the local disk ever loads it or the npm packages behind it.
- */
-async function openBackend(
-  values: Record<string, unknown>,
-): Promise<{ storage: Storage; kind: "s3"; location: string } | undefined> {
-  if (values.storage !== "s3") {
-    const s3Flag = Object.keys(values).find((k) => k.startsWith("s3-") && values[k] !== undefined);
-    if (s3Flag !== undefined) throw new FerryError("USAGE", `--${s3Flag} needs --storage s3`);
-    return undefined;
-  }
-  const specifier = ["./storage/s3", "settings.ts"].join("/");
-  const { openS3Storage }: S3Settings = await import(specifier);
-  const storage = await openS3Storage(values, readEnv);
-  return { storage, kind: "s3", location: storage.location };
-}
-
 async function main(args: string[]): Promise<number> {
   const { values: flags, positionals } = parseArgs({
     args,
@@ -135,11 +104,7 @@ async function main(args: string[]): Promise<number> {
       key: { type: "string" },
       users: { type: "string" },
       storage: { type: "string" },
-      "s3-endpoint": { type: "string" },
-      "s3-bucket": { type: "string" },
-      "s3-prefix": { type: "string" },
-      "s3-region": { type: "string" },
-      "s3-key-file": { type: "string" },
+      ...S3_OPTIONS,
       ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
       force: { type: "boolean", default: false },
       role: { type: "string", default: "write" },
@@ -181,7 +146,7 @@ async function main(args: string[]): Promise<number> {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
   }
 
-  const backend = await openBackend(values);
+  const backend = await openS3Backend(values, readEnv); // undefined: the local disk
   let cert: string;
   let key: string;
   if (values.cert !== undefined || values.key !== undefined) {

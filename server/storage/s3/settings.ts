@@ -4,7 +4,7 @@
  * config-file keys). The keys come from `FERRY_S3_ACCESS_KEY` / `FERRY_S3_SECRET_KEY` (and
  * `FERRY_S3_SESSION_TOKEN`), or from the key file; never from the command line.
  *
- * `server/main.ts` imports this module only when the S3 storage is chosen, so a server on the
+ * `server/s3_flags.ts` imports this module only when the S3 storage is chosen, so a server on the
  * local disk never loads the npm packages behind it (`aws4fetch`, `hash-wasm`).
  *
  * @module
@@ -17,15 +17,6 @@ import { isS3Error } from "./errors.ts";
 import { Layout } from "./layout.ts";
 import { listObjectsPage } from "./list_objects.ts";
 import { createS3Storage, type S3Storage } from "./storage.ts";
-
-/** The settings (flag names without `--`) that only the S3 storage reads. */
-export const S3_SETTINGS: readonly string[] = [
-  "s3-endpoint",
-  "s3-bucket",
-  "s3-prefix",
-  "s3-region",
-  "s3-key-file",
-];
 
 /**
  * Opens the S3 storage that `values` describe and checks that its bucket answers (so a wrong
