@@ -339,7 +339,7 @@ function summarize(
     const resumed = f.resumed > 0 ? ` (resumed after ${formatSize(f.resumed)})` : "";
     return `${verb} ${printable(from)} -> ${printable(to)}: ${
       formatSize(f.bytes)
-    }${resumed} in ${secs} ${rate}, sha256 ${f.sha256}`;
+    }${resumed} in ${secs} ${rate}, ${f.algorithm} ${f.checksum}`;
   }
   if (single) {
     const f = report.skipped[0];

@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { FerryError, isSessionFailure } from "../protocol/errors.ts";
-import type { FerryClient, Progress, TransferResult } from "../client/types.ts";
+import type { FerryClient, HashAlgorithm, Progress, TransferResult } from "../client/types.ts";
 import { localError, partialPathFor } from "../client/local_files.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
@@ -37,7 +37,9 @@ export interface TransferReport {
     remote: string;
     local: string;
     bytes: number;
-    sha256: string;
+    /** The checksum algorithm of the connection, and the file's digest in it. */
+    algorithm: HashAlgorithm;
+    checksum: string;
     resumed: number;
   }[];
   /** Files not moved because the destination already had them (`--update`, `--resume`). */
@@ -179,7 +181,8 @@ async function execute(
         remote: job.remote,
         local: job.local,
         bytes: result.bytes,
-        sha256: result.sha256,
+        algorithm: result.algorithm,
+        checksum: result.checksum,
         resumed: result.resumed,
       });
       report.bytes += result.bytes;

@@ -39,7 +39,8 @@ Command options:
   --resume         get/put: continue an interrupted transfer; files already complete (same
                    size and SHA-256) are skipped, a tree continues where it was
   -u, --update     get/put: skip files the destination has unchanged (same size, not older)
-  -c, --checksum   get/put: with --update, compare SHA-256 instead of times
+  -c, --checksum   get/put: with --update, compare checksums (the connection's algorithm)
+                   instead of times
   -f, --force      mv: replace an existing file
   -y, --yes        rm -r: do not ask
   -l, --long       ls: kind, size and modification time too
@@ -58,6 +59,8 @@ Connection options:
   --token TOKEN    the access token itself (others can see it in ps; prefer --token-file)
   --trust SHA256   trust a server whose certificate has this fingerprint (and remember it)
   --limit-rate RATE  at most RATE bytes per second for all transfers (500K, 10M, 1G)
+  --checksum-choice ALGO  end-to-end check of transfers (and of -c): auto (default: XXH3-128
+                   where the server has it, else SHA-256), xxh128 or sha256
   -b, --batch FILE commands, one per line; a line starting with - may fail
   -h, --help       show this help
   --version        show the version

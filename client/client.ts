@@ -31,13 +31,15 @@ export function createClient(
     role,
     serverAgent,
     trust,
+    checksum: transfers.checksum ?? "sha256",
     list: (path, options) => list(mux, path, options),
     download: (remote, destination, options) =>
       download(mux, remote, destination, options, transfers),
     upload: (source, remote, options) => upload(mux, source, remote, options, transfers),
     remove: (path) => remove(mux, path),
     stat: (path) => stat(mux, path),
-    hash: (path) => hashRemote(mux, path),
+    hash: (path, options) =>
+      hashRemote(mux, path, options?.algorithm ?? "sha256", transfers.checksum ?? "sha256"),
     mkdir: (path, options) => mkdir(mux, path, options),
     rename: (from, to, options) => rename(mux, from, to, options),
     shutdown: () => shutdown(mux),

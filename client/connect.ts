@@ -11,7 +11,9 @@ import {
   decodeWelcome,
   encodeAuth,
   encodeHello,
+  FEATURES,
   type Role,
+  type Welcome,
 } from "../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
@@ -25,6 +27,7 @@ import { createClient } from "./client.ts";
 import { createThrottle } from "./throttle.ts";
 import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
 import { VERSION } from "../common/version.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm } from "../common/hash_file.ts";
 
 /** Version string sent to servers in HELLO. */
 export const CLIENT_AGENT = `ferry/${VERSION}`;
@@ -93,10 +96,25 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   // delayed ACK: about 40 ms per connection on Linux. One macrotask is enough on loopback.
   await new Promise((resolve) => setTimeout(resolve, 0));
   const mux = createMux(conn);
-  const { agent, role, user } = await login(mux, options.token, timeoutMs);
+  const checksums = options.checksums ?? [...HASH_ALGORITHMS];
+  const { welcome, role, user } = await login(mux, options.token, checksums, timeoutMs);
+  const checksum = welcome.session?.checksum ?? "sha256";
+  if (!checksums.includes(checksum)) {
+    mux.close();
+    throw new FerryError(
+      "UNSUPPORTED",
+      `the server checks transfers with ${checksum}, not ${checksums.join(" or ")}`,
+    );
+  }
   const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
-  return createClient(mux, agent, role, user, trust, { throttle, stallMs });
+  const ranges = ((welcome.session?.features ?? 0) & FEATURES.RANGES) !== 0;
+  return createClient(mux, welcome.agent, role, user, trust, {
+    throttle,
+    stallMs,
+    checksum,
+    ranges,
+  });
 }
 
 /**
@@ -149,12 +167,16 @@ async function openTrusted(
   };
 }
 
-/** HELLO and AUTH, pipelined; on failure or after `timeoutMs` the connection is closed. */
+/**
+ * HELLO (offering `checksums`) and AUTH, pipelined; on failure or after `timeoutMs` the
+ * connection is closed.
+ */
 async function login(
   mux: Mux,
   token: string,
+  checksums: HashAlgorithm[],
   timeoutMs: number,
-): Promise<{ agent: string; role: Role; user: string }> {
+): Promise<{ welcome: Welcome; role: Role; user: string }> {
   const helloId = mux.nextId();
   const authId = mux.nextId();
   const welcome = request(
@@ -165,6 +187,7 @@ async function login(
       minVersion: MIN_VERSION,
       maxVersion: MAX_VERSION,
       agent: CLIENT_AGENT,
+      checksums,
     }),
     (f) =>
       is(f, SERVICES.WELCOME)
@@ -186,7 +209,7 @@ async function login(
       timeoutMs,
       () => mux.close(),
     );
-    return { agent: hello.agent, role: auth.role, user: auth.user };
+    return { welcome: hello, role: auth.role, user: auth.user };
   } catch (err) {
     mux.close();
     await mux.closed;

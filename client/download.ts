@@ -1,7 +1,7 @@
 /**
  * Downloads: a remote file to a local path (through a hidden partial file that is renamed into
  * place once verified, and can be resumed) or to a writable stream, checked against the size and
- * SHA-256 the server sends in its EOF.
+ * digest (in the connection's checksum algorithm) the server sends in its EOF.
  *
  * @module
  */
@@ -13,15 +13,15 @@ import {
   decodeFileInfo,
   encodeDownload,
   encodeHashRequest,
+  type Eof,
 } from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { FerryError, isInterruption } from "../protocol/errors.ts";
 import { equalBytes } from "../protocol/bytes.ts";
-import type { Frame } from "../protocol/frame.ts";
 import type { Mux } from "./mux.ts";
 import type { DownloadOptions, TransferResult } from "./types.ts";
 import { type AtomicFile, localError, openDownloadFile, partialPathFor } from "./local_files.ts";
-import { createHasher, type Hasher } from "../common/hash_file.ts";
+import { createHasher, HASH_NAMES, type HashAlgorithm, type Hasher } from "../common/hash_file.ts";
 import { safeLocalName } from "./local_names.ts";
 import { is, request, unexpected, withAbort } from "./requests.ts";
 import { type StreamSink, streamSink } from "./sources.ts";
@@ -37,6 +37,7 @@ export async function download(
   transfers: TransferSettings = { stallMs: DEFAULT_STALL_MS },
 ): Promise<TransferResult> {
   remote = wirePath(remote);
+  const algorithm = transfers.checksum ?? "sha256";
   let offset = options.offset ?? 0;
   const target = await localTarget(remote, destination);
   let file: AtomicFile | null = null;
@@ -47,9 +48,9 @@ export async function download(
       // Hashing the partial file here and its prefix on the server takes a moment.
       options.onProgress?.({ bytes: 0, total: null, verifying: true });
     }
-    file = await openDownloadFile(target, { resume: options.resume });
+    file = await openDownloadFile(target, { resume: options.resume, algorithm });
     if (file.existing > 0) {
-      offset = await matchingPrefix(mux, remote, file);
+      offset = await matchingPrefix(mux, remote, file, algorithm);
       if (offset === 0) await file.restart();
     }
     sink = file;
@@ -58,10 +59,18 @@ export async function download(
     sink = stream;
   }
   try {
-    const received = await receive(mux, { remote, offset, sink, file, options, transfers });
-    let sha256 = received.sha256;
+    const received = await receive(mux, {
+      remote,
+      offset,
+      sink,
+      file,
+      options,
+      transfers,
+      algorithm,
+    });
+    let checksum = received.checksum;
     if (file !== null) {
-      sha256 = file.hasher.copy().digest().toHex();
+      checksum = file.hasher.copy().digest().toHex();
       const mtime = received.mtime;
       await file.commit({
         mtime: options.preserveTimes && mtime !== null ? new Date(mtime) : null,
@@ -71,7 +80,8 @@ export async function download(
     }
     return {
       bytes: received.bytes,
-      sha256,
+      checksum,
+      algorithm,
       path: typeof target === "string"
         ? target
         : typeof destination === "string"
@@ -126,11 +136,13 @@ interface Receiving {
   options: DownloadOptions;
   /** Rate limit (it holds up the connection's reader, so the server slows down too), stall. */
   transfers: TransferSettings;
+  /** The connection's checksum algorithm. */
+  algorithm: HashAlgorithm;
 }
 
 /** What a DOWNLOAD request received: the verified digest, the bytes and the remote time. */
 interface Received {
-  sha256: string;
+  checksum: string;
   bytes: number;
   mtime: number | null;
 }
@@ -141,7 +153,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
   const id = mux.nextId();
   // A fresh download to a path is hashed once, by the partial file; the suffix hash is needed
   // only when the EOF's digest covers fewer bytes than the file (a resumed or offset download).
-  const suffixHash = file !== null && offset === 0 ? null : createHasher("sha256");
+  const suffixHash = file !== null && offset === 0 ? null : createHasher(r.algorithm);
   let total: number | null = null;
   let mtime: number | null = null;
   let bytes = 0;
@@ -182,29 +194,43 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
       return undefined;
     }
     if (is(f, SERVICES.EOF)) {
-      return verifyEof(f, suffixHash ?? (file as AtomicFile).hasher.copy(), bytes, total);
+      const hash = suffixHash ?? (file as AtomicFile).hasher.copy();
+      return verifyEof(decodeEof(f.payload, r.algorithm), hash, bytes, total);
     }
     throw unexpected(f, "downloading");
   });
-  let sha256: string;
+  let checksum: string;
   try {
-    sha256 = await withAbort(mux, done, id, options.signal);
+    checksum = await withAbort(mux, done, id, options.signal);
   } finally {
     stall.disarm();
   }
   options.onProgress?.({ bytes, total });
-  return { sha256, bytes, mtime };
+  return { checksum, bytes, mtime };
 }
 
-/** The length of the local partial file if the server's file starts with the same bytes, else 0. */
-async function matchingPrefix(mux: Mux, remote: string, file: AtomicFile): Promise<number> {
+/**
+ * The length of the local partial file if the server's file starts with the same bytes (by
+ * their digests in `algorithm`, the connection's), else 0.
+ */
+async function matchingPrefix(
+  mux: Mux,
+  remote: string,
+  file: AtomicFile,
+  algorithm: HashAlgorithm,
+): Promise<number> {
   const id = mux.nextId();
   const digest = await request(
     mux,
     id,
-    encodeHashRequest({ id, length: file.existing, path: remote }),
+    encodeHashRequest({
+      id,
+      length: file.existing,
+      path: remote,
+      algorithm: algorithm === "sha256" ? undefined : algorithm,
+    }),
     (f) => {
-      if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload);
+      if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload, algorithm);
       throw unexpected(f, "hashing");
     },
   ).catch((err) => {
@@ -213,12 +239,11 @@ async function matchingPrefix(mux: Mux, remote: string, file: AtomicFile): Promi
   });
   if (digest === null || digest.length !== file.existing) return 0;
   const local = file.hasher.copy().digest();
-  return equalBytes(local, digest.sha256) ? file.existing : 0;
+  return equalBytes(local, digest.digest) ? file.existing : 0;
 }
 
-/** Checks an EOF against what was received; returns the hex SHA-256. */
-function verifyEof(f: Frame, hash: Hasher, bytes: number, total: number | null): string {
-  const eof = decodeEof(f.payload);
+/** Checks an EOF against what was received; returns the hex digest. */
+function verifyEof(eof: Eof, hash: Hasher, bytes: number, total: number | null): string {
   const digest = hash.digest();
   if (total === null) throw new FerryError("BAD_FRAME", "server sent EOF before FILE_INFO");
   if (eof.size !== bytes || bytes !== total) {
@@ -227,10 +252,10 @@ function verifyEof(f: Frame, hash: Hasher, bytes: number, total: number | null):
       `download incomplete: ${bytes} bytes received, ${total} announced, EOF says ${eof.size}`,
     );
   }
-  if (!equalBytes(digest, eof.sha256)) {
+  if (!equalBytes(digest, eof.digest)) {
     throw new FerryError(
       "CHECKSUM_MISMATCH",
-      "SHA-256 of the received bytes does not match the server's",
+      `${HASH_NAMES[hash.algorithm]} of the received bytes does not match the server's`,
     );
   }
   return digest.toHex();

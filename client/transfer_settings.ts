@@ -8,6 +8,7 @@
  */
 
 import { FerryError } from "../protocol/errors.ts";
+import type { HashAlgorithm } from "../common/hash_file.ts";
 import type { Throttle } from "./throttle.ts";
 
 /** Default {@linkcode TransferSettings.stallMs}: one minute, the server's write-stall timeout. */
@@ -19,6 +20,10 @@ export interface TransferSettings {
   throttle?: Throttle;
   /** Longest wait for the next data frame to arrive or to be taken, in ms. */
   stallMs: number;
+  /** The checksum algorithm HELLO and WELCOME chose (default SHA-256). */
+  checksum?: HashAlgorithm;
+  /** Whether the server honours DOWNLOAD's `length` (WELCOME's `RANGES` feature). */
+  ranges?: boolean;
 }
 
 /** A timer that fires `onStall` unless it is re-armed within `ms`; idle until armed. */

@@ -1,7 +1,7 @@
 /**
  * Uploads: a local path, bytes or a stream sent as data frames and committed by the server only
- * once the SHA-256 in the EOF matches; an interrupted upload of a path or bytes can resume from
- * what the server kept.
+ * once the digest in the EOF (in the connection's checksum algorithm) matches; an interrupted
+ * upload of a path or bytes can resume from what the server kept.
  *
  * @module
  */
@@ -24,7 +24,7 @@ import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
 import { bytesChunks, fileChunks } from "./sources.ts";
-import { createHasher, type Hasher, hashPrefix } from "../common/hash_file.ts";
+import { createHasher, type HashAlgorithm, type Hasher, hashPrefix } from "../common/hash_file.ts";
 import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
 import { checkMtime, wirePath } from "./wire_values.ts";
 
@@ -62,11 +62,12 @@ export async function upload(
       throw err;
     }
   }
-  let hash = createHasher("sha256");
+  const algorithm = transfers.checksum ?? "sha256";
+  let hash = createHasher(algorithm);
   let offset = 0;
   if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
     options.onProgress?.({ bytes: 0, total: null, verifying: true });
-    ({ offset, hash } = await resumePoint(mux, src, remote));
+    ({ offset, hash } = await resumePoint(mux, src, remote, algorithm));
   }
   const id = mux.nextId();
   const done = request(mux, id, null, (f) => {
@@ -97,11 +98,11 @@ export async function upload(
       options,
     );
     signal?.throwIfAborted();
-    const sha256 = hash.digest();
-    await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
+    const digest = hash.digest();
+    await mux.writer.send(encodeEof({ id, size: offset + bytes, digest }));
     await done;
     options.onProgress?.({ bytes, total: bytes });
-    return { bytes, sha256: sha256.toHex(), path: remote, resumed: offset };
+    return { bytes, checksum: digest.toHex(), algorithm, path: remote, resumed: offset };
   } catch (err) {
     const e = err instanceof FerryError
       ? err
@@ -162,9 +163,10 @@ async function resumePoint(
   mux: Mux,
   src: Source,
   remote: string,
+  algorithm: HashAlgorithm,
 ): Promise<{ offset: number; hash: Hasher }> {
-  const hash = createHasher("sha256");
-  const kept = await uploadStatus(mux, remote, src.size, src.mtime);
+  const hash = createHasher(algorithm);
+  const kept = await uploadStatus(mux, remote, src.size, src.mtime, algorithm);
   if (kept.length === 0 || kept.length > src.size) return { offset: 0, hash };
   try {
     if (src.file !== null) {
@@ -179,24 +181,25 @@ async function resumePoint(
     src.file?.close();
     throw localError(err, src.name);
   }
-  if (equalBytes(hash.copy().digest(), kept.sha256)) {
+  if (equalBytes(hash.copy().digest(), kept.digest)) {
     if (src.bytes !== null) src.chunks = bytesChunks(src.bytes.subarray(kept.length));
     return { offset: kept.length, hash };
   }
   await src.file?.seek(0, Deno.SeekMode.Start);
-  return { offset: 0, hash: createHasher("sha256") };
+  return { offset: 0, hash: createHasher(algorithm) };
 }
 
-/** What the server kept of an interrupted upload: its length and SHA-256. */
+/** What the server kept of an interrupted upload: its length and digest in `algorithm`. */
 function uploadStatus(
   mux: Mux,
   remote: string,
   size: number,
   mtime: number | null,
+  algorithm: HashAlgorithm,
 ): Promise<Digest> {
   const id = mux.nextId();
   return request(mux, id, encodeUploadStatus({ id, size, mtime, path: remote }), (f) => {
-    if (is(f, SERVICES.UPLOAD_PARTIAL)) return decodeDigest(f.payload);
+    if (is(f, SERVICES.UPLOAD_PARTIAL)) return decodeDigest(f.payload, algorithm);
     throw unexpected(f, "asking for an upload's status");
   });
 }

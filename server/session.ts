@@ -11,6 +11,7 @@ import type { AuthThrottle, ConnectionCaps, Limits } from "./limits.ts";
 import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
 import type { Storage } from "./storage/storage.ts";
+import type { HashAlgorithm } from "../common/hash_file.ts";
 import { createUploads, type Uploads } from "./uploads.ts";
 import type { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeError } from "../protocol/messages/mod.ts";
@@ -74,6 +75,11 @@ export interface Session {
   account: Account | null;
   /** Failed AUTH attempts so far. */
   authFailures: number;
+  /**
+   * The checksum algorithm of the transfers this connection starts from now on: SHA-256 until
+   * a HELLO chooses another (PROTOCOL.md §3.2).
+   */
+  checksum: HashAlgorithm;
   /** Background requests in flight, by id. */
   readonly tasks: Map<number, Task>;
   /** Uploads in flight, and rejected ones whose data frames are still being dropped. */
@@ -136,6 +142,7 @@ export function createSession(
     writer,
     account: null,
     authFailures: 0,
+    checksum: "sha256",
     tasks,
     uploads: createUploads({
       quota: ctx.quota,

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes, sha256Hex, TOKENS } from "./helpers.ts";
+import { randomBytes, sha256Hex, TOKENS, xxh128Hex } from "./helpers.ts";
 import {
   assertFails,
   assertOk,
@@ -219,7 +219,7 @@ Deno.test("cli habits: - is standard output for get and standard input for put; 
   const out = await s.run(["get", "blob.bin", "-"]);
   assertOk(out, "get -");
   assert.deepEqual(out.stdoutBytes, data, "the bytes, and only them, on standard output");
-  assert.match(out.stderr, /^get blob\.bin -> -: 293\.0 KiB in .*sha256 /, "the summary on stderr");
+  assert.match(out.stderr, /^get blob\.bin -> -: 293\.0 KiB in .*xxh128 /, "the summary on stderr");
 
   const dev = await s.run(["get", "-q", "blob.bin", "/dev/stdout"]);
   assertOk(dev, "get /dev/stdout");
@@ -232,7 +232,7 @@ Deno.test("cli habits: - is standard output for get and standard input for put; 
   const json = await s.run(["get", "--json", "blob.bin", "-"]);
   assertOk(json, "get --json -");
   assert.deepEqual(json.stdoutBytes, data);
-  assert.equal(JSON.parse(json.stderr).files[0].sha256, sha256Hex(data));
+  assert.equal(JSON.parse(json.stderr).files[0].checksum, await xxh128Hex(data));
 
   const put = await s.run(["put", "-", "from-stdin.bin"], { stdin: data });
   assertOk(put, "put -");

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes } from "./helpers.ts";
+import { randomBytes, xxh128Hex } from "./helpers.ts";
 import { connect } from "../mod.ts";
 import {
   assertFails,
@@ -104,7 +104,8 @@ Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", as
     const get = await ferry(cwd, ["--port", p, "get", "README.md", `${cwd}/x`]);
     assertOk(get, "get");
     assert.deepEqual(await Deno.readFile(`${cwd}/x`), await Deno.readFile(`${cwd}/README.md`));
-    assert.ok(get.stdout.includes(sha256Hex(readme)), `get prints the sha256: ${get.stdout}`);
+    const checksum = await xxh128Hex(new TextEncoder().encode(readme));
+    assert.ok(get.stdout.includes(`xxh128 ${checksum}`), `get prints the checksum: ${get.stdout}`);
 
     assertOk(await ferry(cwd, ["--port", p, "rm", "README.md"]), "rm");
     const after = await ferry(cwd, ["--port", p, "ls"]);

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes, sha256Hex, startServer, TOKENS } from "./helpers.ts";
+import { randomBytes, startServer, TOKENS, xxh128Hex } from "./helpers.ts";
 import { ferry, relay, type RelayOptions, tempDir } from "./cli_helpers.ts";
 import { connect, type FerryClient, isInterruption } from "../mod.ts";
 
@@ -48,7 +48,7 @@ Deno.test("client resume: a get cut off mid-transfer reconnects and resumes by i
   const doc = JSON.parse(run.stdout);
   assert.ok(doc.files[0].resumed > 0, `resumed: ${run.stdout}`);
   assert.equal(doc.files[0].resumed + doc.files[0].bytes, data.length);
-  assert.equal(doc.files[0].sha256, sha256Hex(data));
+  assert.equal(doc.files[0].checksum, await xxh128Hex(data));
   assert.deepEqual(await Deno.readFile(`${s.cwd}/big.out`), data);
   assert.equal(cut.connections(), 2);
 });

@@ -7,7 +7,14 @@
 
 import assert from "node:assert/strict";
 import { connect, type ErrorCode, type FerryClient, FerryError } from "../mod.ts";
-import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
+import {
+  randomBytes,
+  sha256Hex,
+  startServer,
+  type TestServer,
+  TOKENS,
+  xxh128Hex,
+} from "./helpers.ts";
 import type { Limits } from "../server/limits.ts";
 import { readFrames } from "../protocol/frame_reader.ts";
 import { writeAll } from "../protocol/frame_writer.ts";
@@ -332,11 +339,11 @@ async function rawList(raw: RawConn, id: number, path = "."): Promise<Entry[]> {
 }
 
 /** The frames of a complete raw upload with a chosen EOF checksum. */
-function rawUpload(id: number, path: string, data: Uint8Array, sha256: Uint8Array): Uint8Array[] {
+function rawUpload(id: number, path: string, data: Uint8Array, digest: Uint8Array): Uint8Array[] {
   return [
     encodeUpload({ id, size: data.length, mtime: null, path }),
     encodeDataFrames(SERVICES.UPLOAD_DATA, id, data),
-    encodeEof({ id, size: data.length, sha256 }),
+    encodeEof({ id, size: data.length, digest }),
   ];
 }
 
@@ -357,7 +364,13 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       // Bytes.
       const bytes = randomBytes(1000);
       const r1 = await c.upload(bytes, "a.bin");
-      assert.deepEqual(r1, { bytes: 1000, sha256: sha256Hex(bytes), path: "a.bin", resumed: 0 });
+      assert.deepEqual(r1, {
+        bytes: 1000,
+        checksum: await xxh128Hex(bytes),
+        algorithm: "xxh128",
+        path: "a.bin",
+        resumed: 0,
+      });
 
       // Bytes with an explicit mtime.
       const stamped = encoder.encode("stamped");
@@ -367,7 +380,7 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       // An empty file.
       const r0 = await c.upload(new Uint8Array(0), "empty");
       assert.equal(r0.bytes, 0);
-      assert.equal(r0.sha256, sha256Hex(new Uint8Array(0)));
+      assert.equal(r0.checksum, await xxh128Hex(new Uint8Array(0)));
 
       // A local file: its mtime travels with it.
       const local = `${t.outside}/local.txt`;
@@ -378,7 +391,8 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       const r2 = await c.upload(local, "sub/local.txt");
       assert.deepEqual(r2, {
         bytes: localBytes.length,
-        sha256: sha256Hex(localBytes),
+        checksum: await xxh128Hex(localBytes),
+        algorithm: "xxh128",
         path: "sub/local.txt",
         resumed: 0,
       });
@@ -397,7 +411,8 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       });
       assert.deepEqual(r3, {
         bytes: streamed.length,
-        sha256: sha256Hex(streamed),
+        checksum: await xxh128Hex(streamed),
+        algorithm: "xxh128",
         path: "stream.bin",
         resumed: 0,
       });
@@ -478,7 +493,13 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const dest = `${t.outside}/copy.bin`;
       const progress: { bytes: number; total: number | null }[] = [];
       const r1 = await c.download("file.bin", dest, { onProgress: (p) => progress.push(p) });
-      assert.deepEqual(r1, { bytes: data.length, sha256: sha256Hex(data), path: dest, resumed: 0 });
+      assert.deepEqual(r1, {
+        bytes: data.length,
+        checksum: await xxh128Hex(data),
+        algorithm: "xxh128",
+        path: dest,
+        resumed: 0,
+      });
       assertSameBytes(await Deno.readFile(dest), data, "downloaded file");
       assert.deepEqual(progress[0], { bytes: 0, total: data.length });
       assert.deepEqual(progress.at(-1), { bytes: data.length, total: data.length });
@@ -486,7 +507,7 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       // Over an existing file (replaced), with the remote mtime kept.
       await Deno.writeTextFile(dest, "old local content");
       const r2 = await c.download("file.bin", dest, { preserveTimes: true });
-      assert.equal(r2.sha256, sha256Hex(data));
+      assert.equal(r2.checksum, await xxh128Hex(data));
       assertSameBytes(await Deno.readFile(dest), data, "replaced local file");
       assert.equal((await Deno.stat(dest)).mtime?.getTime(), remoteTime.getTime());
 
@@ -502,7 +523,8 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const r4 = await c.download("file.bin", sink.stream);
       assert.deepEqual(r4, {
         bytes: data.length,
-        sha256: sha256Hex(data),
+        checksum: await xxh128Hex(data),
+        algorithm: "xxh128",
         path: "file.bin",
         resumed: 0,
       });
@@ -513,7 +535,7 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const tail = collector();
       const r5 = await c.download("file.bin", tail.stream, { offset: 500 * KiB });
       assert.equal(r5.bytes, data.length - 500 * KiB);
-      assert.equal(r5.sha256, sha256Hex(data.subarray(500 * KiB)));
+      assert.equal(r5.checksum, await xxh128Hex(data.subarray(500 * KiB)));
       assertSameBytes(tail.bytes(), data.subarray(500 * KiB), "download from an offset");
       await rejectsWith(
         c.download("file.bin", collector().stream, { offset: data.length + 1 }),
@@ -621,19 +643,21 @@ Deno.test("a 50 MiB random file goes up and comes back down with identical SHA-2
   await withServer(async (t) => {
     const data = randomBytes(50 * MiB);
     const hash = sha256Hex(data);
+    const checksum = await xxh128Hex(data);
     const source = `${t.outside}/big.bin`;
     await Deno.writeFile(source, data);
     await withClient(t, TOKENS.write, async (c) => {
       const up = await c.upload(source, "big.bin");
       assert.equal(up.bytes, data.length);
-      assert.equal(up.sha256, hash, "upload TransferResult.sha256 is the real hash");
+      assert.equal(up.algorithm, "xxh128");
+      assert.equal(up.checksum, checksum, "upload TransferResult.checksum is the real hash");
       assert.equal(sha256Hex(await Deno.readFile(`${t.root}/big.bin`)), hash, "stored file");
       assert.deepEqual((await c.list("big.bin"))[0].size, data.length);
 
       const dest = `${t.outside}/big-copy.bin`;
       const down = await c.download("big.bin", dest);
       assert.equal(down.bytes, data.length);
-      assert.equal(down.sha256, hash, "download TransferResult.sha256 is the real hash");
+      assert.equal(down.checksum, checksum, "download TransferResult.checksum is the real hash");
       assert.equal(sha256Hex(await Deno.readFile(dest)), hash, "downloaded file");
     });
     assert.deepEqual(await namesIn(t.root), ["big.bin"], "no server temp files remain");
@@ -659,10 +683,10 @@ Deno.test("20 clients at once each upload and download their own 1 MiB file inta
       const files = clients.map((_, i) => randomBytes(MiB + i * 1013));
       await Promise.all(clients.map(async (c, i) => {
         const up = await c.upload(files[i], `client-${i}.bin`);
-        assert.equal(up.sha256, sha256Hex(files[i]));
+        assert.equal(up.checksum, await xxh128Hex(files[i]));
         const sink = collector();
         const down = await c.download(`client-${i}.bin`, sink.stream);
-        assert.equal(down.sha256, sha256Hex(files[i]));
+        assert.equal(down.checksum, await xxh128Hex(files[i]));
         assertSameBytes(sink.bytes(), files[i], `client ${i} round trip`);
       }));
       for (let i = 0; i < files.length; i++) {
@@ -708,7 +732,7 @@ Deno.test("one connection: a listing completes while a download is still running
         await download.catch(() => {}); // let it end, without hiding a failure above
       }
       const r = await download;
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await xxh128Hex(data));
       assertSameBytes(sink.bytes(), data, "download");
     });
   });
@@ -721,7 +745,8 @@ Deno.test("one connection: 50 pipelined uploads and 50 pipelined downloads all s
       const ups = await Promise.all(
         files.map((f, i) => c.upload(f, `p${String(i).padStart(2, "0")}.bin`)),
       );
-      ups.forEach((r, i) => assert.equal(r.sha256, sha256Hex(files[i]), `upload ${i}`));
+      const checksums = await Promise.all(files.map(xxh128Hex));
+      ups.forEach((r, i) => assert.equal(r.checksum, checksums[i], `upload ${i}`));
       const listing = byName(await c.list());
       assert.equal(listing.length, 50);
       listing.forEach((e, i) =>
@@ -732,7 +757,7 @@ Deno.test("one connection: 50 pipelined uploads and 50 pipelined downloads all s
         files.map((_, i) => c.download(`p${String(i).padStart(2, "0")}.bin`, sinks[i].stream)),
       );
       downs.forEach((r, i) => {
-        assert.equal(r.sha256, sha256Hex(files[i]), `download ${i}`);
+        assert.equal(r.checksum, checksums[i], `download ${i}`);
         assertSameBytes(sinks[i].bytes(), files[i], `download ${i}`);
       });
     });
@@ -1067,7 +1092,7 @@ Deno.test("raw: UPLOAD_DATA and EOF for an unknown request id are UNKNOWN_REQUES
       await rawLogin(raw);
       await raw.send(encodeDataFrames(SERVICES.UPLOAD_DATA, 777, encoder.encode("orphan")));
       expectError(await raw.next(), "UNKNOWN_REQUEST", 777, "UPLOAD_DATA");
-      await raw.send(encodeEof({ id: 778, size: 0, sha256: new Uint8Array(32) }));
+      await raw.send(encodeEof({ id: 778, size: 0, digest: new Uint8Array(32) }));
       expectError(await raw.next(), "UNKNOWN_REQUEST", 778, "EOF");
       await raw.send(encodeIdOnly(SERVICES.CANCEL, 779));
       expectError(await raw.next(), "UNKNOWN_REQUEST", 779, "CANCEL");
@@ -1100,7 +1125,7 @@ Deno.test("raw: an upload whose EOF SHA-256 is wrong is CHECKSUM_MISMATCH and le
       await raw.send(
         encodeUpload({ id: 10, size: UNKNOWN_SIZE, mtime: null, path: "bad2.bin" }),
         encodeDataFrames(SERVICES.UPLOAD_DATA, 10, small),
-        encodeEof({ id: 10, size: small.length + 1, sha256: sha256Bytes(small) }),
+        encodeEof({ id: 10, size: small.length + 1, digest: sha256Bytes(small) }),
       );
       expectError(await raw.next(), "CHECKSUM_MISMATCH", 10, "wrong size");
       assert.deepEqual(await namesIn(t.root), []);
@@ -1264,7 +1289,11 @@ Deno.test("shutdown lets an in-flight upload finish within the grace period and 
       } finally {
         await upload.catch(() => {});
       }
-      assert.equal((await upload).sha256, sha256Hex(data), "the upload in flight completed");
+      assert.equal(
+        (await upload).checksum,
+        await xxh128Hex(data),
+        "the upload in flight completed",
+      );
       const finished = await settlesWithin(t.server.finished, 10_000);
       assert.ok(finished.settled, "server.finished resolved");
       assert.ok((await settlesWithin(writer.closed, 5_000)).settled, "the writer was disconnected");
@@ -1482,7 +1511,7 @@ Deno.test("replace: a successful upload replaces the file atomically; readers se
         } finally {
           await upload.catch(() => {});
         }
-        assert.equal((await upload).sha256, sha256Hex(v2));
+        assert.equal((await upload).checksum, await xxh128Hex(v2));
         const sink = collector();
         await reader.download("doc.bin", sink.stream);
         assertSameBytes(sink.bytes(), v2, "new version after the upload");

@@ -123,8 +123,14 @@ const validFrame: fc.Arbitrary<() => Uint8Array> = fc.oneof(
     .map((m) => () => encodeUploadResume(m)),
   fc.record({ id: ids, data: smallData })
     .map((m) => () => encodeDataFrames(SERVICES.UPLOAD_DATA, m.id, m.data)),
-  fc.record({ id: ids, size: sizes, sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }) })
-    .map((m) => () => encodeEof(m)),
+  fc.record({
+    id: ids,
+    size: sizes,
+    digest: fc.oneof(
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    ),
+  }).map((m) => () => encodeEof(m)),
   fc.record({ svc: fc.constantFrom(SERVICES.CANCEL, SERVICES.CLOSE_SERVER), id: ids })
     .map((m) => () => encodeIdOnly(m.svc, m.id)),
   fc.record({ id: ids, length: sizes, path: paths }).map((m) => () => encodeHashRequest(m)),
@@ -136,7 +142,7 @@ const validFrame: fc.Arbitrary<() => Uint8Array> = fc.oneof(
     concat([
       encodeUpload({ id: m.id, size: m.data.length, mtime: null, path: m.path }),
       encodeDataFrames(SERVICES.UPLOAD_DATA, m.id, m.data),
-      encodeEof({ id: m.id, size: m.data.length, sha256: sha256Bytes(m.data) }),
+      encodeEof({ id: m.id, size: m.data.length, digest: sha256Bytes(m.data) }),
     ])
   ),
 );

@@ -6,6 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { xxhash128 } from "hash-wasm";
 import { type CertificateSet, generateCertificates } from "../server/certificates.ts";
 import { accountFor } from "../server/auth.ts";
 import { type FerryServer, serve } from "../server/server.ts";
@@ -92,6 +93,14 @@ export async function startServer(limits: Partial<Limits> = {}): Promise<TestSer
 /** Hex SHA-256 of bytes. */
 export function sha256Hex(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
+}
+
+/**
+ * Hex XXH3-128 of bytes, by the npm package `hash-wasm` (not by `common/xxh128/`, the code under
+ * test): the default checksum of transfers between a client and a server of this version.
+ */
+export function xxh128Hex(data: Uint8Array): Promise<string> {
+  return xxhash128(data);
 }
 
 /** `n` pseudo-random bytes (crypto.getRandomValues fills at most 64 KiB per call). */

@@ -6,7 +6,14 @@
 
 import assert from "node:assert/strict";
 import { type FerryClient, FerryError } from "../mod.ts";
-import { randomBytes, sha256Hex, startServer, type TestServer, TOKENS } from "./helpers.ts";
+import {
+  randomBytes,
+  sha256Hex,
+  startServer,
+  type TestServer,
+  TOKENS,
+  xxh128Hex,
+} from "./helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -67,7 +74,7 @@ Deno.test("an interrupted download keeps a hidden partial and --resume completes
       const r = await second.download("big.bin", target, { resume: true });
       assert.equal(r.resumed, kept, "continued from the kept bytes");
       assert.equal(r.bytes, data.length - kept, "only the rest was sent");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await xxh128Hex(data));
     } finally {
       await closeClient(second);
     }
@@ -88,7 +95,7 @@ Deno.test("a download resume whose local partial was tampered with starts over a
     try {
       const r = await c.download("f.bin", target, { resume: true });
       assert.equal(r.resumed, 0, "the mismatching prefix was not trusted");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await xxh128Hex(data));
     } finally {
       await closeClient(c);
     }
@@ -105,7 +112,7 @@ Deno.test("a download resume of a partial longer than the remote file starts ove
     try {
       const r = await c.download("small.bin", `${t.outside}/small.bin`, { resume: true });
       assert.equal(r.resumed, 0);
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await xxh128Hex(data));
     } finally {
       await closeClient(c);
     }
@@ -134,7 +141,7 @@ Deno.test("an interrupted upload keeps the old version; --resume sends only the 
       const r = await second.upload(local, "doc.bin", { resume: true });
       assert.ok(r.resumed > 0, "continued from what the server kept");
       assert.equal(r.bytes + r.resumed, data.length);
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await xxh128Hex(data));
       assert.equal(await second.hash("doc.bin"), sha256Hex(data), "the server's file verifies");
     } finally {
       await closeClient(second);
@@ -160,7 +167,7 @@ Deno.test("an upload resume whose server-side partial was tampered with starts o
     try {
       const r = await second.upload(local, "doc.bin", { resume: true });
       assert.equal(r.resumed, 0, "the tampered prefix was detected");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await xxh128Hex(data));
       assert.equal(await second.hash("doc.bin"), sha256Hex(data));
     } finally {
       await closeClient(second);

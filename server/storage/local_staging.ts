@@ -37,7 +37,10 @@ export const PARTIAL_SUFFIX = ".partial";
 export const PART_SUFFIX = ".part";
 
 /** How each algorithm is named in messages. */
-const ALGORITHM_NAMES: Readonly<Record<HashAlgorithm, string>> = { sha256: "SHA-256" };
+const ALGORITHM_NAMES: Readonly<Record<HashAlgorithm, string>> = {
+  sha256: "SHA-256",
+  xxh128: "XXH3-128",
+};
 
 /**
  * The resumable temporary file of an upload of `size` bytes to `dir/name` by `user`, where
