@@ -243,7 +243,10 @@ async function readLoop(
   let frames = 0;
   let hellos = 0;
   try {
-    for await (const batch of readFrameBatches(conn)) {
+    // Transient payloads (valid until the next batch): each frame's handler is awaited before
+    // the next is read, and what outlives it is decoded or copied (a staged upload copies its
+    // data), so nothing is allocated per data frame.
+    for await (const batch of readFrameBatches(conn, { transient: true })) {
       for (const frame of batch) {
         if (closer.closed) break;
         if (
