@@ -163,9 +163,11 @@ try {
     };
     rows.push(row);
     console.log(
-      `${tree.padEnd(28)} ${op.padEnd(16)} ${row.mbps.toFixed(0).padStart(5)} MB/s  CPU/GiB client ${
-        row.client.toFixed(2)
-      } server ${row.server.toFixed(2)} sum ${(row.client + row.server).toFixed(2)}`,
+      `${tree.padEnd(28)} ${op.padEnd(16)} ${
+        row.mbps.toFixed(0).padStart(5)
+      } MB/s  CPU/GiB client ${row.client.toFixed(2)} server ${row.server.toFixed(2)} sum ${
+        (row.client + row.server).toFixed(2)
+      }`,
     );
     await settle([cleanup]);
   };
@@ -189,10 +191,20 @@ try {
       if (streams > 0 && t.streams) extra.push(["--streams", String(streams)]);
       for (const e of extra) {
         const suffix = e.length > 0 ? ` ${e.join(" ")}` : "";
-        await sample(t.name, `get${suffix}`, t.pid, `${out}/get.bin`, () =>
-          cli(t, ["get", ...e, "big.bin", `${out}/get.bin`]));
-        await sample(t.name, `put${suffix}`, t.pid, `${root}/put.bin`, () =>
-          cli(t, ["put", ...e, big, "put.bin"]));
+        await sample(
+          t.name,
+          `get${suffix}`,
+          t.pid,
+          `${out}/get.bin`,
+          () => cli(t, ["get", ...e, "big.bin", `${out}/get.bin`]),
+        );
+        await sample(
+          t.name,
+          `put${suffix}`,
+          t.pid,
+          `${root}/put.bin`,
+          () => cli(t, ["put", ...e, big, "put.bin"]),
+        );
       }
     }
     for (const op of ["get", "put"] as const) {
@@ -220,11 +232,11 @@ try {
     const [tree, op] = key.split("\t");
     const of = rows.filter((r) => r.tree === tree && r.op === op);
     console.log(
-      `${tree.padEnd(28)} ${op.padEnd(16)} ${median(of.map((r) => r.mbps)).toFixed(0).padStart(5)} MB/s  client ${
-        median(of.map((r) => r.client)).toFixed(2)
-      }  server ${median(of.map((r) => r.server)).toFixed(2)}  sum ${
-        median(of.map((r) => r.client + r.server)).toFixed(2)
-      }`,
+      `${tree.padEnd(28)} ${op.padEnd(16)} ${
+        median(of.map((r) => r.mbps)).toFixed(0).padStart(5)
+      } MB/s  client ${median(of.map((r) => r.client)).toFixed(2)}  server ${
+        median(of.map((r) => r.server)).toFixed(2)
+      }  sum ${median(of.map((r) => r.client + r.server)).toFixed(2)}`,
     );
   }
 } finally {
