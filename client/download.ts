@@ -203,7 +203,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
   try {
     checksum = await withAbort(mux, done, id, options.signal);
   } finally {
-    stall.disarm();
+    stall.stop();
   }
   options.onProgress?.({ bytes, total });
   return { checksum, bytes, mtime };

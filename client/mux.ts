@@ -94,7 +94,7 @@ export function createMux(conn: Connection): Mux {
   let waitingSince: number | null = null;
   const source: Connection = {
     read: async (p) => {
-      waitingSince = performance.now();
+      waitingSince = Date.now();
       try {
         const n = await conn.read(p);
         if (n === null) streamEnded = true;
@@ -171,7 +171,7 @@ export function createMux(conn: Connection): Mux {
     },
     finish: (id) => void pending.delete(id),
     abort,
-    readWaitMs: () => waitingSince === null ? 0 : performance.now() - waitingSince,
+    readWaitMs: () => waitingSince === null ? 0 : Date.now() - waitingSince,
     closed,
     close,
   };

@@ -26,12 +26,18 @@ export interface TransferSettings {
   ranges?: boolean;
 }
 
-/** A timer that fires `onStall` unless it is re-armed within `ms`; idle until armed. */
+/**
+ * A timer that fires `onStall` unless it is re-armed within `ms`; idle until armed. Re-arming is
+ * cheap (a clock read): it is done once per data frame, and the one underlying timeout is only
+ * rescheduled when it runs out.
+ */
 export interface StallTimer {
   /** Starts (or restarts) the wait. */
   arm(): void;
-  /** Stops waiting. */
+  /** Stops waiting (the underlying timeout may linger, unreferenced, until it runs out). */
   disarm(): void;
+  /** Stops waiting and clears the underlying timeout: call once the transfer has ended. */
+  stop(): void;
 }
 
 /**
@@ -46,43 +52,80 @@ export function stallTimer(
   waited: () => number = () => ms,
 ): StallTimer {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const wait = (delay: number) => {
-    timer = setTimeout(() => {
-      const w = waited();
-      if (w < ms) {
-        wait(ms - w);
-        return;
-      }
-      timer = undefined;
-      onStall(
-        new FerryError(
-          "TIMEOUT",
-          `${what}: nothing came for ${ms / 1000} s; the connection is lost`,
-        ),
-      );
-    }, delay);
+  /** When the wait was last (re)started, or null while disarmed. */
+  let armedAt: number | null = null;
+  const schedule = (delay: number) => {
+    timer = setTimeout(check, delay);
+    // A lingering timeout of a disarmed timer must not keep the process alive.
+    if (typeof timer === "number") Deno.unrefTimer(timer);
+  };
+  const check = () => {
+    timer = undefined;
+    if (armedAt === null) return;
+    const elapsed = Date.now() - armedAt;
+    if (elapsed < ms) return schedule(ms - elapsed);
+    const w = waited();
+    if (w < ms) return schedule(ms - w);
+    armedAt = null;
+    onStall(
+      new FerryError(
+        "TIMEOUT",
+        `${what}: nothing came for ${ms / 1000} s; the connection is lost`,
+      ),
+    );
   };
   return {
     arm() {
-      clearTimeout(timer);
-      wait(ms);
+      armedAt = Date.now();
+      if (timer === undefined) schedule(ms);
     },
     disarm() {
+      armedAt = null;
+    },
+    stop() {
+      armedAt = null;
       clearTimeout(timer);
       timer = undefined;
     },
   };
 }
 
-/** Resolves like `promise`, or rejects with the stall `TIMEOUT` after `ms`. */
+/**
+ * Resolves like `promise`, or rejects with the stall `TIMEOUT` after `ms`. For a loop of
+ * waits, {@linkcode stallGuard} makes one timer for all of them.
+ */
 export async function withinStall<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  const guard = stallGuard(ms, what);
+  try {
+    return await guard.within(promise);
+  } finally {
+    guard.stop();
+  }
+}
+
+/** One stall timer for a sequence of waits (an upload's sends). */
+export interface StallGuard {
+  /** Resolves like `promise`, or rejects with the stall `TIMEOUT` once it took `ms`. */
+  within<T>(promise: Promise<T>): Promise<T>;
+  /** Clears the timer. */
+  stop(): void;
+}
+
+/** A {@linkcode StallGuard} of `ms`, whose `TIMEOUT` says `what` stalled. */
+export function stallGuard(ms: number, what: string): StallGuard {
   let reject!: (err: FerryError) => void;
   const stalled = new Promise<never>((_, r) => reject = r);
+  stalled.catch(() => {});
   const timer = stallTimer(ms, what, reject);
-  timer.arm();
-  try {
-    return await Promise.race([promise, stalled]);
-  } finally {
-    timer.disarm();
-  }
+  return {
+    async within(promise) {
+      timer.arm();
+      try {
+        return await Promise.race([promise, stalled]);
+      } finally {
+        timer.disarm();
+      }
+    },
+    stop: () => timer.stop(),
+  };
 }

@@ -25,7 +25,7 @@ import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
 import { bytesChunks, fileChunks } from "./sources.ts";
 import { createHasher, type HashAlgorithm, type Hasher, hashPrefix } from "../common/hash_file.ts";
-import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
+import { DEFAULT_STALL_MS, stallGuard, type TransferSettings } from "./transfer_settings.ts";
 import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** An opened upload source. */
@@ -230,30 +230,35 @@ async function sendData(
     SERVICES.UPLOAD_DATA,
     size === UNKNOWN_SIZE ? DATA_BATCH : Math.max(1, Math.min(DATA_BATCH, size - s.offset)),
   );
-  while (true) {
-    const next = s.iterator.next();
-    next.catch(() => {});
-    const { value: chunk, done: end } = await Promise.race([next, s.failed]);
-    if (end) return bytes;
-    for (let o = 0; o < chunk.length; o += DATA_BATCH) {
-      const piece = chunk.subarray(o, o + DATA_BATCH);
-      hash.update(piece);
-      bytes += piece.length;
-      if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
-      // A stream may send more than it declared: grow so frame boundaries stay the same.
-      if (piece.length > frames.capacity) {
-        frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
+  // A server that stops taking data for the stall timeout is as good as gone.
+  const stall = stallGuard(s.transfers.stallMs, s.what);
+  try {
+    return await sendChunks();
+  } finally {
+    stall.stop();
+  }
+
+  async function sendChunks(): Promise<number> {
+    while (true) {
+      const next = s.iterator.next();
+      next.catch(() => {});
+      const { value: chunk, done: end } = await Promise.race([next, s.failed]);
+      if (end) return bytes;
+      for (let o = 0; o < chunk.length; o += DATA_BATCH) {
+        const piece = chunk.subarray(o, o + DATA_BATCH);
+        hash.update(piece);
+        bytes += piece.length;
+        if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
+        // A stream may send more than it declared: grow so frame boundaries stay the same.
+        if (piece.length > frames.capacity) {
+          frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
+        }
+        await stall.within(mux.writer.send(frames.frameCopy(id, piece)));
       }
-      // A server that stops taking data for the stall timeout is as good as gone.
-      await withinStall(
-        mux.writer.send(frames.frameCopy(id, piece)),
-        s.transfers.stallMs,
-        s.what,
-      );
-    }
-    if (options.onProgress && bytes - reported >= 256 * 1024) {
-      reported = bytes;
-      options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
+      if (options.onProgress && bytes - reported >= 256 * 1024) {
+        reported = bytes;
+        options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
+      }
     }
   }
 }
