@@ -35,6 +35,7 @@ export const OPTION_HELP: Readonly<Record<string, string>> = {
   "human-readable": "sizes as 1.5 KiB",
   update: "skip files the destination has unchanged",
   checksum: "compare checksums, not times",
+  streams: "connections per large file of a get",
   json: "print one JSON document",
   quiet: "no progress, summaries or notices",
 };

@@ -91,6 +91,7 @@ function move(
     ? client.download(job.remote, job.local, {
       resume: flags.resume || retrying,
       preserveTimes: flags.preserve,
+      streams: flags.streams,
       onProgress,
     })
     : client.upload(job.local, job.remote, {

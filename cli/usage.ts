@@ -13,7 +13,7 @@ export const HELP = `ferry: copy files to and from a ferry server over TLS
 
 Usage:
   ferry [options] ls [-l] [PATH]             list a remote directory (default: the root)
-  ferry [options] get [-r] [-p] [--resume] [-u [-c]] REMOTE... [LOCAL]
+  ferry [options] get [-r] [-p] [--resume] [-u [-c]] [--streams N] REMOTE... [LOCAL]
                                              download (LOCAL defaults to here; - is stdout)
   ferry [options] put [-r] [-p] [--resume] [-u [-c]] LOCAL... [REMOTE]
                                              upload (REMOTE defaults to the root; put - NAME
@@ -41,6 +41,8 @@ Command options:
   -u, --update     get/put: skip files the destination has unchanged (same size, not older)
   -c, --checksum   get/put: with --update, compare checksums (the connection's algorithm)
                    instead of times
+  --streams N      get: move each file of 32 MiB or more over N connections at once (each
+                   a range of it, in its own thread), checked range by range and as a whole
   -f, --force      mv: replace an existing file
   -y, --yes        rm -r: do not ask
   -l, --long       ls: kind, size and modification time too

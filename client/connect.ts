@@ -25,7 +25,7 @@ import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
 import { createThrottle } from "./throttle.ts";
-import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
+import { DEFAULT_STALL_MS, type TransferSettings } from "./transfer_settings.ts";
 import { VERSION } from "../common/version.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "../common/hash_file.ts";
 
@@ -74,6 +74,39 @@ export const TRUST_HINT =
  * @throws {FerryError} `UNREACHABLE`, `TLS` (certificate not trusted), `UNAUTHENTICATED`.
  */
 export async function connect(options: ConnectOptions): Promise<FerryClient> {
+  const s = await openSession(options);
+  return createClient(s.mux, s.agent, s.role, s.user, s.trust, s.transfers, s.dial);
+}
+
+/** An authenticated connection, before it is wrapped as a {@linkcode FerryClient}. */
+export interface Session {
+  /** Its multiplexer. */
+  mux: Mux;
+  /** The server's agent string. */
+  agent: string;
+  /** The role of the token. */
+  role: Role;
+  /** The user of the token. */
+  user: string;
+  /** How the server was trusted. */
+  trust: ServerTrust;
+  /** What its transfers share (rate limit, stall timeout, checksum, ranges). */
+  transfers: TransferSettings;
+  /**
+   * Options that open another connection to the same server, trusting the same certificate and
+   * insisting on the same checksum, without callbacks (they can be posted to a worker).
+   */
+  dial: DialOptions;
+}
+
+/** {@linkcode ConnectOptions} without callbacks, as a worker can receive them. */
+export type DialOptions = Omit<ConnectOptions, "onUnknownCertificate">;
+
+/**
+ * Connects, verifies and authenticates like {@linkcode connect}, and returns the parts of the
+ * client (internal: the streams of one download use it in workers).
+ */
+export async function openSession(options: ConnectOptions): Promise<Session> {
   const hostname = options.hostname ?? "localhost";
   const port = options.port ?? DEFAULT_PORT;
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -109,12 +142,21 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
   const ranges = ((welcome.session?.features ?? 0) & FEATURES.RANGES) !== 0;
-  return createClient(mux, welcome.agent, role, user, trust, {
-    throttle,
-    stallMs,
-    checksum,
-    ranges,
-  });
+  const { onUnknownCertificate: _, ...rest } = options;
+  const dial: DialOptions = {
+    ...rest,
+    trustedFingerprint: trust.fingerprint ?? options.trustedFingerprint,
+    checksums: [checksum],
+  };
+  return {
+    mux,
+    agent: welcome.agent,
+    role,
+    user,
+    trust,
+    transfers: { throttle, stallMs, checksum, ranges },
+    dial,
+  };
 }
 
 /**

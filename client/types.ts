@@ -89,6 +89,19 @@ export interface TransferOptions {
 export interface DownloadOptions extends TransferOptions {
   /** Start at this byte offset instead of 0. */
   offset?: number;
+  /**
+   * Download only this many bytes from `offset`: a range of the file, to a writable stream
+   * (a path always receives a whole file). Needs a server with ranges (`UNSUPPORTED` otherwise).
+   */
+  length?: number;
+  /**
+   * Download a file to a path over this many connections at once (this client's and
+   * `streams − 1` more, each in a worker), each moving one range of it: for links or machines
+   * where one TLS stream is CPU-bound (like rclone's multi-thread streams). A file smaller than
+   * 16 MiB per stream uses fewer; a server without ranges, `offset` or a resumed download use
+   * one. The file is checked range by range, and as a whole at the end (PROTOCOL.md §4.4).
+   */
+  streams?: number;
   /** When downloading to a path, give it the remote modification time (like `scp -p`). */
   preserveTimes?: boolean;
   /**
