@@ -342,7 +342,9 @@ function summarize(
     const resumed = f.resumed > 0 ? ` (resumed after ${formatSize(f.resumed)})` : "";
     return `${verb} ${printable(from)} -> ${printable(to)}: ${
       formatSize(f.bytes)
-    }${resumed} in ${secs} ${rate}, ${f.algorithm} ${f.checksum}`;
+    }${resumed} in ${secs} ${rate}, ${f.algorithm} ${
+      f.checksum ?? `checked in ${f.ranges} ranges`
+    }`;
   }
   if (single) {
     const f = report.skipped[0];

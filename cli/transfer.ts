@@ -39,7 +39,9 @@ export interface TransferReport {
     bytes: number;
     /** The checksum algorithm of the connection, and the file's digest in it. */
     algorithm: HashAlgorithm;
-    checksum: string;
+    /** `null` for a file moved over several streams, checked in `ranges` ranges. */
+    checksum: string | null;
+    ranges?: number;
     resumed: number;
   }[];
   /** Files not moved because the destination already had them (`--update`, `--resume`). */
@@ -184,6 +186,7 @@ async function execute(
         bytes: result.bytes,
         algorithm: result.algorithm,
         checksum: result.checksum,
+        ranges: result.ranges,
         resumed: result.resumed,
       });
       report.bytes += result.bytes;

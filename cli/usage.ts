@@ -42,7 +42,7 @@ Command options:
   -c, --checksum   get/put: with --update, compare checksums (the connection's algorithm)
                    instead of times
   --streams N      get: move each file of 32 MiB or more over N connections at once (each
-                   a range of it, in its own thread), checked range by range and as a whole
+                   a range of it, in its own thread, checked by its own digest)
   -f, --force      mv: replace an existing file
   -y, --yes        rm -r: do not ask
   -l, --long       ls: kind, size and modification time too

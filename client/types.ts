@@ -99,7 +99,8 @@ export interface DownloadOptions extends TransferOptions {
    * `streams − 1` more, each in a worker), each moving one range of it: for links or machines
    * where one TLS stream is CPU-bound (like rclone's multi-thread streams). A file smaller than
    * 16 MiB per stream uses fewer; a server without ranges, `offset` or a resumed download use
-   * one. The file is checked range by range, and as a whole at the end (PROTOCOL.md §4.4).
+   * one. Each range is checked by its own digest (PROTOCOL.md §4.4); the result has no
+   * whole-file `checksum`.
    */
   streams?: number;
   /** When downloading to a path, give it the remote modification time (like `scp -p`). */
@@ -132,11 +133,14 @@ export interface TransferResult {
   bytes: number;
   /**
    * Hex digest, verified by both sides, of the whole file (a resumed transfer's bytes already
-   * in place included); for a download to a stream, of the bytes it wrote.
+   * in place included); for a download to a stream, of the bytes it wrote. `null` for a
+   * download over several streams, checked range by range ({@linkcode TransferResult.ranges}).
    */
-  checksum: string;
-  /** The algorithm of {@linkcode TransferResult.checksum}: the connection's. */
+  checksum: string | null;
+  /** The algorithm of the checks: the connection's. */
   algorithm: HashAlgorithm;
+  /** For a download over several streams: how many ranges, each checked by its own digest. */
+  ranges?: number;
   /** Where the data went: the local path (download) or remote path (upload). */
   path: string;
   /** Bytes that were already in place from an interrupted transfer and were not sent again. */

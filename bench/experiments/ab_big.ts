@@ -12,7 +12,7 @@
  * Each tree runs its own server (its `serve` task flags, its own certificates) on one shared
  * data root, and its own CLI with its `client` task flags, as `bench/cases/big_file.ts` does.
  * Outputs are removed and `sync` run between samples. With `--streams N`, trees whose CLI lists
- * `--streams` also run `get --streams N` and `put --streams N`.
+ * `--streams` also run `get --streams N` (and `put --streams N` where `put` takes it).
  *
  * @module
  */
@@ -35,6 +35,7 @@ interface Tree {
   pid: number;
   certs: string;
   streams: boolean;
+  putStreams: boolean;
 }
 
 interface Row {
@@ -121,6 +122,7 @@ try {
       pid: service.pid,
       certs,
       streams: /--streams\b/.test(help.stdout),
+      putStreams: /ferry \[options\] put [^\n]*--streams/.test(help.stdout),
     });
   }
   const ceiling = await services.start("ceiling", DENO, [
