@@ -94,7 +94,17 @@ export async function upload(
     const bytes = await sendData(
       mux,
       id,
-      { iterator, failed, hash, size, offset, transfers, what: `put ${remote}` },
+      {
+        iterator,
+        // A regular file is read straight into the frames; a pipe or device as chunks.
+        file: size === UNKNOWN_SIZE ? null : src.file,
+        failed,
+        hash,
+        size,
+        offset,
+        transfers,
+        what: `put ${remote}`,
+      },
       options,
     );
     signal?.throwIfAborted();
@@ -207,6 +217,8 @@ function uploadStatus(
 /** The data of one upload, and the request's failure to stop at. */
 interface Sending {
   iterator: AsyncIterator<Uint8Array>;
+  /** A path source's file: read straight into the frames instead of through `iterator`. */
+  file: Deno.FsFile | null;
   failed: Promise<never>;
   hash: Hasher;
   size: number;
@@ -216,7 +228,7 @@ interface Sending {
   what: string;
 }
 
-/** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
+/** Sends the source's data as data frames, hashing it; returns the bytes sent. */
 async function sendData(
   mux: Mux,
   id: number,
@@ -232,13 +244,39 @@ async function sendData(
   );
   // A server that stops taking data for the stall timeout is as good as gone.
   const stall = stallGuard(s.transfers.stallMs, s.what);
-  try {
-    return await sendChunks();
-  } finally {
-    stall.stop();
+
+  /** Hashes and sends `data` (`frames.region()`'s first bytes when `inPlace`), paced. */
+  async function send(data: Uint8Array, inPlace: boolean): Promise<void> {
+    hash.update(data);
+    bytes += data.length;
+    if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(data.length);
+    // The buffer is reused: send resolves only once the bytes were written.
+    const framed = inPlace ? frames.frame(id, data.length) : frames.frameCopy(id, data);
+    await stall.within(Promise.race([mux.writer.send(framed), s.failed]));
+    if (options.onProgress && bytes - reported >= 256 * 1024) {
+      reported = bytes;
+      options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
+    }
   }
 
-  async function sendChunks(): Promise<number> {
+  /** A file read straight into the frame buffer, to its end: no copy between the two. */
+  async function fromFile(file: Deno.FsFile): Promise<number> {
+    while (true) {
+      const region = frames.region();
+      let n = 0;
+      while (n < region.length) {
+        const got = await file.read(region.subarray(n));
+        if (got === null) break;
+        n += got;
+      }
+      if (n === 0) return bytes;
+      await send(region.subarray(0, n), true);
+      if (n < region.length) return bytes;
+    }
+  }
+
+  /** Any other source, chunk by chunk. */
+  async function fromChunks(): Promise<number> {
     while (true) {
       const next = s.iterator.next();
       next.catch(() => {});
@@ -246,19 +284,18 @@ async function sendData(
       if (end) return bytes;
       for (let o = 0; o < chunk.length; o += DATA_BATCH) {
         const piece = chunk.subarray(o, o + DATA_BATCH);
-        hash.update(piece);
-        bytes += piece.length;
-        if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
         // A stream may send more than it declared: grow so frame boundaries stay the same.
         if (piece.length > frames.capacity) {
           frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
         }
-        await stall.within(mux.writer.send(frames.frameCopy(id, piece)));
-      }
-      if (options.onProgress && bytes - reported >= 256 * 1024) {
-        reported = bytes;
-        options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
+        await send(piece, false);
       }
     }
+  }
+
+  try {
+    return s.file !== null ? await fromFile(s.file) : await fromChunks();
+  } finally {
+    stall.stop();
   }
 }
