@@ -82,6 +82,8 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
     ],
+    // Workers are not followed by `deno compile`: `get --streams` starts this one.
+    include: ["client/stream_worker.ts"],
   },
 ] as const;
 
@@ -125,9 +127,11 @@ export async function compile(outDir: string, target?: string): Promise<string[]
   for (const bin of BINARIES) {
     const dir = target ? `${outDir}/${target}` : outDir;
     const output = `${dir}/${bin.name}${target?.includes("windows") ? ".exe" : ""}`;
+    const include = "include" in bin ? bin.include : [];
     const args = [
       "compile",
       ...bin.permissions,
+      ...include.flatMap((path) => ["--include", path]),
       "--no-check",
       ...(target ? ["--target", target] : []),
       "--output",
