@@ -127,7 +127,8 @@ export function frameWith(
 /** Reads the request id at the start of a payload, or `undefined` if it is shorter than 4 bytes. */
 export function peekRequestId(payload: Uint8Array): number | undefined {
   if (payload.length < ID_SIZE) return undefined;
-  return new DataView(payload.buffer, payload.byteOffset, ID_SIZE).getUint32(0, false);
+  // Read byte by byte: this runs for every frame, and a DataView per frame is garbage.
+  return ((payload[0] << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]) >>> 0;
 }
 
 /**
