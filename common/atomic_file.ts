@@ -19,6 +19,14 @@ import { createHasher, type HashAlgorithm, type Hasher, hashPrefix } from "./has
 /** Size of each of the two write buffers, unless a smaller one is asked for. */
 export const WRITE_BUFFER_SIZE = 1024 * 1024;
 
+/**
+ * Bytes after which a large file starts writing its data back to disk in the background
+ * (`fdatasync`, one at a time, never waited for until the commit), so that the commit's fsync
+ * finds little left to do: on this project's test machine it took 0.2-0.9 s for 1 GiB written
+ * in one go, 0.07 s with these background syncs, at network pace.
+ */
+export const SYNC_EVERY = 64 * 1024 * 1024;
+
 // ---------------------------------------------------------------------------------------------
 // Directory fsync with group commit
 
@@ -270,6 +278,9 @@ function atomicFile(
   let fill = 0;
   /** The write to disk under way, if any: its error surfaces at the next flush or commit. */
   let writing: Promise<void> = Promise.resolve();
+  /** The background data sync under way, if any, and the bytes written when it was started. */
+  let syncing: Promise<void> | null = null;
+  let syncedAt = kept;
   let open = true;
   let committed = false;
 
@@ -279,6 +290,14 @@ function atomicFile(
     }
   }
 
+  /** Starts a background data sync once {@linkcode SYNC_EVERY} more bytes were written. */
+  function syncInBackground(): void {
+    if (syncing !== null || length - syncedAt < SYNC_EVERY) return;
+    syncedAt = length;
+    syncing = writing.then(() => file.syncData()).finally(() => syncing = null);
+    syncing.catch(() => {}); // a failure shows at the commit's own fsync
+  }
+
   /** Starts writing the filled buffer and switches to the other one, once its write ended. */
   async function startWrite(): Promise<void> {
     if (fill === 0) return;
@@ -286,6 +305,7 @@ function atomicFile(
     await writing;
     writing = writeAll(full);
     writing.catch(() => {}); // awaited by the next write or flush
+    syncInBackground();
     const next = spare ?? new Uint8Array(buffer.length);
     spare = buffer;
     buffer = next;
@@ -295,6 +315,11 @@ function atomicFile(
   async function flush(): Promise<void> {
     await startWrite();
     await writing;
+  }
+
+  /** Waits for a background sync (its error is the commit's fsync's to report). */
+  async function syncSettled(): Promise<void> {
+    await syncing?.catch(() => {});
   }
 
   function close(): void {
@@ -333,6 +358,8 @@ function atomicFile(
     flush,
     async restart() {
       await writing;
+      await syncSettled();
+      syncedAt = 0;
       fill = 0;
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
@@ -344,6 +371,7 @@ function atomicFile(
       await flush();
       const { mtime } = commitOptions;
       if (mtime) await file.utime(new Date(), mtime);
+      await syncSettled();
       await file.sync();
       close();
       if (options.exactMode && Deno.build.os !== "windows") {
@@ -359,6 +387,7 @@ function atomicFile(
       if (open) {
         if (keep) await flush().catch(() => {});
         else await writing.catch(() => {});
+        await syncSettled();
         close();
       }
       if (!committed && !keep) await Deno.remove(temp).catch(() => {});

@@ -11,6 +11,7 @@ import {
   createDirectorySync,
   openAtomicFile,
   resumeAtomicFile,
+  SYNC_EVERY,
   writeFileAtomic,
 } from "../../common/atomic_file.ts";
 import { FerryError } from "../../protocol/errors.ts";
@@ -200,5 +201,35 @@ Deno.test("createDirectorySync: concurrent syncs of one directory all resolve; e
     }
     await Deno.mkdir(missing);
     await directories.sync(missing); // the failure did not poison the directory's queue
+  });
+});
+
+Deno.test("a file past SYNC_EVERY syncs in the background and still commits, discards and restarts", async () => {
+  await withDir(async (dir) => {
+    const piece = bytes(1024 * 1024, 3);
+    const pieces = SYNC_EVERY / piece.length + 6;
+    const write = async (file: Awaited<ReturnType<typeof createAtomicFile>>) => {
+      for (let i = 0; i < pieces; i++) await file.write(piece);
+    };
+    // Committed: every byte there, hashed.
+    const target = `${dir}/big.bin`;
+    const file = await createAtomicFile({ target, temp: `${dir}/.big.tmp` });
+    await write(file);
+    await file.commit();
+    const got = await Deno.readFile(target);
+    assert.equal(got.length, pieces * piece.length);
+    assert.ok(got.every((b, i) => b === piece[i % piece.length]));
+    // Discarded right after a background sync may have started: nothing left, no error.
+    const dropped = await createAtomicFile({ target: `${dir}/x.bin`, temp: `${dir}/.x.tmp` });
+    await write(dropped);
+    await dropped.discard();
+    assert.deepEqual(await names(dir), ["big.bin"]);
+    // Restarted after one: starts over from nothing.
+    const again = await createAtomicFile({ target: `${dir}/y.bin`, temp: `${dir}/.y.tmp` });
+    await write(again);
+    await again.restart();
+    await again.write(piece.subarray(0, 10));
+    await again.commit();
+    assert.deepEqual(await Deno.readFile(`${dir}/y.bin`), piece.subarray(0, 10));
   });
 });
