@@ -90,19 +90,6 @@ export function stallTimer(
   };
 }
 
-/**
- * Resolves like `promise`, or rejects with the stall `TIMEOUT` after `ms`. For a loop of
- * waits, {@linkcode stallGuard} makes one timer for all of them.
- */
-export async function withinStall<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const guard = stallGuard(ms, what);
-  try {
-    return await guard.within(promise);
-  } finally {
-    guard.stop();
-  }
-}
-
 /** One stall timer for a sequence of waits (an upload's sends). */
 export interface StallGuard {
   /** Resolves like `promise`, or rejects with the stall `TIMEOUT` once it took `ms`. */
