@@ -304,6 +304,8 @@ async function rm(ctx: Context, client: FerryClient, paths: string[], flags: Com
       throw usage("refusing to remove the server's root directory");
     }
     const tree = await walkRemote(client, target, (text) => ctx.notice(text));
+    // Names it cannot name are said now; their directories then stay (NOT_EMPTY).
+    for (const p of tree.problems) ctx.notice(`ferry: ${p.message}`);
     if (!flags.yes) {
       const question = `ferry: remove ${
         printable(target)

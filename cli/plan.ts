@@ -190,6 +190,7 @@ export async function planGet(
       continue;
     }
     const tree = await walkRemote(client, item.path, warn);
+    failed.push(...tree.problems);
     let localRoot = intoDir && !isRoot ? join(dest, safeLocalName(item.path)) : dest;
     if (
       intoDir && !isRoot && !createDest && !many && (flags.resume || flags.update) &&

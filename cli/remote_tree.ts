@@ -24,14 +24,60 @@ export function joinRemote(dir: string, name: string): string {
   return d === "" || d === "." ? name : `${d}/${name}`;
 }
 
+/** A listed name the client cannot fetch, reported instead of skipped. */
+export interface RemoteProblem {
+  /** Its remote path, as listed. */
+  path: string;
+  /** Why, as an error code (`BAD_NAME`). */
+  code: "BAD_NAME";
+  /** Why, in words. */
+  message: string;
+}
+
+/** A listed name whose every backslash starts `\\`, `\xNN` or the portable storage's `\x??`. */
+const ESCAPED_FORM = /^(?:[^\\]|\\\\|\\x(?:[0-9a-f]{2}|\?\?))*$/;
+
+/**
+ * True for a name the server listed escaped (PROTOCOL.md §7): it holds a backslash, which only
+ * an escape can put in a listed name (a byte that is not UTF-8 as `\xNN`, a backslash as `\\`),
+ * and every backslash in it starts such an escape; any other backslash is a hostile server's. No
+ * path with a backslash can be asked for, so such an entry can only be reported.
+ */
+export function isEscapedListedName(name: string): boolean {
+  if (!name.includes("\\") || !ESCAPED_FORM.test(name)) return false;
+  try {
+    safeEntryName(name.replaceAll("\\", "_")); // otherwise plain: not a hostile name
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Lists a remote directory, refusing names that are not one plain path component or appear
- * twice: a hostile server cannot make a recursive download escape its target.
+ * twice: a hostile server cannot make a recursive download escape its target. Names the server
+ * listed escaped (not UTF-8 there) are left out of the entries and added to `problems`.
  */
-export async function listChecked(client: FerryClient, dir: string): Promise<Entry[]> {
-  const entries = await client.list(dir);
+export async function listChecked(
+  client: FerryClient,
+  dir: string,
+  problems: RemoteProblem[] = [],
+): Promise<Entry[]> {
+  const all = await client.list(dir);
+  const entries: Entry[] = [];
   const seen = new Set<string>();
-  for (const e of entries) {
+  for (const e of all) {
+    if (isEscapedListedName(e.name)) {
+      const path = joinRemote(dir, e.name);
+      problems.push({
+        path,
+        code: "BAD_NAME",
+        message: `${printable(path)}: the name is not valid UTF-8 on the server (listed ` +
+          `escaped, or it holds a backslash), so it cannot be fetched; rename it there`,
+      });
+      continue;
+    }
+    entries.push(e);
     try {
       safeEntryName(e.name);
     } catch (err) {
@@ -51,16 +97,22 @@ export async function listChecked(client: FerryClient, dir: string): Promise<Ent
   return entries;
 }
 
-/** A remote tree below `root`: directories (relative, parents first) and files. */
+/**
+ * A remote tree below `root`: directories (relative, parents first), files, and the names that
+ * cannot be fetched (`problems`, never skipped in silence).
+ */
 export async function walkRemote(
   client: FerryClient,
   root: string,
   warn: (text: string) => void,
-): Promise<
-  { dirs: { rel: string[]; mtime: number | null }[]; files: (Entry & { rel: string[] })[] }
-> {
+): Promise<{
+  dirs: { rel: string[]; mtime: number | null }[];
+  files: (Entry & { rel: string[] })[];
+  problems: RemoteProblem[];
+}> {
   const dirs: { rel: string[]; mtime: number | null }[] = [];
   const files: (Entry & { rel: string[] })[] = [];
+  const problems: RemoteProblem[] = [];
   let level: string[][] = [[]];
   let depth = 0;
   while (level.length > 0) {
@@ -76,7 +128,11 @@ export async function walkRemote(
       const batch = level.slice(i, i + CONCURRENCY);
       const listings = await Promise.all(
         batch.map((rel) =>
-          listChecked(client, rel.length === 0 ? root : joinRemote(root, rel.join("/")))
+          listChecked(
+            client,
+            rel.length === 0 ? root : joinRemote(root, rel.join("/")),
+            problems,
+          )
         ),
       );
       batch.forEach((rel, j) => {
@@ -98,7 +154,7 @@ export async function walkRemote(
     }
     level = next;
   }
-  return { dirs, files };
+  return { dirs, files, problems };
 }
 
 /** Expands a remote source with wildcards into matching entries; plain paths pass through. */

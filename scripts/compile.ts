@@ -18,6 +18,8 @@
  * @module
  */
 
+import { LIBC_CANDIDATES } from "../server/storage/beneath/support.ts";
+
 /** Targets `deno compile` supports, for the release workflow. */
 export const ALL_TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -70,12 +72,15 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
       "--allow-env=FERRY_*",
+      // The race-free storage calls the C library (openat2...); FFI only for its usual paths.
+      // The same list is in the `serve` task (LIBC_CANDIDATES of server/storage/beneath/).
+      `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
     ],
   },
   {
     name: "ferry",
     entry: "cli/main.ts",
-    // The same as the `client` task in deno.json (tests/client_units_test.ts checks it).
+    // The same as the `client` task in deno.json (tests/cli/client_units_test.ts checks it).
     permissions: [
       "--allow-net",
       "--allow-env=FERRY_TOKEN,FERRY_CONFIG_DIR,XDG_CONFIG_HOME,HOME,USERPROFILE,APPDATA",

@@ -291,5 +291,6 @@ export const SETTINGS: readonly string[] = [
   "cert",
   "key",
   "users",
+  "storage",
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];

@@ -25,6 +25,7 @@ import {
 } from "./session.ts";
 import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
 import { HANDLERS } from "./handlers/mod.ts";
+import { dropRefusedUploadFrame, refusedUploadOpening } from "./handlers/upload.ts";
 
 /**
  * What one frame costs from the connection's flood budget: 1 for a frame refused with a
@@ -48,6 +49,7 @@ export function floodCost(frame: Frame, refusal: ErrorCode | undefined, hellos: 
 export async function dispatch(session: Session, frame: Frame): Promise<ErrorCode | undefined> {
   const id = peekRequestId(frame.payload) ?? 0;
   const name = serviceName(frame.type, frame.num);
+  if (dropRefusedUploadFrame(session, name, frame.payload)) return undefined;
   try {
     if (frame.version < MIN_VERSION || frame.version > MAX_VERSION) {
       throw new FerryError(
@@ -77,6 +79,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
       result: e.code,
       error: e.message,
     });
+    refusedUploadOpening(session, name, frame.payload);
     await sendError(session, id, e);
     return e.code;
   }

@@ -25,6 +25,7 @@ import {
   SETTINGS,
 } from "./config.ts";
 import { serve } from "./server.ts";
+import { parseStorageChoice } from "./storage/open.ts";
 
 const HELP = `ferry-server: serve a directory over TLS
 
@@ -46,6 +47,11 @@ over the file):
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
                      (default <certs>/users.json when it exists)
+  --storage KIND     auto, race-free or path                  (default auto)
+                     race-free: every file access relative to the root's descriptor
+                     (Linux 5.6+, needs --allow-ffi); path: portable, but a local user who
+                     can write in the root can race it with symlinks (see SECURITY.md).
+                     auto takes race-free where it can run and says which it took.
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -95,6 +101,7 @@ async function main(args: string[]): Promise<number> {
       cert: { type: "string" },
       key: { type: "string" },
       users: { type: "string" },
+      storage: { type: "string" },
       ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
       force: { type: "boolean", default: false },
       role: { type: "string", default: "write" },
@@ -165,6 +172,7 @@ async function main(args: string[]): Promise<number> {
     hostname: values.host ?? "0.0.0.0",
     port: intOption(values.port, "port", 4433),
     root: rootDir,
+    storage: parseStorageChoice(values.storage ?? "auto"),
     cert,
     key,
     accounts,
@@ -174,6 +182,7 @@ async function main(args: string[]): Promise<number> {
   console.error(
     `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,
   );
+  console.error(`storage: ${server.storage.kind} (${server.storage.reason})`);
   console.error(`certificate SHA-256 fingerprint ${await fingerprint(cert)}`);
   const stop = () => void server.shutdown("signal");
   Deno.addSignalListener("SIGINT", stop);

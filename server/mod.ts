@@ -23,4 +23,5 @@ export { type FerryServer, serve, type ServeOptions } from "./server.ts";
 export { type Account, hashToken } from "./auth.ts";
 export { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 export type { LogFields, Logger } from "./log.ts";
+export type { StorageChoice, StorageKind } from "./storage/open.ts";
 export type { Role } from "../protocol/messages/mod.ts";

@@ -11,7 +11,7 @@ import { addressKey, AuthThrottle, ConnectionCaps, DEFAULT_LIMITS, type Limits }
 import { type Logger, stderrLogger } from "./log.ts";
 import type { ServerContext, Session } from "./session.ts";
 import { createQuota } from "./quota.ts";
-import { createLocalStorage } from "./storage/local.ts";
+import { openStorage, type StorageChoice, type StorageKind } from "./storage/open.ts";
 import { startCleanup } from "./cleanup.ts";
 
 /**
@@ -34,8 +34,13 @@ export interface ServeOptions {
   hostname?: string;
   /** Port to listen on (default 4433; 0 picks a free one). */
   port?: number;
-  /** Directory served (the local storage's root); must exist. */
+  /** Directory served (the storage's root); must exist. */
   root: string;
+  /**
+   * Which storage serves it (default `auto`: the race-free one where it can run, else the
+   * path-based one; see `server/storage/open.ts`).
+   */
+  storage?: StorageChoice;
   /** Server certificate chain, PEM. */
   cert: string;
   /** Server private key, PEM (PKCS#8). */
@@ -52,6 +57,8 @@ export interface ServeOptions {
 export interface FerryServer {
   /** The address actually bound. */
   readonly addr: Deno.NetAddr;
+  /** The storage serving the root, and why it was chosen. */
+  readonly storage: { readonly kind: StorageKind; readonly reason: string };
   /** Resolves once the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
   /**
@@ -73,13 +80,20 @@ export interface FerryServer {
 export async function serve(options: ServeOptions): Promise<FerryServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? stderrLogger();
-  const storage = await createLocalStorage(options.root);
-  const listener = Deno.listenTls({
-    hostname: options.hostname ?? "0.0.0.0",
-    port: options.port ?? 4433,
-    cert: options.cert,
-    key: options.key,
-  });
+  const opened = await openStorage(options.root, { choice: options.storage });
+  const { storage } = opened;
+  let listener: Deno.TlsListener;
+  try {
+    listener = Deno.listenTls({
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 4433,
+      cert: options.cert,
+      key: options.key,
+    });
+  } catch (err) {
+    opened.close();
+    throw err;
+  }
   const addr = listener.addr as Deno.NetAddr;
   const sessions = new Set<Session>();
   const sockets = new Set<Deno.TlsConn>();
@@ -170,6 +184,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     }
     await Promise.allSettled([...connections]);
     await cleaned;
+    opened.close();
     log({ event: "stopped" });
   }
 
@@ -183,6 +198,12 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     await shuttingDown;
   })();
 
-  log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root: storage.root });
-  return { addr, finished, shutdown };
+  log({
+    event: "listening",
+    address: `${addr.hostname}:${addr.port}`,
+    root: opened.root,
+    storage: opened.kind,
+    why: opened.reason,
+  });
+  return { addr, storage: { kind: opened.kind, reason: opened.reason }, finished, shutdown };
 }

@@ -55,6 +55,8 @@ export interface Uploads {
   readonly size: number;
   /** True when `id` belongs to an upload in flight or to a rejected one still being dropped. */
   has(id: number): boolean;
+  /** True when `id` is a rejected upload whose data frames and EOF are being dropped. */
+  dropping(id: number): boolean;
   /** The upload receiving data under `id`, if any. */
   get(id: number): UploadState | undefined;
   /**
@@ -90,7 +92,10 @@ export interface Uploads {
   reject(id: number): void;
   /** An EOF with `id` arrived: a rejected upload's frames have all been dropped. */
   endRejected(id: number): void;
-  /** The connection ended: every upload still receiving keeps its bytes when resumable. */
+  /**
+   * The connection ended: every upload still receiving gives its quota reservation back and
+   * keeps its bytes when resumable (removes them otherwise).
+   */
   interruptAll(): Promise<void>;
 }
 
@@ -132,6 +137,9 @@ export function createUploads(host: UploadHost): Uploads {
     has(id) {
       return receiving.has(id) || committing.has(id) || discarding.has(id);
     },
+    dropping(id) {
+      return discarding.has(id);
+    },
     get(id) {
       return receiving.get(id);
     },
@@ -162,9 +170,9 @@ export function createUploads(host: UploadHost): Uploads {
       discarding.delete(id);
     },
     async interruptAll() {
-      // The reservations of interrupted uploads are not given back (issue 10 item 3).
       const left = [...receiving.values()];
-      receiving.clear();
+      for (const state of left) finish(state); // their reservations are given back
+      discarding.clear();
       await Promise.allSettled(left.map((state) => state.staged.interrupted()));
     },
   };

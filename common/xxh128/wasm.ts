@@ -4,7 +4,7 @@
  * source is `src/xxhash128.c` in that package: xxHash by Yann Collet (BSD 2-Clause), adapted by
  * Dani Biró for hash-wasm (MIT); both licences are in `LICENSE.md` beside this file. It is
  * carried here rather than imported from npm so that the client, which imports no npm package,
- * needs no download to hash (`tests/install_test.ts`); `tests/common/xxh128_test.ts` checks it
+ * needs no download to hash (`tests/cli/install_test.ts`); `tests/common/xxh128_test.ts` checks it
  * against the npm package and against xxHash's own test vectors.
  *
  * @module

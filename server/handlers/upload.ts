@@ -22,6 +22,7 @@ import {
   encodeDigest,
   encodeIdOnly,
   type Eof,
+  peekRequestId,
   type Upload,
 } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
@@ -37,6 +38,41 @@ import {
   logOp,
   type Session,
 } from "../session.ts";
+
+/** The services that open an upload, whose data frames and EOF follow without waiting. */
+const OPENING: ReadonlySet<string> = new Set(["UPLOAD", "UPLOAD_RESUME"]);
+
+/**
+ * Called for every frame before any other check (version, service, login): drops, silently,
+ * the data frames and EOF of an upload that was refused, whatever the refusal was; an EOF ends
+ * the dropping. Returns true when the frame was dropped.
+ */
+export function dropRefusedUploadFrame(
+  session: Session,
+  name: string | undefined,
+  payload: Uint8Array,
+): boolean {
+  if (name !== "UPLOAD_DATA" && name !== "EOF") return false;
+  const id = peekRequestId(payload);
+  if (id === undefined || !session.uploads.dropping(id)) return false;
+  if (name === "EOF") session.uploads.endRejected(id);
+  return true;
+}
+
+/**
+ * Called when a frame was refused with an ERROR: when it opened an upload (UPLOAD,
+ * UPLOAD_RESUME) and carries an id, the data frames already on their way are dropped silently
+ * until its EOF, whatever the refusal (a bad path or field, a short payload, a Version the
+ * server does not speak, no login yet, the quota...).
+ */
+export function refusedUploadOpening(
+  session: Session,
+  name: string | undefined,
+  payload: Uint8Array,
+): void {
+  const id = peekRequestId(payload);
+  if (name !== undefined && OPENING.has(name) && id !== undefined) session.uploads.reject(id);
+}
 
 /** Checks the role and the size limit for an upload; returns the uploading user. */
 function checkUpload(session: Session, req: Upload): string {
@@ -63,18 +99,25 @@ async function open(
   try {
     assertNewRequest(session, req.id);
     const staged = await stage(checkUpload(session, req), algorithm);
-    // A NO_SPACE refusal here leaves the staged temporary behind (issue 10 item 3).
-    uploads.open({
-      id: req.id,
-      path: req.path,
-      staged,
-      algorithm,
-      expected: req.size,
-      reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
-      started: performance.now(),
-      received,
-      released: false,
-    });
+    try {
+      uploads.open({
+        id: req.id,
+        path: req.path,
+        staged,
+        algorithm,
+        expected: req.size,
+        reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
+        started: performance.now(),
+        received,
+        released: false,
+      });
+    } catch (err) {
+      // Refused (NO_SPACE): nothing was registered, so the temporary goes now. A resumed
+      // upload keeps what it had kept.
+      if (staged.resumable && received > 0) await staged.interrupted();
+      else await staged.discard();
+      throw err;
+    }
   } catch (err) {
     // A second upload under the id of a running one makes their data frames indistinguishable:
     // the running one is failed too, and everything with this id is dropped until its EOF.
@@ -82,8 +125,8 @@ async function open(
       const running = uploads.get(req.id);
       if (running !== undefined) await uploads.fail(running, err, false);
     }
-    // Rejected before any data: answer now and drop the data frames already on their way.
-    uploads.reject(req.id);
+    // Rejected before any data: the dispatcher answers it and drops the data frames already
+    // on their way (refusedUploadOpening).
     throw err;
   }
 }

@@ -16,6 +16,8 @@ import { fsError } from "./fs_errors.ts";
 import { isTempName, parsePath, resolveExisting, resolveParent } from "./paths.ts";
 import { createLocalStaging } from "./local_staging.ts";
 import { cleanTemporaryFiles, measureTree } from "./local_walk.ts";
+import { makeEntry, wireMtime } from "./entries.ts";
+import { listedName, lossyListedName } from "./listed_names.ts";
 import type { FileReader, Storage } from "./storage.ts";
 
 /**
@@ -212,7 +214,10 @@ export async function createLocalStorage(path: string): Promise<LocalStorage> {
   };
 }
 
-/** Describes a file-system entry from its lstat (or stat) result. */
+/**
+ * Describes a file-system entry from its lstat (or stat) result, under its listed name
+ * (`server/storage/listed_names.ts`: backslashes doubled).
+ */
 export function entryOf(name: string, info: Deno.FileInfo): Entry {
   const kind = info.isSymlink
     ? "symlink"
@@ -221,15 +226,14 @@ export function entryOf(name: string, info: Deno.FileInfo): Entry {
     : info.isFile
     ? "file"
     : "other";
-  return {
-    name,
-    kind,
-    size: kind === "file" ? info.size : 0,
-    mtime: info.mtime?.getTime() ?? null,
-  };
+  return makeEntry(listedName(name), kind, info.size, info.mtime?.getTime());
 }
 
-/** The entries of the directory `absolute`, lstat'ed in slices; temporary files left out. */
+/**
+ * The entries of the directory `absolute`, lstat'ed in slices; temporary files left out. A
+ * name `Deno.readDir` could not decode (it holds U+FFFD and is not found under that form) is
+ * listed escaped as far as the bytes are known (`lossyListedName`), as kind "other".
+ */
 async function* directoryEntries(
   absolute: string,
   clientPath: string,
@@ -242,7 +246,11 @@ async function* directoryEntries(
       try {
         entries.push(entryOf(name, Deno.lstatSync(`${absolute}/${name}`)));
       } catch {
-        // An entry removed between readDir and lstat is simply not listed.
+        // An entry removed between readDir and lstat is simply not listed, unless its name
+        // was never decodable: then it cannot be stat'ed by this storage, only shown.
+        if (name.includes("\ufffd")) {
+          entries.push(makeEntry(lossyListedName(name), "other", 0, null));
+        }
       }
     }
     names = [];
@@ -312,7 +320,7 @@ function fileReader(file: Deno.FsFile, info: Deno.FileInfo, clientPath: string):
   let open = true;
   return {
     size: info.size,
-    mtime: info.mtime?.getTime() ?? null,
+    mtime: wireMtime(info.mtime?.getTime()),
     async read(into) {
       let filled = 0;
       try {

@@ -10,13 +10,13 @@
  * connection drops, or the server is killed, that file stays; its length and digest can be
  * asked for, and it can be continued after its kept prefix is re-hashed. Other uploads use a
  * random name (`.ferry-<random>.part`). Stale ones are removed by the cleanup
- * (`server/storage/local_walk.ts`).
+ * (`server/storage/local_walk.ts`). Concurrent uploads to one name never share a temporary,
+ * and their commits run one at a time (`server/storage/staging.ts`).
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { equalBytes, UNKNOWN_SIZE } from "../../protocol/bytes.ts";
+import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
 import {
@@ -26,21 +26,17 @@ import {
   resumeAtomicFile,
   WRITE_BUFFER_SIZE,
 } from "../../common/atomic_file.ts";
-import { createHasher, type HashAlgorithm, hashPrefix } from "../../common/hash_file.ts";
+import { createHasher, hashPrefix } from "../../common/hash_file.ts";
 import { fsError } from "./fs_errors.ts";
-import { type ResolvedName, resolveParent, TEMP_PREFIX } from "./paths.ts";
+import { type ResolvedName, resolveParent } from "./paths.ts";
+import {
+  checkReceived,
+  checkStageRequest,
+  createKeyedLock,
+  partialName,
+  randomPartName,
+} from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
-
-/** Suffix of a resumable upload's temporary file. */
-export const PARTIAL_SUFFIX = ".partial";
-/** Suffix of a non-resumable upload's temporary file (size unknown, or its partial is busy). */
-export const PART_SUFFIX = ".part";
-
-/** How each algorithm is named in messages. */
-const ALGORITHM_NAMES: Readonly<Record<HashAlgorithm, string>> = {
-  sha256: "SHA-256",
-  xxh128: "XXH3-128",
-};
 
 /**
  * The resumable temporary file of an upload of `size` bytes to `dir/name` by `user`, where
@@ -53,9 +49,7 @@ export function partialPath(
   size: number,
   mtime: number | null,
 ): string {
-  const key = createHash("sha256").update(`${user}\0${dir}\0${name}\0${size}\0${mtime ?? ""}`)
-    .digest("hex").slice(0, 32);
-  return `${dir}/${TEMP_PREFIX}${key}${PARTIAL_SUFFIX}`;
+  return `${dir}/${partialName([user, dir, name, size, mtime])}`;
 }
 
 /** The uploads of one local storage. */
@@ -84,6 +78,8 @@ export function createLocalStaging(root: string): LocalStaging {
   const active = new Set<string>();
   /** Directory fsyncs of commits, shared so that concurrent commits share them. */
   const directorySync = createDirectorySync();
+  /** Commits to one target run one at a time: the last to commit is what the name holds. */
+  const commits = createKeyedLock();
 
   /** Locates the target's directory and checks what the target is now. */
   async function prepareTarget(path: string): Promise<Target> {
@@ -112,9 +108,7 @@ export function createLocalStaging(root: string): LocalStaging {
     target: Target,
     resumable: boolean,
   ): StagedUpload {
-    active.add(file.temp);
     const { path, mtime } = request;
-    const algorithm = request.algorithm ?? "sha256";
     const end = () => active.delete(file.temp);
     const discard = async () => {
       await file.discard();
@@ -134,25 +128,12 @@ export function createLocalStaging(root: string): LocalStaging {
         }
       },
       async commit(expected) {
-        if (expected.size !== file.length) {
-          throw new FerryError(
-            "CHECKSUM_MISMATCH",
-            `EOF says ${expected.size} bytes, ${file.length} arrived`,
-          );
-        }
+        checkReceived(expected, file.length, file.hasher);
         try {
-          await file.flush();
-          if (!equalBytes(file.hasher.copy().digest(), expected.digest)) {
-            throw new FerryError(
-              "CHECKSUM_MISMATCH",
-              `${
-                ALGORITHM_NAMES[algorithm]
-              } of the received bytes does not match the client's; the upload was discarded`,
-            );
-          }
-          const { replacedSize } = await file.commit({
-            mtime: mtime === null ? null : new Date(mtime),
-          });
+          const { replacedSize } = await commits.run(
+            file.target,
+            () => file.commit({ mtime: mtime === null ? null : new Date(mtime) }),
+          );
           end();
           return { replacedBytes: replacedSize };
         } catch (err) {
@@ -175,30 +156,43 @@ export function createLocalStaging(root: string): LocalStaging {
       : Math.max(1, Math.min(WRITE_BUFFER_SIZE, request.size - received));
   }
 
+  /** Creates the temporary `temp`, reserved by the caller; the reservation ends on failure. */
+  async function create(
+    request: StageRequest,
+    target: Target,
+    temp: string,
+    resumable: boolean,
+  ): Promise<StagedUpload> {
+    try {
+      const file = await createAtomicFile({
+        target: target.absolute,
+        temp,
+        mode: 0o644,
+        bufferSize: bufferSize(request, 0),
+        algorithm: request.algorithm,
+        directorySync,
+      });
+      return staged(file, request, target, resumable);
+    } catch (err) {
+      active.delete(temp);
+      throw fsError(err, request.path);
+    }
+  }
+
   return {
     async stage(request) {
+      checkStageRequest(request);
       const target = await prepareTarget(request.path);
       let temp = request.size === UNKNOWN_SIZE ? null : partialOf(request, target);
       if (temp !== null && active.has(temp)) temp = null; // the same upload runs elsewhere
       const resumable = temp !== null;
-      temp ??= `${target.dir}/${TEMP_PREFIX}${randomSuffix()}${PART_SUFFIX}`;
-      let file: AtomicFile;
-      try {
-        file = await createAtomicFile({
-          target: target.absolute,
-          temp,
-          mode: 0o644,
-          bufferSize: bufferSize(request, 0),
-          algorithm: request.algorithm,
-          directorySync,
-        });
-      } catch (err) {
-        throw fsError(err, request.path);
-      }
-      return staged(file, request, target, resumable);
+      temp ??= `${target.dir}/${randomPartName()}`;
+      active.add(temp); // reserved before any await: no other upload can take it
+      return await create(request, target, temp, resumable);
     },
 
     async resume(request) {
+      checkStageRequest(request);
       const target = await prepareTarget(request.path);
       if (request.offset > request.size) {
         throw new FerryError(
@@ -210,8 +204,14 @@ export function createLocalStaging(root: string): LocalStaging {
       if (active.has(temp)) {
         throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
       }
+      active.add(temp);
       const info = await Deno.lstat(temp).catch(() => null);
+      if (info === null && request.offset === 0) {
+        // Nothing kept and nothing asked to keep: a fresh resumable upload (§4.5a).
+        return await create(request, target, temp, true);
+      }
       if (!info?.isFile || info.size < request.offset) {
+        active.delete(temp);
         throw new FerryError(
           "BAD_ARGUMENT",
           `the server holds ${
@@ -219,9 +219,8 @@ export function createLocalStaging(root: string): LocalStaging {
           } bytes of this upload, not ${request.offset}`,
         );
       }
-      let file: AtomicFile;
       try {
-        file = await resumeAtomicFile({
+        const file = await resumeAtomicFile({
           target: target.absolute,
           temp,
           keep: request.offset,
@@ -231,13 +230,15 @@ export function createLocalStaging(root: string): LocalStaging {
           algorithm: request.algorithm,
           directorySync,
         });
+        return staged(file, request, target, true);
       } catch (err) {
+        active.delete(temp);
         throw fsError(err, request.path);
       }
-      return staged(file, request, target, true);
     },
 
     async partialStatus(request, signal) {
+      checkStageRequest(request);
       const target = await prepareTarget(request.path);
       const temp = partialOf(request, target);
       const info = active.has(temp) ? null : await Deno.lstat(temp).catch(() => null);
@@ -262,8 +263,4 @@ export function createLocalStaging(root: string): LocalStaging {
       return active.has(absolute);
     },
   };
-}
-
-function randomSuffix(): string {
-  return crypto.getRandomValues(new Uint8Array(12)).toHex();
 }

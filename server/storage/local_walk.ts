@@ -11,7 +11,7 @@
 
 import { join } from "node:path";
 import { isTempName } from "./paths.ts";
-import { PARTIAL_SUFFIX } from "./local_staging.ts";
+import { PARTIAL_SUFFIX } from "./staging.ts";
 import type { CleanupOptions, CleanupResult } from "./storage.ts";
 
 /** Sums the sizes of the regular files below `root` (symlinks are not followed). */
@@ -73,6 +73,7 @@ export async function cleanTemporaryFiles(
         const info = await Deno.lstat(path).catch(() => null);
         const age = now - (info?.mtime?.getTime() ?? now);
         if (age < options.ttlMs) continue;
+        if (isActive(path)) continue; // resumed while its age was read
       }
       try {
         await Deno.remove(path);

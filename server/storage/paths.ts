@@ -25,6 +25,7 @@ import { join, sep } from "node:path";
 import { FerryError } from "../../protocol/errors.ts";
 import { hasControlChar, portabilityProblem, quoteName, utf8Length } from "../../common/names.ts";
 import { fsError } from "./fs_errors.ts";
+import { ESCAPED_NAME_HINT } from "./listed_names.ts";
 
 /** Prefix of the server's temporary files; names with it are refused from clients and hidden from listings. */
 export const TEMP_PREFIX = ".ferry-";
@@ -211,7 +212,14 @@ function checkWholePath(raw: string): void {
   }
   if (!raw.isWellFormed()) throw badName(raw, "is not valid Unicode (lone surrogate)");
   if (hasControlChar(raw)) throw badName(raw, "contains a control character");
-  if (raw.includes("\\")) throw badName(raw, `contains a backslash; use "/" between names`);
+  if (raw.includes("\\")) {
+    throw badName(
+      raw,
+      /\\(x[0-9a-f?]{2}|\\)/.test(raw)
+        ? `contains a backslash: ${ESCAPED_NAME_HINT}`
+        : `contains a backslash; use "/" between names`,
+    );
+  }
   if (raw.includes(":")) throw badName(raw, `contains ":" (drive letter or stream name)`);
   if (raw !== raw.normalize("NFC")) throw badName(raw, "is not in Unicode normal form C (NFC)");
 }

@@ -3,11 +3,12 @@
  * {@linkcode Storage}. Handlers speak protocol; a storage speaks files.
  *
  * The interface is shaped so that very different back ends fit it without change:
- * - the local disk of today (`server/storage/local.ts`), which resolves paths with
+ * - the portable local disk (`server/storage/local.ts`), which resolves paths with
  *   `server/storage/paths.ts`;
- * - a race-free local disk that opens every component relative to a directory descriptor
- *   (`openat2` with `RESOLVE_BENEATH`, `renameat2`, `unlinkat`), which has no absolute paths
- *   to give out;
+ * - the race-free local disk (`server/storage/race_free.ts`, Linux 5.6+ with `--allow-ffi`),
+ *   which opens every component relative to a directory descriptor (`openat2` with
+ *   `RESOLVE_BENEATH`, `renameat2`, `unlinkat`) and has no absolute paths to give out;
+ *   `server/storage/open.ts` chooses between the two at start-up;
  * - an object store (S3), where a listing is pages of a prefix and a delimiter, a read is a
  *   range GET, an upload is a single PUT or a multipart upload completed only once its hash
  *   matched, a rename is a copy and a delete, and directories do not really exist.
@@ -39,8 +40,10 @@ export interface Listing {
   entry: Entry;
   /**
    * For a directory, its entries in no particular order, read as they are consumed (a huge
-   * directory is never held in memory); the server's temporary files are left out. `null`
-   * for anything else. Iterating throws the signal's reason once it is aborted.
+   * directory is never held in memory); the server's temporary files are left out, and names
+   * are in their listed form (`server/storage/listed_names.ts`: bytes that are not UTF-8 as
+   * `\xNN`, backslashes doubled). `null` for anything else. Iterating throws the signal's
+   * reason once it is aborted.
    */
   entries: AsyncIterable<Entry> | null;
 }
@@ -200,13 +203,17 @@ export interface Storage {
   rename(from: string, to: string, options: { replace: boolean }): Promise<void>;
   /**
    * Starts an upload into a temporary beside `path`. It is resumable when its size is known
-   * and no other upload of the same user, path, size and time is being received.
+   * and no other upload of the same user, path, size and time is being received. Uploads to
+   * one name may run at once: none fails because of another, and the name ends up holding the
+   * one whose commit came last, whole.
    *
-   * @throws {FerryError} `IS_A_DIRECTORY` when the target is a directory; path errors.
+   * @throws {FerryError} `IS_A_DIRECTORY` when the target is a directory; `BAD_ARGUMENT` for a
+   * modification time outside 0..8.64e15 ms; path errors.
    */
   stage(request: StageRequest): Promise<StagedUpload>;
   /**
    * Continues a kept upload after its first `offset` bytes (re-hashed, so its digest goes on).
+   * With `offset` 0 and nothing kept, it starts a fresh resumable upload.
    *
    * @throws {FerryError} `BAD_ARGUMENT` when `offset` is past the size or past what is kept;
    * `BUSY` while that upload is being received.

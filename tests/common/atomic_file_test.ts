@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import {
   createAtomicFile,
   createDirectorySync,
@@ -15,17 +14,10 @@ import {
   writeFileAtomic,
 } from "../../common/atomic_file.ts";
 import { FerryError } from "../../protocol/errors.ts";
-
-function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
-}
+import { namesIn as names, sha256Bytes as sha256 } from "../_helpers/mod.ts";
 
 function bytes(n: number, seed = 1): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 17) & 0xff);
-}
-
-async function names(dir: string): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -1,12 +1,8 @@
 /** Tests for common/hash_file.ts: hashers and the one prefix hasher. */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { type ByteReader, createHasher, hashPrefix } from "../../common/hash_file.ts";
-
-function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
-}
+import { sha256Bytes as sha256 } from "../_helpers/mod.ts";
 
 function bytes(n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);

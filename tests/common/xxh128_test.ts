@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { xxhash128 } from "hash-wasm";
 import { Xxh128, XXH128_SIZE } from "../../common/xxh128/mod.ts";
 import { createHasher, hashPrefix } from "../../common/hash_file.ts";
-import { randomBytes } from "../helpers.ts";
+import { randomBytes } from "../_helpers/mod.ts";
 
 function hex(data: Uint8Array): string {
   return data.toHex();

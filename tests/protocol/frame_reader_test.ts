@@ -12,7 +12,7 @@ import { encodeHeader, type Frame, HEADER_SIZE, MAX_PAYLOAD } from "../../protoc
 import { READ_SIZE, readFrameBatches, readFrames } from "../../protocol/frame_reader.ts";
 import { isFerryError } from "../../protocol/errors.ts";
 import { equalBytes } from "../../protocol/bytes.ts";
-import { concat } from "../bytes.ts";
+import { concat } from "../_helpers/mod.ts";
 import { BOUNDED, bounded, largest, pattern, PLAIN, u16 } from "./_helpers.ts";
 import {
   assertFramesEqual,

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 
 import { createFrameWriter, writeAll } from "../../protocol/frame_writer.ts";
 import { FerryError, isFerryError } from "../../protocol/errors.ts";
-import { concat } from "../bytes.ts";
+import { concat } from "../_helpers/mod.ts";
 import { pattern } from "./_helpers.ts";
 
 /** A write the sink has been handed and not yet completed. */

@@ -16,7 +16,7 @@
  */
 
 import { FerryError } from "../../../protocol/errors.ts";
-import { type DirentName, parseDirents } from "./dirents.ts";
+import { type DirentName, parseDirents, type RawDirentName } from "./dirents.ts";
 import { ERRNO, errnoError } from "./errno.ts";
 import { BeneathFile, statFd } from "./file.ts";
 import { AT, type Libc, RENAME, STATX_BASIC_STATS, STATX_SIZE } from "./libc.ts";
@@ -92,6 +92,15 @@ export class BeneathDirectory {
    * directory entry and may be `"unknown"`; {@linkcode BeneathDirectory.lstat} tells.
    */
   readNames(): DirentName[] | null {
+    return this.readEntries()?.names ?? null;
+  }
+
+  /**
+   * Like {@linkcode BeneathDirectory.readNames}, but also returns the names that are not
+   * valid UTF-8, as bytes ({@linkcode BeneathDirectory.lstatBytes} describes them). A batch
+   * may hold only such names.
+   */
+  readEntries(): { names: DirentName[]; invalid: RawDirentName[] } | null {
     if (this.#ended) return null;
     this.#direntBuffer ??= new Uint8Array(DIRENT_BUFFER);
     for (;;) {
@@ -102,8 +111,8 @@ export class BeneathDirectory {
         this.#direntBuffer = null;
         return null;
       }
-      const { entries } = parseDirents(this.#direntBuffer, n);
-      if (entries.length > 0) return entries;
+      const { entries, invalid } = parseDirents(this.#direntBuffer, n);
+      if (entries.length > 0 || invalid.length > 0) return { names: entries, invalid };
     }
   }
 
@@ -114,6 +123,38 @@ export class BeneathDirectory {
     const r = this.#libc.statx(this.fd, name, AT.SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
     if (r < 0) throw errnoError(-r, "other", this.#shown(name));
     return decodeStatx(buf);
+  }
+
+  /**
+   * Metadata of the entry whose name is the bytes `name` (one that is not valid UTF-8, from
+   * {@linkcode BeneathDirectory.readEntries}); a symbolic link is described, not followed.
+   */
+  lstatBytes(name: Uint8Array): FileStat {
+    const buf = new Uint8Array(STATX_SIZE);
+    const r = this.#libc.statxBytes(this.fd, name, AT.SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
+    if (r < 0) throw errnoError(-r, "other", `${this.#shown()}: an entry`);
+    return decodeStatx(buf);
+  }
+
+  /**
+   * Opens the directory `name` in this one. A symbolic link there is refused
+   * (`OUTSIDE_ROOT`: never followed here); anything but a directory is `NOT_A_DIRECTORY`.
+   */
+  openDirectory(name: string): BeneathDirectory {
+    this.#checkName(name);
+    const f = this.#libc.flags;
+    const fd = this.#libc.openat2(
+      this.fd,
+      name,
+      f.O_RDONLY | f.O_DIRECTORY | f.O_CLOEXEC,
+      0,
+      RESOLVE_FLAGS,
+    );
+    if (fd === -ERRNO.ELOOP) {
+      throw new FerryError("OUTSIDE_ROOT", `${this.#shown(name)}: is a symbolic link`);
+    }
+    if (fd < 0) throw errnoError(-fd, "other", this.#shown(name));
+    return new BeneathDirectory(this.#libc, fd, [...this.#components, name]);
   }
 
   /**
@@ -238,6 +279,22 @@ export class BeneathDirectory {
     } finally {
       if (held >= 0) await this.#libc.closeAsync(held);
     }
+  }
+
+  /**
+   * Exchanges the entries `name` and `other` of this directory atomically
+   * (`renameat2(RENAME_EXCHANGE)`): each name then holds what the other held, whatever it is.
+   * Returns `"missing"` when one of them does not exist, `"unsupported"` when the file system
+   * cannot exchange (the caller falls back to a plain rename).
+   */
+  exchange(name: string, other: string): "exchanged" | "missing" | "unsupported" {
+    this.#checkName(name);
+    this.#checkName(other);
+    const r = this.#libc.renameat2(this.fd, name, this.fd, other, RENAME.EXCHANGE);
+    if (r === 0) return "exchanged";
+    if (r === -ERRNO.ENOENT) return "missing";
+    if (r === -ERRNO.EINVAL || r === -ERRNO.EOPNOTSUPP) return "unsupported";
+    throw errnoError(-r, "rename", this.#shown(other));
   }
 
   /** Flushes the directory's entries to disk (`fsync` of the directory). */

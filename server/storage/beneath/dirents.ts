@@ -15,12 +15,22 @@ export interface DirentName {
   readonly kind: FileKind | "unknown";
 }
 
+/** A name read from a directory that is not valid UTF-8, as its bytes. */
+export interface RawDirentName {
+  /** The name's bytes (never `.` or `..`, never containing NUL or `/`). */
+  readonly bytes: Uint8Array;
+  /** The kind the directory reports, or `"unknown"`. */
+  readonly kind: FileKind | "unknown";
+}
+
 /** Result of parsing one `getdents64` buffer. */
 export interface ParsedDirents {
-  /** The entries, in directory order. */
+  /** The entries with valid UTF-8 names, in directory order. */
   readonly entries: DirentName[];
-  /** Names skipped because they are not valid UTF-8 (ferry cannot name them on the wire). */
+  /** Names skipped from `entries` because they are not valid UTF-8. */
   readonly skippedInvalid: number;
+  /** Those names, as bytes (copies), for a listing that shows them escaped. */
+  readonly invalid: RawDirentName[];
 }
 
 /** Offsets in `struct linux_dirent64`: u64 d_ino, i64 d_off, u16 d_reclen, u8 d_type, name. */
@@ -52,7 +62,8 @@ function kindOfType(type: number): FileKind | "unknown" {
 }
 
 /**
- * Parses the first `length` bytes of a `getdents64` buffer. `.` and `..` are dropped.
+ * Parses the first `length` bytes of a `getdents64` buffer. `.` and `..` are dropped; names
+ * that are not valid UTF-8 are set apart as bytes (`invalid`).
  *
  * @throws {RangeError} when a record's length is impossible (the buffer is not what the
  * kernel wrote).
@@ -60,6 +71,7 @@ function kindOfType(type: number): FileKind | "unknown" {
 export function parseDirents(buf: Uint8Array, length: number): ParsedDirents {
   const view = new DataView(buf.buffer, buf.byteOffset, length);
   const entries: DirentName[] = [];
+  const invalid: RawDirentName[] = [];
   let skippedInvalid = 0;
   let offset = 0;
   while (offset < length) {
@@ -79,9 +91,10 @@ export function parseDirents(buf: Uint8Array, length: number): ParsedDirents {
       name = UTF8.decode(nameBytes);
     } catch {
       skippedInvalid++;
+      invalid.push({ bytes: nameBytes.slice(), kind: kindOfType(type) });
       continue;
     }
     entries.push({ name, kind: kindOfType(type) });
   }
-  return { entries, skippedInvalid };
+  return { entries, skippedInvalid, invalid };
 }

@@ -259,6 +259,23 @@ export class Libc {
     return this.#result(this.#lib.symbols.statx(dirfd, p, flags, mask, out));
   }
 
+  /**
+   * `statx` of a name given as raw bytes (a directory entry whose name is not valid UTF-8),
+   * relative to `dirfd`: 0 or `-errno`.
+   */
+  statxBytes(
+    dirfd: number,
+    name: Uint8Array,
+    flags: number,
+    mask: number,
+    out: Uint8Array,
+  ): number {
+    if (name.length >= PATH_MAX || name.includes(0)) return -ERRNO_ENAMETOOLONG;
+    this.#path1.set(name);
+    this.#path1[name.length] = 0;
+    return this.#result(this.#lib.symbols.statx(dirfd, this.#path1, flags, mask, out));
+  }
+
   /** `mkdirat(dirfd, name, mode)`: 0 or `-errno`. */
   mkdirat(dirfd: number, name: string, mode: number): number {
     const p = this.#cstring(name, this.#path1);

@@ -45,4 +45,4 @@ export {
 export { BeneathFile } from "./file.ts";
 export { type FileKind, type FileStat } from "./statx.ts";
 export { type DirentName } from "./dirents.ts";
-export { checkSupport, isSupported, type Support } from "./support.ts";
+export { checkSupport, findLibc, isSupported, LIBC_CANDIDATES, type Support } from "./support.ts";

@@ -20,6 +20,7 @@ import { BeneathDirectory, DEFAULT_DIR_MODE, requireRegular } from "./directory.
 import { errnoError } from "./errno.ts";
 import { type BeneathFile, statFd } from "./file.ts";
 import { Libc } from "./libc.ts";
+import { findLibc } from "./support.ts";
 import { checkComponents, type LookupRoot, openBeneath, showPath } from "./resolve.ts";
 import type { FileStat } from "./statx.ts";
 
@@ -30,7 +31,7 @@ export interface BeneathRootOptions {
    * such a lookup is `NOT_FOUND`. Default: none.
    */
   readonly isHidden?: (name: string) => boolean;
-  /** The C library to load (default `libc.so.6`); see `checkSupport`. */
+  /** The C library to load (default: `findLibc()`); see `checkSupport`. */
   readonly libraryPath?: string;
 }
 
@@ -65,7 +66,7 @@ export class BeneathRoot {
    * `path` is not a directory or changed while being opened.
    */
   static open(path: string, options: BeneathRootOptions = {}): BeneathRoot {
-    const libc = Libc.open(options.libraryPath);
+    const libc = Libc.open(options.libraryPath ?? findLibc());
     try {
       const f = libc.flags;
       const fd = libc.openat2(-100, path, f.O_RDONLY | f.O_DIRECTORY | f.O_CLOEXEC, 0, 0);

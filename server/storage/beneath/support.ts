@@ -10,6 +10,40 @@ import { ERRNO, errnoName } from "./errno.ts";
 import { DEFAULT_LIBC, Libc, RESOLVE } from "./libc.ts";
 import { messageOf } from "../../../protocol/errors.ts";
 
+/**
+ * Where glibc's `libc.so.6` lives on the common distributions (Debian and Ubuntu with their
+ * multiarch directories, merged `/usr` or not; Fedora, RHEL and SUSE; Arch), for x86_64 and
+ * aarch64. The `serve` task grants FFI for exactly these paths (`--allow-ffi=...`), so
+ * {@linkcode findLibc} picks the one granted.
+ */
+export const LIBC_CANDIDATES: readonly string[] = [
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/usr/lib/x86_64-linux-gnu/libc.so.6",
+  "/lib/aarch64-linux-gnu/libc.so.6",
+  "/usr/lib/aarch64-linux-gnu/libc.so.6",
+  "/lib64/libc.so.6",
+  "/usr/lib64/libc.so.6",
+  "/usr/lib/libc.so.6",
+];
+
+/**
+ * The C library to load: the first of {@linkcode LIBC_CANDIDATES} that FFI is granted for and
+ * that exists, else {@linkcode DEFAULT_LIBC} (found by the loader, which needs an unscoped
+ * `--allow-ffi`). Queries permissions, never prompts; reads nothing without `--allow-read`.
+ */
+export function findLibc(): string {
+  for (const path of LIBC_CANDIDATES) {
+    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") continue;
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return path;
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // not on this system
+    }
+  }
+  return DEFAULT_LIBC;
+}
+
 /** The answer of {@linkcode checkSupport}. */
 export type Support =
   | { readonly supported: true }
@@ -18,7 +52,7 @@ export type Support =
 /**
  * Checks, without side effects beyond loading and unloading the C library, whether
  * `BeneathRoot` can be used; says why not otherwise. `libraryPath` is the C library to load
- * (default {@linkcode DEFAULT_LIBC}); FFI permission is queried, never prompted for.
+ * (default {@linkcode findLibc}); FFI permission is queried, never prompted for.
  *
  * @example Usage
  * ```ts
@@ -27,7 +61,7 @@ export type Support =
  * if (!support.supported) console.log(`path-based storage: ${support.reason}`);
  * ```
  */
-export function checkSupport(libraryPath: string = DEFAULT_LIBC): Support {
+export function checkSupport(libraryPath: string = findLibc()): Support {
   if (Deno.build.os !== "linux") {
     return { supported: false, reason: `openat2 is Linux-only (this is ${Deno.build.os})` };
   }
@@ -69,6 +103,6 @@ export function checkSupport(libraryPath: string = DEFAULT_LIBC): Support {
 }
 
 /** True when {@linkcode checkSupport} says the race-free layer can be used. */
-export function isSupported(libraryPath: string = DEFAULT_LIBC): boolean {
+export function isSupported(libraryPath: string = findLibc()): boolean {
   return checkSupport(libraryPath).supported;
 }

@@ -28,7 +28,7 @@ import {
   encodeUpload,
   encodeWelcome,
 } from "../../../protocol/messages/mod.ts";
-import { concat } from "../../bytes.ts";
+import { concat } from "../../_helpers/mod.ts";
 import {
   assertFerry,
   BOUNDED,

@@ -20,7 +20,7 @@ import {
   decodeData,
   ID_SIZE,
 } from "../../../protocol/messages/mod.ts";
-import { concat } from "../../bytes.ts";
+import { concat } from "../../_helpers/mod.ts";
 import { BOUNDED, fromHex, hex, pattern, u32 } from "../_helpers.ts";
 import { collect, sizedSource } from "../_frames.ts";
 import { codecTests } from "./_suite.ts";

@@ -1,0 +1,137 @@
+/**
+ * What the two local storages' uploads share (`local_staging.ts` by path, `race_free_staging.ts`
+ * by descriptor): the names of temporaries, the checks of a request before anything is
+ * created, the check of what arrived against the EOF, and the lock that makes the commits to
+ * one name happen one after the other.
+ *
+ * Concurrent uploads to one name each write their own temporary: a resumable upload takes the
+ * name keyed on its user, target, size and time (`.ferry-<key>.partial`) only when no upload
+ * of this storage holds that key, and the key is reserved synchronously, before the first
+ * `await`, so two uploads can never both take it; the others write a random `.ferry-<hex>.part`
+ * and are not resumable. Commits to one target then run one at a time, each replacing the
+ * file whole: the last to commit is what the name holds, and the size it replaced is exact.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { equalBytes, UNKNOWN_SIZE } from "../../protocol/bytes.ts";
+import { FerryError } from "../../protocol/errors.ts";
+import type { HashAlgorithm, Hasher } from "../../common/hash_file.ts";
+import { TEMP_PREFIX } from "./paths.ts";
+import type { ExpectedContent, StageRequest } from "./storage.ts";
+
+/** Suffix of a resumable upload's temporary file. */
+export const PARTIAL_SUFFIX = ".partial";
+/** Suffix of a non-resumable upload's temporary file (size unknown, or its partial is busy). */
+export const PART_SUFFIX = ".part";
+
+/**
+ * Largest modification time a file can be given, in ms either side of the epoch: the range of
+ * a JavaScript `Date` (±8.64e15 ms, about 275,000 years). The wire's u64 cannot carry negative
+ * times, so an UPLOAD's mtime must be 0 to this.
+ */
+export const MAX_MTIME_MS = 8.64e15;
+
+/** How each algorithm is named in messages. */
+const ALGORITHM_NAMES: Readonly<Record<HashAlgorithm, string>> = {
+  sha256: "SHA-256",
+  xxh128: "XXH3-128",
+};
+
+/**
+ * The name of the resumable temporary of an upload (in the target's directory): a key over
+ * `parts` (the user, the target and the upload's size and time).
+ */
+export function partialName(parts: readonly (string | number | null)[]): string {
+  const key = createHash("sha256").update(parts.map((p) => p ?? "").join("\0"))
+    .digest("hex").slice(0, 32);
+  return `${TEMP_PREFIX}${key}${PARTIAL_SUFFIX}`;
+}
+
+/** A fresh random name for a non-resumable temporary. */
+export function randomPartName(): string {
+  return `${TEMP_PREFIX}${crypto.getRandomValues(new Uint8Array(12)).toHex()}${PART_SUFFIX}`;
+}
+
+/**
+ * Checks the fields of an upload request that no storage can honour.
+ *
+ * @throws {FerryError} `BAD_ARGUMENT` for a modification time outside 0..{@linkcode MAX_MTIME_MS}
+ * (it would be stored as 1970 or fail late) or a size that is not a count.
+ */
+export function checkStageRequest(request: StageRequest): void {
+  const { mtime, size } = request;
+  if (mtime !== null && !(Number.isSafeInteger(mtime) && mtime >= 0 && mtime <= MAX_MTIME_MS)) {
+    throw new FerryError(
+      "BAD_ARGUMENT",
+      `modification time ${mtime} ms is outside the representable range 0..${MAX_MTIME_MS}`,
+    );
+  }
+  if (size !== UNKNOWN_SIZE && !(Number.isSafeInteger(size) && size >= 0)) {
+    throw new FerryError("BAD_ARGUMENT", `size ${size} is not a byte count`);
+  }
+}
+
+/**
+ * Checks what arrived against the EOF: `length` bytes whose hash is in `hasher` (not consumed).
+ *
+ * @throws {FerryError} `CHECKSUM_MISMATCH` when the size or the digest differ.
+ */
+export function checkReceived(
+  expected: ExpectedContent,
+  length: number,
+  hasher: Hasher,
+): void {
+  if (expected.size !== length) {
+    throw new FerryError("CHECKSUM_MISMATCH", `EOF says ${expected.size} bytes, ${length} arrived`);
+  }
+  if (!equalBytes(hasher.copy().digest(), expected.digest)) {
+    throw new FerryError(
+      "CHECKSUM_MISMATCH",
+      `${
+        ALGORITHM_NAMES[hasher.algorithm]
+      } of the received bytes does not match the client's; the upload was discarded`,
+    );
+  }
+}
+
+/** Runs work for one key at a time, in the order it was asked for. */
+export interface KeyedLock {
+  /** Runs `work` once every earlier `run` for `key` has ended; resolves or rejects as it does. */
+  run<T>(key: string, work: () => Promise<T>): Promise<T>;
+  /** Keys with work running or waiting (for tests). */
+  readonly size: number;
+}
+
+/**
+ * A {@linkcode KeyedLock}: per key, a chain of promises; the chain is dropped once it drains,
+ * so the map holds only keys in use.
+ *
+ * @example Usage
+ * ```ts
+ * import { createKeyedLock } from "./staging.ts";
+ * const lock = createKeyedLock();
+ * const order: number[] = [];
+ * await Promise.all([1, 2].map((n) => lock.run("a", async () => void order.push(n))));
+ * order; // => [1, 2]
+ * ```
+ */
+export function createKeyedLock(): KeyedLock {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    run(key, work) {
+      const before = tails.get(key) ?? Promise.resolve();
+      const result = before.catch(() => {}).then(work);
+      const tail = result.catch(() => {});
+      tails.set(key, tail);
+      tail.then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+      return result;
+    },
+    get size() {
+      return tails.size;
+    },
+  };
+}
