@@ -25,6 +25,7 @@ import { createClient } from "./client.ts";
 import { createThrottle } from "./throttle.ts";
 import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
 import { VERSION } from "../common/version.ts";
+import { createDirectorySync } from "../common/atomic_file.ts";
 
 /** Version string sent to servers in HELLO. */
 export const CLIENT_AGENT = `ferry/${VERSION}`;
@@ -96,7 +97,11 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   const { agent, role, user } = await login(mux, options.token, timeoutMs);
   const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
-  return createClient(mux, agent, role, user, trust, { throttle, stallMs });
+  return createClient(mux, agent, role, user, trust, {
+    throttle,
+    stallMs,
+    directories: createDirectorySync(),
+  });
 }
 
 /**

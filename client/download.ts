@@ -47,7 +47,10 @@ export async function download(
       // Hashing the partial file here and its prefix on the server takes a moment.
       options.onProgress?.({ bytes: 0, total: null, verifying: true });
     }
-    file = await openDownloadFile(target, { resume: options.resume });
+    file = await openDownloadFile(target, {
+      resume: options.resume,
+      directorySync: transfers.directories,
+    });
     if (file.existing > 0) {
       offset = await matchingPrefix(mux, remote, file);
       if (offset === 0) await file.restart();
@@ -159,6 +162,7 @@ async function receive(mux: Mux, r: Receiving): Promise<Received> {
       const info = decodeFileInfo(f.payload);
       total = info.size - offset;
       mtime = info.mtime;
+      file?.expect(info.size);
       // A time the local file cannot be given is refused before any data, not set as 1970.
       if (options.preserveTimes && mtime !== null) checkMtime(mtime, r.remote);
       options.onProgress?.({ bytes, total });

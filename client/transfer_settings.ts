@@ -8,6 +8,7 @@
  */
 
 import { FerryError } from "../protocol/errors.ts";
+import type { DirectorySync } from "../common/atomic_file.ts";
 import type { Throttle } from "./throttle.ts";
 
 /** Default {@linkcode TransferSettings.stallMs}: one minute, the server's write-stall timeout. */
@@ -19,6 +20,11 @@ export interface TransferSettings {
   throttle?: Throttle;
   /** Longest wait for the next data frame to arrive or to be taken, in ms. */
   stallMs: number;
+  /**
+   * The directory fsyncs of downloads, shared so that files committed into one directory at
+   * about the same time share them (group commit); each download has its own when unset.
+   */
+  directories?: DirectorySync;
 }
 
 /** A timer that fires `onStall` unless it is re-armed within `ms`; idle until armed. */

@@ -8,6 +8,7 @@
 
 import {
   createDataFrameBuffer,
+  DATA_BATCH,
   decodeDownload,
   encodeEof,
   encodeFileInfo,
@@ -36,8 +37,12 @@ export function startDownload(session: Session, payload: Uint8Array): Background
         const hasher = createHasher("sha256");
         // One reused frame buffer: each read lands in place in its data region, and the
         // headers are laid out around it. No second buffer per download, one read per write.
-        const frames = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA);
         let remaining = file.size - req.offset;
+        // Sized to the file: a small file costs a small buffer.
+        const frames = createDataFrameBuffer(
+          SERVICES.DOWNLOAD_DATA,
+          Math.max(1, Math.min(DATA_BATCH, remaining)),
+        );
         while (remaining > 0) {
           signal.throwIfAborted();
           const region = frames.region(remaining);
