@@ -56,13 +56,46 @@ export interface TransferReport {
   failed: TransferFailure[];
 }
 
-/** Runs `work` over `items` with at most `limit` at once. */
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  });
-  await Promise.all(workers);
+/**
+ * Slots of the files in flight at once over the one connection: a small file takes one, so up
+ * to 64 small files overlap (each costs little memory, and what bounds them is the round trip
+ * and the fsyncs on both sides, which overlapping shares); a large one takes up to eight, so
+ * eight large files move at once, as before.
+ */
+export const FILE_SLOTS = 64;
+/** Bytes of a file per slot it takes. */
+const SLOT_BYTES = 128 * 1024;
+
+/** The slots `job` takes: one per {@linkcode SLOT_BYTES}, from 1 to a eighth of all of them. */
+export function slotsOf(job: { size: number | null }): number {
+  const most = FILE_SLOTS / CONCURRENCY;
+  if (job.size === null) return most;
+  return Math.min(most, Math.max(1, Math.ceil(job.size / SLOT_BYTES)));
+}
+
+/**
+ * Runs `work` over `items` in order, with at most `capacity` slots taken at once (`weight` of
+ * each item; an item heavier than all of them runs alone). `work` must not reject.
+ */
+export async function pool<T>(
+  items: T[],
+  capacity: number,
+  weight: (item: T) => number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let used = 0;
+  const running = new Set<Promise<void>>();
+  for (const item of items) {
+    const w = weight(item);
+    while (running.size > 0 && used + w > capacity) await Promise.race(running);
+    used += w;
+    const task: Promise<void> = work(item).finally(() => {
+      used -= w;
+      running.delete(task);
+    });
+    running.add(task);
+  }
+  await Promise.all(running);
 }
 
 /** Size of the hidden partial file a download to `local` would continue, or `null`. */
@@ -128,7 +161,7 @@ async function execute(
   // A tree's files are checked against one listing per directory; a file or two by STAT.
   const remoteIndex = new RemoteIndex(plan.files.length > 2);
   let fatal: FerryError | null = null;
-  await pool(plan.files, CONCURRENCY, async (job) => {
+  await pool(plan.files, FILE_SLOTS, slotsOf, async (job) => {
     if (fatal !== null) {
       const e: FerryError = fatal;
       failed.push({

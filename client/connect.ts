@@ -28,6 +28,7 @@ import { createThrottle } from "./throttle.ts";
 import { DEFAULT_STALL_MS, type TransferSettings } from "./transfer_settings.ts";
 import { VERSION } from "../common/version.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm } from "../common/hash_file.ts";
+import { createDirectorySync } from "../common/atomic_file.ts";
 
 /** Version string sent to servers in HELLO. */
 export const CLIENT_AGENT = `ferry/${VERSION}`;
@@ -154,7 +155,7 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
     role,
     user,
     trust,
-    transfers: { throttle, stallMs, checksum, ranges },
+    transfers: { throttle, stallMs, checksum, ranges, directories: createDirectorySync() },
     dial,
   };
 }

@@ -60,7 +60,11 @@ export async function download(
       // Hashing the partial file here and its prefix on the server takes a moment.
       options.onProgress?.({ bytes: 0, total: null, verifying: true });
     }
-    file = await openDownloadFile(target, { resume: options.resume, algorithm });
+    file = await openDownloadFile(target, {
+      resume: options.resume,
+      algorithm,
+      directorySync: transfers.directories,
+    });
     if (file.existing > 0) {
       offset = await matchingPrefix(mux, remote, file, algorithm);
       if (offset === 0) await file.restart();

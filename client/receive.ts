@@ -28,6 +28,11 @@ import type { Progress } from "./types.ts";
 export interface Sink {
   /** Writes (or copies) `data`, a view valid only until the returned promise settles. */
   write(data: Uint8Array): Promise<void>;
+  /**
+   * Told the size of the whole file once FILE_INFO gives it (a partial file then sizes its
+   * write buffers to the bytes still to come: a small file costs a small buffer).
+   */
+  expect?(length: number): void;
 }
 
 /** One DOWNLOAD request: what to ask for, where its bytes go, how to check them. */
@@ -123,6 +128,7 @@ export async function receive(mux: Mux, r: Receiving): Promise<Received> {
       }
       total = r.length ?? info.size - offset;
       mtime = info.mtime;
+      r.sink.expect?.(info.size);
       // A time the local file cannot be given is refused before any data, not set as 1970.
       if (r.preserveTimes && mtime !== null) checkMtime(mtime, r.remote);
       r.onProgress?.({ bytes, total });

@@ -9,6 +9,7 @@
 
 import { FerryError } from "../protocol/errors.ts";
 import type { HashAlgorithm } from "../common/hash_file.ts";
+import type { DirectorySync } from "../common/atomic_file.ts";
 import type { Throttle } from "./throttle.ts";
 
 /** Default {@linkcode TransferSettings.stallMs}: one minute, the server's write-stall timeout. */
@@ -24,6 +25,11 @@ export interface TransferSettings {
   checksum?: HashAlgorithm;
   /** Whether the server honours DOWNLOAD's `length` (WELCOME's `RANGES` feature). */
   ranges?: boolean;
+  /**
+   * The directory fsyncs of downloads, shared so that files committed into one directory at
+   * about the same time share them (group commit); each download has its own when unset.
+   */
+  directories?: DirectorySync;
 }
 
 /**

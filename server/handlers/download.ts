@@ -9,6 +9,7 @@
 
 import {
   createDataFrameBuffer,
+  DATA_BATCH,
   decodeDownload,
   encodeEof,
   encodeFileInfo,
@@ -52,7 +53,11 @@ export function startDownload(session: Session, payload: Uint8Array): Background
         const hasher = createHasher(algorithm);
         // One reused frame buffer: each read lands in place in its data region, and the
         // headers are laid out around it. No second buffer per download, one read per write.
-        const frames = createDataFrameBuffer(SERVICES.DOWNLOAD_DATA);
+        // Sized to the file: a small file costs a small buffer.
+        const frames = createDataFrameBuffer(
+          SERVICES.DOWNLOAD_DATA,
+          Math.max(1, Math.min(DATA_BATCH, remaining)),
+        );
         while (remaining > 0) {
           signal.throwIfAborted();
           const region = frames.region(remaining);

@@ -26,6 +26,7 @@ import {
   type BeneathFile,
   BeneathRoot,
   type FileStat,
+  SYNC_IO_MAX,
 } from "./beneath/mod.ts";
 import { makeEntry, wireMtime } from "./entries.ts";
 import { escapeNameBytes, listedName } from "./listed_names.ts";
@@ -337,7 +338,10 @@ function fileReader(file: BeneathFile, info: FileStat, offset: number): FileRead
     close() {
       if (!open) return;
       open = false;
-      file.close().catch(() => {});
+      // A small file is closed at once (a pool call costs more than the close); a large one on
+      // the pool, since its close frees its blocks when it was removed meanwhile.
+      if (info.size <= SYNC_IO_MAX && file.idle) file.closeSync();
+      else file.close().catch(() => {});
     },
   };
 }
