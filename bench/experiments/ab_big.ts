@@ -110,7 +110,7 @@ try {
       root,
       "--certs",
       certs,
-    ], /ferry-server listening on [^\s]*:(\d+)/);
+    ], /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/);
     const client = taskFlags(path, "client");
     const help = await run(DENO, ["run", ...client, `${path}/cli/main.ts`, "--help"]);
     trees.push({
