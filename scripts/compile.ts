@@ -69,6 +69,8 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
       "--allow-env=FERRY_*",
+      // The socket reaper (server/socket_reaper.ts) calls shutdown(2) through libc.
+      "--allow-ffi",
     ],
   },
   {

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { accountFor, addUser, ensureAdminToken, loadUsers, TOKEN_FILE } from "./auth.ts";
 import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
-import { stderrLogger } from "./log.ts";
+import { LOG_FORMATS, type LogFormat, stderrLogger } from "./log.ts";
 import {
   intOption,
   LIMIT_FLAGS,
@@ -46,6 +46,8 @@ over the file):
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
                      (default <certs>/users.json when it exists)
+  --log-format F     log lines as text (key=value) or json (one object a line)
+                                                      (default text)
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -95,6 +97,7 @@ async function main(args: string[]): Promise<number> {
       cert: { type: "string" },
       key: { type: "string" },
       users: { type: "string" },
+      "log-format": { type: "string" },
       ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
       force: { type: "boolean", default: false },
       role: { type: "string", default: "write" },
@@ -136,6 +139,11 @@ async function main(args: string[]): Promise<number> {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
   }
 
+  const logFormat = values["log-format"] ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new FerryError("USAGE", `--log-format must be ${LOG_FORMATS.join(" or ")}`);
+  }
+
   let cert: string;
   let key: string;
   if (values.cert !== undefined || values.key !== undefined) {
@@ -169,7 +177,7 @@ async function main(args: string[]): Promise<number> {
     key,
     accounts,
     limits: limitsFromFlags(values),
-    log: stderrLogger(),
+    log: stderrLogger(logFormat as LogFormat),
   });
   console.error(
     `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,

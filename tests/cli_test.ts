@@ -37,13 +37,14 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
   assert.ok(SERVER_FLAGS.some((f) => f.startsWith("--allow-net")), String(SERVER_FLAGS));
   assert.ok(CLIENT_FLAGS.some((f) => f.startsWith("--allow-net")), String(CLIENT_FLAGS));
   // Exactly these, and no broader: writes scoped to ./data and ./certs, the environment to
-  // FERRY_* (the client's to the variables it reads), never -A.
+  // FERRY_* (the client's to the variables it reads), FFI for the socket reaper, never -A.
   assert.deepEqual(SERVER_FLAGS, [
     "--v8-flags=--max-semi-space-size=2",
     "--allow-net",
     "--allow-env=FERRY_*",
     "--allow-read",
     "--allow-write=./data,./certs",
+    "--allow-ffi",
   ]);
   assert.deepEqual(CLIENT_FLAGS, [
     "--allow-net",

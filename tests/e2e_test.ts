@@ -1060,7 +1060,7 @@ Deno.test("raw: a truncated header then end of stream: the server reports BAD_FR
   });
 });
 
-Deno.test("raw: UPLOAD_DATA and EOF for an unknown request id are UNKNOWN_REQUEST; the connection stays usable", async () => {
+Deno.test("raw: UPLOAD_DATA and EOF for an unknown request id are UNKNOWN_REQUEST, a CANCEL for one is ignored; the connection stays usable", async () => {
   await withServer(async (t) => {
     const raw = await openRaw(t);
     try {
@@ -1069,8 +1069,8 @@ Deno.test("raw: UPLOAD_DATA and EOF for an unknown request id are UNKNOWN_REQUES
       expectError(await raw.next(), "UNKNOWN_REQUEST", 777, "UPLOAD_DATA");
       await raw.send(encodeEof({ id: 778, size: 0, sha256: new Uint8Array(32) }));
       expectError(await raw.next(), "UNKNOWN_REQUEST", 778, "EOF");
+      // A CANCEL is never answered (PROTOCOL.md §4.7): the next frame is the listing's.
       await raw.send(encodeIdOnly(SERVICES.CANCEL, 779));
-      expectError(await raw.next(), "UNKNOWN_REQUEST", 779, "CANCEL");
       assert.deepEqual(await rawList(raw, 780), []);
       // A normal upload still works on the same connection.
       const data = randomBytes(70 * KiB);
@@ -1233,7 +1233,9 @@ Deno.test("shutdown by admin: shutdown() resolves, the server finishes, new conn
       });
       const closed = await settlesWithin(other.closed, 5_000);
       assert.ok(closed.settled, "an idle client's connection was closed by the server");
-      await rejectsWith(other.list(), "CONNECTION_CLOSED", "operations on a closed connection");
+      // The server said why before closing (an id-0 SHUTTING_DOWN, PROTOCOL.md §4.6): later
+      // operations on the closed connection fail with that.
+      await rejectsWith(other.list(), "SHUTTING_DOWN", "operations on a closed connection");
       await rejectsWith(t.client(TOKENS.admin), "UNREACHABLE", "connect after shutdown");
       assert.ok(t.logs.some((l) => l.event === "stopped"));
     } finally {
@@ -1297,7 +1299,8 @@ Deno.test("shutdown cuts off a stalled upload when the grace period ends and rem
         feed.push(new Uint8Array(1));
         await upload.catch(() => {});
       }
-      await rejectsWith(upload, "CONNECTION_CLOSED", "the cut-off upload");
+      // Cut off with an id-0 SHUTTING_DOWN, which fails every request in flight (§2.2).
+      await rejectsWith(upload, "SHUTTING_DOWN", "the cut-off upload");
     });
     assert.deepEqual(await namesIn(t.root), ["doc.txt"], "the temp file was removed");
     assert.equal(await Deno.readTextFile(`${t.root}/doc.txt`), "version 1");

@@ -20,9 +20,11 @@ import {
 } from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { userRecord } from "../server/auth.ts";
-import { testCertificates, TOKENS } from "./helpers.ts";
+import { connect } from "../mod.ts";
+import { randomBytes, sha256Hex, testCertificates, TOKENS } from "./helpers.ts";
 import { concat } from "./bytes.ts";
 
+const KiB = 1024;
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 
 /** Resolves after `ms`. */
@@ -72,6 +74,37 @@ export function fdCount(pid: number = Deno.pid): number {
 export function statusKiB(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readProc(`/proc/${pid}/status`));
   return m ? Number(m[1]) : NaN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A good client
+
+/** A put+get round trip verified by SHA-256 (catalogue: "others OK"). */
+export async function roundTrip(port: number, ca: string, name: string, size = 256 * KiB) {
+  const c = await connect({ hostname: "localhost", port, token: TOKENS.write, caCerts: [ca] });
+  try {
+    const data = randomBytes(size);
+    await c.upload(data, name);
+    const chunks: Uint8Array[] = [];
+    await c.download(
+      name,
+      new WritableStream({
+        write(chunk) {
+          chunks.push(chunk);
+        },
+      }),
+    );
+    const back = new Uint8Array(chunks.reduce((n, b) => n + b.length, 0));
+    let o = 0;
+    for (const b of chunks) {
+      back.set(b, o);
+      o += b.length;
+    }
+    assert.equal(sha256Hex(back), sha256Hex(data), `${name}: round trip`);
+  } finally {
+    c.close();
+    await c.closed;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,6 +424,7 @@ export async function spawnServer(
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      "--allow-ffi",
       `${REPO}server/main.ts`,
       "--host",
       "127.0.0.1",
