@@ -126,7 +126,7 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     flag: "auth-timeout",
     key: "authTimeoutMs",
     kind: "duration",
-    help: "deadline for logging in, from connecting",
+    help: "deadline for logging in, after the handshake",
   },
   {
     flag: "idle-timeout",

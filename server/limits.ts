@@ -28,7 +28,7 @@ export interface Limits {
   maxUnauthenticatedPerIp: number;
   /** Time allowed for the TLS handshake, in ms. */
   handshakeTimeoutMs: number;
-  /** Time allowed from accept to a successful AUTH, in ms. */
+  /** Time allowed from the end of the TLS handshake to a successful AUTH, in ms. */
   authTimeoutMs: number;
   /**
    * A connection that received no frame and finished no write for this long, and runs nothing
