@@ -46,8 +46,7 @@ over the file):
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
                      (default <certs>/users.json when it exists)
-  --log-format F     log lines as text (key=value) or json (one object a line)
-                                                      (default text)
+  --log-format FMT   text (key=value) or json (one object a line)   (default text)
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
