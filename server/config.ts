@@ -92,12 +92,29 @@ export interface LimitFlag {
 
 /** Every limit's flag, with its field in {@linkcode Limits} and a short meaning for --help. */
 export const LIMIT_FLAGS: readonly LimitFlag[] = [
-  { flag: "max-connections", key: "maxConnections", kind: "count", help: "connections at once" },
+  {
+    flag: "max-connections",
+    key: "maxConnections",
+    kind: "count",
+    help: "logged-in connections at once",
+  },
   {
     flag: "max-connections-per-ip",
     key: "maxConnectionsPerIp",
     kind: "count",
-    help: "connections at once from one address (IPv6: a /64)",
+    help: "logged-in connections from one address (IPv6: /64)",
+  },
+  {
+    flag: "max-unauthenticated",
+    key: "maxUnauthenticated",
+    kind: "count",
+    help: "connections not logged in yet, at once",
+  },
+  {
+    flag: "max-unauthenticated-per-ip",
+    key: "maxUnauthenticatedPerIp",
+    kind: "count",
+    help: "connections not logged in yet from one address",
   },
   {
     flag: "handshake-timeout",
@@ -109,7 +126,7 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     flag: "auth-timeout",
     key: "authTimeoutMs",
     kind: "duration",
-    help: "deadline for logging in, from connecting",
+    help: "deadline for logging in, after the handshake",
   },
   {
     flag: "idle-timeout",
@@ -196,6 +213,18 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     key: "cleanupIntervalMs",
     kind: "duration",
     help: "how often stale temporary files are removed",
+  },
+  {
+    flag: "pre-login-log-burst",
+    key: "preLoginLogBurst",
+    kind: "count",
+    help: "log lines of not-logged-in connections, burst",
+  },
+  {
+    flag: "pre-login-log-rate",
+    key: "preLoginLogPerSecond",
+    kind: "count",
+    help: "log lines of not-logged-in connections per second",
   },
 ];
 
@@ -292,5 +321,6 @@ export const SETTINGS: readonly string[] = [
   "key",
   "users",
   "storage",
+  "log-format",
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];

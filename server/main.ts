@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { accountFor, addUser, ensureAdminToken, loadUsers, TOKEN_FILE } from "./auth.ts";
 import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
-import { stderrLogger } from "./log.ts";
+import { LOG_FORMATS, type LogFormat, stderrLogger } from "./log.ts";
 import {
   intOption,
   LIMIT_FLAGS,
@@ -52,6 +52,7 @@ over the file):
                      (Linux 5.6+, needs --allow-ffi); path: portable, but a local user who
                      can write in the root can race it with symlinks (see SECURITY.md).
                      auto takes race-free where it can run and says which it took.
+  --log-format FMT   text (key=value) or json (one object a line)   (default text)
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -102,6 +103,7 @@ async function main(args: string[]): Promise<number> {
       key: { type: "string" },
       users: { type: "string" },
       storage: { type: "string" },
+      "log-format": { type: "string" },
       ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
       force: { type: "boolean", default: false },
       role: { type: "string", default: "write" },
@@ -143,6 +145,11 @@ async function main(args: string[]): Promise<number> {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
   }
 
+  const logFormat = values["log-format"] ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new FerryError("USAGE", `--log-format must be ${LOG_FORMATS.join(" or ")}`);
+  }
+
   let cert: string;
   let key: string;
   if (values.cert !== undefined || values.key !== undefined) {
@@ -177,7 +184,7 @@ async function main(args: string[]): Promise<number> {
     key,
     accounts,
     limits: limitsFromFlags(values),
-    log: stderrLogger(),
+    log: stderrLogger(logFormat as LogFormat),
   });
   console.error(
     `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,

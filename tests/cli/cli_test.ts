@@ -40,7 +40,7 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
   assert.ok(CLIENT_FLAGS.some((f) => f.startsWith("--allow-net")), String(CLIENT_FLAGS));
   // Exactly these, and no broader: writes scoped to ./data and ./certs, the environment to
   // FERRY_* (the client's to the variables it reads), FFI to the C library's usual paths
-  // (for the race-free storage), never -A.
+  // (for the race-free storage and the socket reaper), never -A.
   assert.deepEqual(SERVER_FLAGS, [
     "--v8-flags=--max-semi-space-size=2",
     "--allow-net",
