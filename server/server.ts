@@ -13,6 +13,7 @@ import type { ServerContext, Session } from "./session.ts";
 import { createQuota } from "./quota.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import { startCleanup } from "./cleanup.ts";
+import { VERSION } from "../common/version.ts";
 
 /**
  * Connections being refused (handshake, then ERROR BUSY) at once; past it, connections over a
@@ -26,7 +27,7 @@ export const MAX_REFUSING = 64;
 const ACCEPT_ERROR_PAUSE_MS = 100;
 
 /** Version string sent to clients in WELCOME. */
-export const SERVER_AGENT = "ferry-server/0.1.0";
+export const SERVER_AGENT: string = `ferry-server/${VERSION}`;
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
@@ -40,7 +41,7 @@ export interface ServeOptions {
   cert: string;
   /** Server private key, PEM (PKCS#8). */
   key: string;
-  /** Accounts whose tokens are accepted. */
+  /** Accounts whose tokens are accepted (replaced later with {@linkcode FerryServer.setAccounts}). */
   accounts: readonly Account[];
   /** Limits and deadlines; unset fields take {@linkcode DEFAULT_LIMITS}. */
   limits?: Partial<Limits>;
@@ -59,6 +60,11 @@ export interface FerryServer {
    * every connection. Resolves when done; safe to call more than once.
    */
   shutdown(reason?: string): Promise<void>;
+  /**
+   * Replaces the accounts whose tokens are accepted, for logins from now on; sessions already
+   * logged in keep theirs.
+   */
+  setAccounts(accounts: readonly Account[]): void;
 }
 
 /**
@@ -86,6 +92,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
   const connections = new Set<Promise<void>>();
   let shuttingDown: Promise<void> | null = null;
   let connCount = 0;
+  let accounts = options.accounts;
 
   const quota = createQuota(limits.quotaBytes, limits.quotaBytes > 0 ? await storage.usage() : 0);
   const ctx: ServerContext = {
@@ -93,7 +100,9 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     quota,
     authThrottle: new AuthThrottle(limits),
     connections: new ConnectionCaps(limits, MAX_REFUSING),
-    accounts: options.accounts,
+    get accounts() {
+      return accounts;
+    },
     limits,
     log,
     agent: SERVER_AGENT,
@@ -184,5 +193,10 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
   })();
 
   log({ event: "listening", address: `${addr.hostname}:${addr.port}`, root: storage.root });
-  return { addr, finished, shutdown };
+  return {
+    addr,
+    finished,
+    shutdown,
+    setAccounts: (next) => void (accounts = next),
+  };
 }
