@@ -70,6 +70,8 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
       "--allow-env=FERRY_*",
+      // The generated certificate covers this machine's host name and addresses.
+      "--allow-sys=hostname,networkInterfaces",
     ],
   },
   {

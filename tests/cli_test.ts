@@ -45,6 +45,7 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
     "--allow-env=FERRY_*",
     "--allow-read",
     "--allow-write=./data,./certs",
+    "--allow-sys=hostname,networkInterfaces",
   ]);
   assert.deepEqual(CLIENT_FLAGS, [
     "--allow-net",
@@ -52,7 +53,11 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
     "--allow-read",
     "--allow-write",
   ]);
-  assert.deepEqual(taskFlags("certs", SERVER_SCRIPT), ["--allow-read", "--allow-write=./certs"]);
+  assert.deepEqual(taskFlags("certs", SERVER_SCRIPT), [
+    "--allow-read",
+    "--allow-write=./certs",
+    "--allow-sys=hostname,networkInterfaces",
+  ]);
   assert.deepEqual(taskFlags("compile", "scripts/compile.ts"), [
     "--allow-run",
     "--allow-env",
