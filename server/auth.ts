@@ -178,8 +178,9 @@ export async function addUser(
   }
   let records: UserRecord[] = [];
   if (await Deno.lstat(file).then(() => true, () => false)) {
-    await loadUsers(file); // refuses a malformed file before it is rewritten
-    records = JSON.parse(await Deno.readTextFile(file));
+    const text = await Deno.readTextFile(file);
+    parseUsers(text, file); // refuses a malformed file before it is rewritten
+    records = JSON.parse(text);
   }
   const token = generateToken();
   const next = records.filter((r) => r.user !== user);
@@ -187,4 +188,36 @@ export async function addUser(
   await Deno.mkdir(dirname(file), { recursive: true });
   await writeFileAtomic(file, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
   return token;
+}
+
+/**
+ * Removes `user` from the users file `file` (rewritten atomically). A running server stops
+ * accepting their token for new logins as soon as it has re-read the file.
+ *
+ * @throws {FerryError} `USAGE` for a missing name, a missing or malformed file, or a user the
+ * file does not list.
+ */
+export async function removeUser(file: string, user: string | undefined): Promise<void> {
+  if (!user) throw new FerryError("USAGE", "deluser needs a user name");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new FerryError("USAGE", `${file}: no such file, so no user to remove; check --users`);
+    }
+    throw err;
+  }
+  parseUsers(text, file); // refuses a malformed file before it is rewritten
+  const records: UserRecord[] = JSON.parse(text);
+  const next = records.filter((r) => r.user !== user);
+  if (next.length === records.length) {
+    throw new FerryError(
+      "USAGE",
+      `${file} has no user ${JSON.stringify(user)}; its users: ${
+        records.map((r) => r.user).join(", ") || "none"
+      }`,
+    );
+  }
+  await writeFileAtomic(file, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
 }

@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { VERSION } from "../common/version.ts";
-import { accountFor, addUser, ensureAdminToken, TOKEN_FILE } from "./auth.ts";
+import { accountFor, addUser, ensureAdminToken, removeUser, TOKEN_FILE } from "./auth.ts";
 import { fingerprint } from "./certificates.ts";
 import { certificateLines } from "./banner.ts";
 import { machineNames } from "./host_names.ts";
@@ -42,6 +42,7 @@ Usage:
   ferry-server adduser NAME [--role read|write|admin]
                                   add a user to <certs>/users.json and print their new token
                                   (a running server picks it up at once)
+  ferry-server deluser NAME       remove a user from <certs>/users.json (new logins refused)
 
 Options (each also as a FERRY_* variable, e.g. FERRY_MAX_CONNECTIONS, or as a key of the
 --config file, e.g. {"port": 4433, "max-connections": 64}; flags win over variables, variables
@@ -178,6 +179,12 @@ async function main(args: string[]): Promise<number> {
       positionals[1],
       values.role,
     );
+  }
+  if (positionals[0] === "deluser") {
+    const file = values.users ?? join(certsDir, "users.json");
+    await removeUser(file, positionals[1]);
+    console.error(`removed ${positionals[1]} from ${file}`);
+    return 0;
   }
   if (positionals.length > 0) {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
