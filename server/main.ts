@@ -194,7 +194,7 @@ async function main(args: string[]): Promise<number> {
   const machine = await machineNames();
   let cert: string;
   let key: string;
-  let certLines: string[];
+  let startLines: string[];
   if (values.cert !== undefined || values.key !== undefined) {
     if (values.cert === undefined || values.key === undefined) {
       throw new FerryError("USAGE", "--cert and --key go together; give both, or neither");
@@ -202,7 +202,7 @@ async function main(args: string[]): Promise<number> {
     cert = await readNamedFile(values.cert, "--cert");
     key = await readNamedFile(values.key, "--key");
     const names = checkOwnCertificate(cert, values.cert, requested);
-    certLines = certificateLines({
+    startLines = certificateLines({
       source: values.cert,
       own: true,
       action: "loaded",
@@ -221,7 +221,7 @@ async function main(args: string[]): Promise<number> {
     });
     cert = prepared.set.cert;
     key = prepared.set.key;
-    certLines = certificateLines({
+    startLines = certificateLines({
       source: certsDir,
       own: false,
       ...prepared,
@@ -231,9 +231,9 @@ async function main(args: string[]): Promise<number> {
   }
   const { token, created: tokenCreated } = await ensureAdminToken(certsDir);
   if (tokenCreated) {
-    console.error(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
+    startLines.push(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
   } else if (token.startsWith("-")) {
-    console.error(
+    startLines.push(
       `note: the admin token in ${join(certsDir, TOKEN_FILE)} begins with '-': give it as ` +
         `--token=TOKEN or --token-file, or delete the file and restart for a new one`,
     );
@@ -252,7 +252,7 @@ async function main(args: string[]): Promise<number> {
     `ferry-server ${VERSION} listening on ${server.addr.hostname}:${server.addr.port}, ` +
       `serving ${rootDir}`,
   );
-  for (const line of certLines) console.error(line);
+  for (const line of startLines) console.error(line);
   const stop = () => void server.shutdown("signal");
   Deno.addSignalListener("SIGINT", stop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
