@@ -1,7 +1,7 @@
 /**
  * TLS material for the server: a local certificate authority and a server certificate it signs,
- * made with WebCrypto (ECDSA P-256, SHA-256), kept as PEM files in a certs directory; and what
- * a certificate covers, read with `node:crypto`.
+ * made with WebCrypto (ECDSA P-256, SHA-256), kept as PEM files in a certs directory. What a
+ * certificate covers is read in `certificate_names.ts`.
  *
  * The CA and the server certificate are separate on purpose: rustls (under `Deno.listenTls`)
  * refuses a CA certificate used as the server's own certificate. The npm library that makes
@@ -12,8 +12,8 @@
  */
 
 import type * as X509 from "@peculiar/x509";
-import { X509Certificate as NodeCertificate } from "node:crypto";
 import { writeFileAtomic } from "../common/atomic_file.ts";
+import { isIssuedBy } from "./certificate_names.ts";
 
 /** PEM material for a CA and a server certificate it signed. */
 export interface CertificateSet {
@@ -162,77 +162,6 @@ async function makeLeaf(
     cert: certificatePem(leafCert),
     key: await privateKeyPem(x509, leafKeys.privateKey),
   };
-}
-
-/**
- * The names a certificate is valid for: its subjectAltName entries (DNS names and IP
- * addresses, in order), or its subject CN when it has none.
- *
- * @param pem Text whose first `CERTIFICATE` block is the certificate.
- * @throws {TypeError} If `pem` holds no certificate `node:crypto` can read.
- */
-export function certificateNames(pem: string): string[] {
-  const cert = readCertificate(pem);
-  const names = (cert.subjectAltName ?? "").split(",").map((part) => part.trim())
-    .filter((part) => /^(?:DNS|IP Address):/.test(part))
-    .map((part) => part.replace(/^(?:DNS|IP Address):/, ""));
-  if (names.length > 0) return [...new Set(names)];
-  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject);
-  return cn === null ? [] : [cn[1]];
-}
-
-/**
- * Whether a certificate valid for `names` (as {@linkcode certificateNames} lists them) covers
- * `name`: DNS names compared without case and trailing dot (`*.example.org` covers one label
- * in its place), IP addresses compared as addresses (`0:0::1` is `::1`; `[::1]` is accepted).
- */
-export function namesCover(names: readonly string[], name: string): boolean {
-  const wanted = canonicalName(name);
-  return names.some((have) => {
-    const h = canonicalName(have);
-    if (h === wanted) return true;
-    return h.startsWith("*.") && !isIpLiteral(wanted) &&
-      wanted.slice(wanted.indexOf(".") + 1) === h.slice(2) && wanted.indexOf(".") > 0;
-  });
-}
-
-/** True when `certPem`'s issuer is `caPem`'s subject and its signature verifies with its key. */
-export function isIssuedBy(certPem: string, caPem: string): boolean {
-  try {
-    const cert = readCertificate(certPem);
-    const ca = readCertificate(caPem);
-    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
-  } catch {
-    return false;
-  }
-}
-
-/** A name as compared: an IP address in canonical form, a DNS name lowercased without its dot. */
-function canonicalName(name: string): string {
-  const bare = name.startsWith("[") && name.endsWith("]") ? name.slice(1, -1) : name;
-  if (isIpLiteral(bare)) {
-    try {
-      const host = new URL(`http://${bare.includes(":") ? `[${bare}]` : bare}/`).hostname;
-      return host.replace(/^\[|\]$/g, "");
-    } catch {
-      return bare.toLowerCase();
-    }
-  }
-  return bare.toLowerCase().replace(/\.$/, "");
-}
-
-function isIpLiteral(name: string): boolean {
-  return IPV4.test(name) || (name.includes(":") && IPV6.test(name));
-}
-
-function readCertificate(pem: string): NodeCertificate {
-  const block = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----/.exec(pem);
-  if (block === null) throw new TypeError("no PEM certificate found");
-  try {
-    return new NodeCertificate(block[0]);
-  } catch {
-    throw new TypeError("the PEM certificate cannot be read");
-  }
 }
 
 /** The certificate library, loaded on first use (it needs the Reflect metadata polyfill first). */

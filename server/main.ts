@@ -13,7 +13,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { VERSION } from "../common/version.ts";
-import { accountFor, addUser, ensureAdminToken, removeUser, TOKEN_FILE } from "./auth.ts";
+import { accountFor, ensureAdminToken, TOKEN_FILE } from "./auth.ts";
+import { addUserCommand, certsCommand, delUserCommand } from "./admin_commands.ts";
 import { fingerprint } from "./certificates.ts";
 import { certificateLines } from "./banner.ts";
 import { machineNames } from "./host_names.ts";
@@ -116,41 +117,6 @@ function parseFlags(args: string[]) {
   }
 }
 
-/** `ferry-server certs`: makes or completes the certificate (and token), prints what it did. */
-async function certsCommand(certsDir: string, requested: string[], force: boolean) {
-  const machine = await machineNames();
-  const prepared = await prepareCertificates(certsDir, {
-    requested,
-    machine,
-    coverMachine: true,
-    force,
-  });
-  const { created: tokenCreated } = await ensureAdminToken(certsDir);
-  const lines = certificateLines({
-    source: certsDir,
-    own: false,
-    ...prepared,
-    fingerprint: await fingerprint(prepared.set.cert),
-    machine,
-  });
-  if (prepared.action === "loaded") {
-    lines.unshift(`kept ${join(certsDir, "server.pem")}: it covers every name asked for`);
-  }
-  for (const line of lines) console.log(line);
-  console.log(`${tokenCreated ? "created" : "kept"} ${join(certsDir, TOKEN_FILE)}`);
-  return 0;
-}
-
-/** Adds (or replaces) a user in the users file and prints their new token. */
-async function addUserCommand(file: string, user: string | undefined, role: string) {
-  const token = await addUser(file, user, role);
-  console.error(
-    `added ${user} (${role}) to ${file}; their token (shown once, stored only as a hash):`,
-  );
-  console.log(token);
-  return 0;
-}
-
 async function main(args: string[]): Promise<number> {
   const { values: flags, positionals } = parseFlags(args);
   if (flags.help) {
@@ -181,10 +147,7 @@ async function main(args: string[]): Promise<number> {
     );
   }
   if (positionals[0] === "deluser") {
-    const file = values.users ?? join(certsDir, "users.json");
-    await removeUser(file, positionals[1]);
-    console.error(`removed ${positionals[1]} from ${file}`);
-    return 0;
+    return await delUserCommand(values.users ?? join(certsDir, "users.json"), positionals[1]);
   }
   if (positionals.length > 0) {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);

@@ -9,16 +9,14 @@
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import {
   CERT_FILES,
-  certificateNames,
   type CertificateSet,
   DEFAULT_NAMES,
   ensureCertificates,
-  isIssuedBy,
-  namesCover,
   reissueServerCertificate,
   validateName,
   writeCertificates,
 } from "./certificates.ts";
+import { certificateNames, isIssuedBy, namesCover } from "./certificate_names.ts";
 import type { MachineNames } from "./host_names.ts";
 
 /** What {@linkcode prepareCertificates} is asked for. */

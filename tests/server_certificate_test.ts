@@ -13,15 +13,13 @@ import { isIP } from "node:net";
 import tls from "node:tls";
 import {
   CERT_FILES,
-  certificateNames,
   type CertificateSet,
   generateCertificates,
-  isIssuedBy,
-  namesCover,
   reissueServerCertificate,
   validateName,
   writeCertificates,
 } from "../server/certificates.ts";
+import { certificateNames, isIssuedBy, namesCover } from "../server/certificate_names.ts";
 import type { MachineNames } from "../server/host_names.ts";
 import {
   checkOwnCertificate,

@@ -9,12 +9,8 @@
 import assert from "node:assert/strict";
 import { VERSION } from "../common/version.ts";
 import { BINARIES } from "../scripts/compile.ts";
-import {
-  CERT_FILES,
-  certificateNames,
-  generateCertificates,
-  writeCertificates,
-} from "../server/certificates.ts";
+import { CERT_FILES, generateCertificates, writeCertificates } from "../server/certificates.ts";
+import { certificateNames } from "../server/certificate_names.ts";
 import { SERVER_AGENT } from "../server/server.ts";
 import {
   childEnv,
