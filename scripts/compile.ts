@@ -76,6 +76,8 @@ export const BINARIES = [
       // shutdown(2)) call the C library; FFI only for its usual paths. The same list is in the
       // `serve` task (LIBC_CANDIDATES of server/storage/beneath/).
       `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
+      // The generated certificate covers this machine's host name and addresses.
+      "--allow-sys=hostname,networkInterfaces",
     ],
   },
   {

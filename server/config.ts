@@ -311,8 +311,13 @@ export function intOption(value: string | undefined, name: string, fallback: num
   return n;
 }
 
-/** Every setting that flags, FERRY_* variables and the config file can give. */
+/**
+ * Every setting that flags, FERRY_* variables and the config file can give. `name` is given as
+ * `--name` once per name, or as a list separated by commas or spaces in `FERRY_NAME` and the
+ * config file ({@linkcode nameList}).
+ */
 export const SETTINGS: readonly string[] = [
+  "name",
   "host",
   "port",
   "root",
@@ -324,3 +329,15 @@ export const SETTINGS: readonly string[] = [
   "log-format",
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];
+
+/**
+ * The names asked for: every `--name` flag, else the `name` setting of `FERRY_NAME` or the
+ * config file split at commas and spaces.
+ */
+export function nameList(
+  flags: readonly string[] | undefined,
+  setting: string | undefined,
+): string[] {
+  if (flags !== undefined && flags.length > 0) return [...flags];
+  return (setting ?? "").split(/[\s,]+/).filter((name) => name !== "");
+}

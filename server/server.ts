@@ -17,6 +17,7 @@ import { FerryError } from "../protocol/errors.ts";
 import { createQuota } from "./quota.ts";
 import { openStorage, type StorageChoice, type StorageKind } from "./storage/open.ts";
 import { startCleanup } from "./cleanup.ts";
+import { VERSION } from "../common/version.ts";
 
 /**
  * Connections being refused (handshake, then ERROR BUSY) at once; past it, connections over a
@@ -29,7 +30,7 @@ export const MAX_REFUSING = 64;
 const ACCEPT_ERROR_PAUSE_MS = 100;
 
 /** Version string sent to clients in WELCOME. */
-export const SERVER_AGENT = "ferry-server/0.1.0";
+export const SERVER_AGENT: string = `ferry-server/${VERSION}`;
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
@@ -48,7 +49,7 @@ export interface ServeOptions {
   cert: string;
   /** Server private key, PEM (PKCS#8). */
   key: string;
-  /** Accounts whose tokens are accepted. */
+  /** Accounts whose tokens are accepted (replaced later with {@linkcode FerryServer.setAccounts}). */
   accounts: readonly Account[];
   /** Limits and deadlines; unset fields take {@linkcode DEFAULT_LIMITS}. */
   limits?: Partial<Limits>;
@@ -69,6 +70,11 @@ export interface FerryServer {
    * every connection. Resolves when done; safe to call more than once.
    */
   shutdown(reason?: string): Promise<void>;
+  /**
+   * Replaces the accounts whose tokens are accepted, for logins from now on; sessions already
+   * logged in keep theirs.
+   */
+  setAccounts(accounts: readonly Account[]): void;
 }
 
 /**
@@ -101,6 +107,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
   const handles = new Map<number, ConnectionHandle>();
   let shuttingDown: Promise<void> | null = null;
   let connCount = 0;
+  let accounts = options.accounts;
 
   const reaper = createSocketReaper();
   const preLoginLog = new PreLoginLogGate(log, limits);
@@ -112,7 +119,9 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     connections: new ConnectionCaps(limits, MAX_REFUSING),
     preLoginLog,
     reaper,
-    accounts: options.accounts,
+    get accounts() {
+      return accounts;
+    },
     limits,
     log,
     agent: SERVER_AGENT,
@@ -230,5 +239,11 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
     storage: opened.kind,
     why: opened.reason,
   });
-  return { addr, storage: { kind: opened.kind, reason: opened.reason }, finished, shutdown };
+  return {
+    addr,
+    storage: { kind: opened.kind, reason: opened.reason },
+    finished,
+    shutdown,
+    setAccounts: (next) => void (accounts = next),
+  };
 }
