@@ -33,7 +33,9 @@ function chooseSession(session: Session, hello: Hello): WelcomeSession | undefin
 
 /**
  * HELLO (4,0): answers WELCOME with the newest version both sides speak and, when the client
- * listed checksum algorithms, the one this connection's transfers use from now on.
+ * listed checksum algorithms, the one this connection's transfers use from now on. Only a
+ * connection's first HELLO is logged (the disconnect line counts them all): repeating HELLO
+ * makes no log.
  */
 export function handleHello(session: Session, payload: Uint8Array): void {
   const hello = decodeHello(payload);
@@ -46,7 +48,9 @@ export function handleHello(session: Session, payload: Uint8Array): void {
   }
   const chosen = chooseSession(session, hello);
   session.checksum = chosen?.checksum ?? "sha256";
-  logOp(session, { op: "hello", agent: hello.agent, version, checksum: session.checksum });
+  if (session.hellos <= 1) {
+    logOp(session, { op: "hello", agent: hello.agent, version, checksum: session.checksum });
+  }
   // Deferred: a client pipelines HELLO and AUTH, and WELCOME then leaves in the same write as
   // AUTH_OK. Two small writes would wait out the client's delayed ACK (Deno's server-side TLS
   // connections cannot turn Nagle's algorithm off): about 40 ms per connection.
@@ -105,6 +109,14 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
       new FerryError("UNAUTHENTICATED", "the access token was not accepted"),
     );
     if (session.authFailures >= limits.maxAuthFailures) session.close();
+    return;
+  }
+  // Logged in: the connection leaves the pool of those not logged in for the logged-in one,
+  // which may be full for the server or this address.
+  const full = session.admitLogin();
+  if (full !== undefined) {
+    logOp(session, { op: "auth", result: full.code, error: full.message });
+    await session.closeWith(full, "connection limit");
     return;
   }
   session.account = account;
