@@ -44,6 +44,7 @@ export type {
   ConnectOptions,
   DownloadOptions,
   FerryClient,
+  HashAlgorithm,
   Progress,
   ServerTrust,
   TransferOptions,

@@ -22,6 +22,7 @@ export const GLOBAL_OPTIONS = {
   "token-file": { type: "string" },
   trust: { type: "string" },
   "limit-rate": { type: "string" },
+  "checksum-choice": { type: "string" },
   batch: { type: "string", short: "b" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
@@ -47,6 +48,8 @@ export interface GlobalValues {
   trust?: string;
   /** `--limit-rate RATE`. */
   "limit-rate"?: string;
+  /** `--checksum-choice ALGO`. */
+  "checksum-choice"?: string;
   /** `-b FILE`. */
   batch?: string;
   /** `-h`, `--help`. */

@@ -69,8 +69,10 @@ export interface CommandFlags {
   "human-readable"?: boolean;
   /** `-u`: get/put skip files the destination already has unchanged (size and time). */
   update?: boolean;
-  /** `-c`: with `--update` (or alone), compare SHA-256 instead of the time. */
+  /** `-c`: with `--update` (or alone), compare checksums instead of the time. */
   checksum?: boolean;
+  /** `--streams N`: get each large file over N connections at once. */
+  streams?: string;
   /** `--json`: print one JSON document. */
   json?: boolean;
   /** `-q`: no progress bars, summaries or notices. */
@@ -106,6 +108,7 @@ export const COMMAND_OPTIONS = {
   "human-readable": { type: "boolean" },
   update: { type: "boolean", short: "u" },
   checksum: { type: "boolean", short: "c" },
+  streams: { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
 } as const;
@@ -148,9 +151,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
   get: {
     min: 1,
     max: Infinity,
-    usage: "get [-r] [-p] [--resume] [-u [-c]] REMOTE... [LOCAL | -]",
+    usage: "get [-r] [-p] [--resume] [-u [-c]] [--streams N] REMOTE... [LOCAL | -]",
     summary: "download files or trees",
-    options: TRANSFER_OPTIONS,
+    options: [...TRANSFER_OPTIONS, "--streams"],
   },
   put: {
     min: 1,
@@ -341,7 +344,9 @@ function summarize(
     const resumed = f.resumed > 0 ? ` (resumed after ${formatSize(f.resumed)})` : "";
     return `${verb} ${printable(from)} -> ${printable(to)}: ${
       formatSize(f.bytes)
-    }${resumed} in ${secs} ${rate}, sha256 ${f.sha256}`;
+    }${resumed} in ${secs} ${rate}, ${f.algorithm} ${
+      f.checksum ?? `checked in ${f.ranges} ranges`
+    }`;
   }
   if (single) {
     const f = report.skipped[0];
@@ -359,6 +364,19 @@ function summarize(
   }: ${report.files.length} files${dirs}${skipped}, ${formatSize(report.bytes)} in ${secs} ${rate}`;
 }
 
+/** Most connections `--streams` may ask for. */
+const MAX_STREAMS = 32;
+
+/** The value of `--streams` (1 when absent). */
+function parseStreams(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const n = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_STREAMS)) {
+    throw usage(`--streams takes a number of connections, 1..${MAX_STREAMS}`);
+  }
+  return n;
+}
+
 async function transfer(
   ctx: Context,
   verb: "get" | "put",
@@ -374,6 +392,7 @@ async function transfer(
     // --checksum is a way of judging --update: alone it means both.
     update: (flags.update || flags.checksum) ?? false,
     checksum: flags.checksum ?? false,
+    streams: parseStreams(flags.streams),
   };
   // With the data on standard output, what the command says goes to standard error.
   const dataOnStdout = verb === "get" && outputStream(dest) !== null;

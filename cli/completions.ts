@@ -21,6 +21,7 @@ export const OPTION_HELP: Readonly<Record<string, string>> = {
   "token-file": "file holding the access token",
   trust: "trust a server by its certificate fingerprint",
   "limit-rate": "bandwidth limit, bytes per second (500K, 10M)",
+  "checksum-choice": "transfer checksum: auto, xxh128 or sha256",
   batch: "run the commands in FILE",
   help: "show the help",
   version: "show the version",
@@ -33,7 +34,8 @@ export const OPTION_HELP: Readonly<Record<string, string>> = {
   long: "kind, size and modification time",
   "human-readable": "sizes as 1.5 KiB",
   update: "skip files the destination has unchanged",
-  checksum: "compare SHA-256, not times",
+  checksum: "compare checksums, not times",
+  streams: "connections per large file of a get",
   json: "print one JSON document",
   quiet: "no progress, summaries or notices",
 };

@@ -34,8 +34,10 @@ export interface TransferFlags {
   resume: boolean;
   /** Skip files the destination has unchanged (`-u`, `--update`). */
   update: boolean;
-  /** With `update`: compare SHA-256 instead of times (`-c`, `--checksum`). */
+  /** With `update`: compare checksums instead of times (`-c`, `--checksum`). */
   checksum: boolean;
+  /** Connections per large file of a `get` (`--streams N`; 1: one). */
+  streams?: number;
 }
 
 /** One file to move. */

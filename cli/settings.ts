@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm, isHashAlgorithm } from "../common/hash_file.ts";
 import { DEFAULT_PORT } from "../client/connect.ts";
 import { normalizeFingerprint } from "../client/pinned_tls.ts";
 import { findProfile, loadProfile, type Profile } from "./config.ts";
@@ -34,6 +35,8 @@ export interface Settings {
   trust: string | undefined;
   /** `--limit-rate`, in bytes per second. */
   limitRate: number | undefined;
+  /** `--checksum-choice`: the checksum algorithms to offer (`undefined`: the library's default). */
+  checksums: HashAlgorithm[] | undefined;
 }
 
 /**
@@ -96,7 +99,23 @@ export async function settings(
     ca,
     trust: trustText === undefined ? undefined : normalizeFingerprint(trustText),
     limitRate: rate === undefined ? undefined : parseRate(rate),
+    checksums: parseChecksumChoice(values["checksum-choice"]),
   };
+}
+
+/**
+ * Parses `--checksum-choice` (as rsync's): `auto` (or nothing) offers every algorithm, fastest
+ * first; `xxh128` or `sha256` insists on that one.
+ */
+export function parseChecksumChoice(text: string | undefined): HashAlgorithm[] | undefined {
+  if (text === undefined || text === "auto") return undefined;
+  const name = text.toLowerCase();
+  if (!isHashAlgorithm(name)) {
+    throw usage(
+      `--checksum-choice ${JSON.stringify(text)}: give auto, ${HASH_ALGORITHMS.join(" or ")}`,
+    );
+  }
+  return [name];
 }
 
 /** Whether `ref` (a server a batch line names) is the one `s` connects to. */

@@ -1,8 +1,10 @@
 /**
  * Which files a `get` or `put` need not move: with `--update`, those the destination already has
  * unchanged (same size and not older, as `cp -u` and `rclone copy --update` judge, which works
- * with and without `-p`; or, with `--checksum`, the same size and SHA-256); with `--resume`,
- * those an interrupted run already completed (same size and SHA-256, never the name alone).
+ * with and without `-p`; or, with `--checksum`, the same size and digest); with `--resume`,
+ * those an interrupted run already completed (same size and digest, never the name alone).
+ * Digests are in the connection's checksum algorithm (XXH3-128 unless the server or
+ * `--checksum-choice` says SHA-256).
  *
  * @module
  */
@@ -11,18 +13,22 @@ import { FerryError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
 import { localError } from "../client/local_files.ts";
-import { hashPrefix } from "../common/hash_file.ts";
+import { type HashAlgorithm, hashPrefix } from "../common/hash_file.ts";
 import type { FileJob, TransferFlags } from "./plan.ts";
 
 /** Why a file was not moved. */
 export type SkipReason = "unchanged" | "complete";
 
-/** Hex SHA-256 of a local file of `size` bytes. */
-export async function hashLocal(path: string, size: number): Promise<string> {
+/** Hex digest in `algorithm` (default SHA-256) of a local file of `size` bytes. */
+export async function hashLocal(
+  path: string,
+  size: number,
+  algorithm: HashAlgorithm = "sha256",
+): Promise<string> {
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
-    const { length, hasher } = await hashPrefix(file, { length: size });
+    const { length, hasher } = await hashPrefix(file, { length: size, algorithm });
     if (length < size) throw new Error(`the file is shorter than ${size} bytes`);
     return hasher.digest().toHex();
   } catch (err) {
@@ -115,9 +121,10 @@ export async function skipReason(
   }
   if (!flags.checksum && !flags.resume) return null;
   verifying();
+  const algorithm = client.checksum;
   const [local, theirs] = await Promise.all([
-    hashLocal(job.local, source.size),
-    client.hash(job.remote),
+    hashLocal(job.local, source.size, algorithm),
+    client.hash(job.remote, { algorithm }),
   ]);
   if (local !== theirs) return null;
   return flags.update ? "unchanged" : "complete";

@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { FerryError, isSessionFailure } from "../protocol/errors.ts";
-import type { FerryClient, Progress, TransferResult } from "../client/types.ts";
+import type { FerryClient, HashAlgorithm, Progress, TransferResult } from "../client/types.ts";
 import { localError, partialPathFor } from "../client/local_files.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
@@ -37,7 +37,11 @@ export interface TransferReport {
     remote: string;
     local: string;
     bytes: number;
-    sha256: string;
+    /** The checksum algorithm of the connection, and the file's digest in it. */
+    algorithm: HashAlgorithm;
+    /** `null` for a file moved over several streams, checked in `ranges` ranges. */
+    checksum: string | null;
+    ranges?: number;
     resumed: number;
   }[];
   /** Files not moved because the destination already had them (`--update`, `--resume`). */
@@ -52,13 +56,46 @@ export interface TransferReport {
   failed: TransferFailure[];
 }
 
-/** Runs `work` over `items` with at most `limit` at once. */
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  });
-  await Promise.all(workers);
+/**
+ * Slots of the files in flight at once over the one connection: a small file takes one, so up
+ * to 64 small files overlap (each costs little memory, and what bounds them is the round trip
+ * and the fsyncs on both sides, which overlapping shares); a large one takes up to eight, so
+ * eight large files move at once, as before.
+ */
+export const FILE_SLOTS = 64;
+/** Bytes of a file per slot it takes. */
+const SLOT_BYTES = 128 * 1024;
+
+/** The slots `job` takes: one per {@linkcode SLOT_BYTES}, from 1 to a eighth of all of them. */
+export function slotsOf(job: { size: number | null }): number {
+  const most = FILE_SLOTS / CONCURRENCY;
+  if (job.size === null) return most;
+  return Math.min(most, Math.max(1, Math.ceil(job.size / SLOT_BYTES)));
+}
+
+/**
+ * Runs `work` over `items` in order, with at most `capacity` slots taken at once (`weight` of
+ * each item; an item heavier than all of them runs alone). `work` must not reject.
+ */
+export async function pool<T>(
+  items: T[],
+  capacity: number,
+  weight: (item: T) => number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let used = 0;
+  const running = new Set<Promise<void>>();
+  for (const item of items) {
+    const w = weight(item);
+    while (running.size > 0 && used + w > capacity) await Promise.race(running);
+    used += w;
+    const task: Promise<void> = work(item).finally(() => {
+      used -= w;
+      running.delete(task);
+    });
+    running.add(task);
+  }
+  await Promise.all(running);
 }
 
 /** Size of the hidden partial file a download to `local` would continue, or `null`. */
@@ -89,6 +126,7 @@ function move(
     ? client.download(job.remote, job.local, {
       resume: flags.resume || retrying,
       preserveTimes: flags.preserve,
+      streams: flags.streams,
       onProgress,
     })
     : client.upload(job.local, job.remote, {
@@ -123,7 +161,7 @@ async function execute(
   // A tree's files are checked against one listing per directory; a file or two by STAT.
   const remoteIndex = new RemoteIndex(plan.files.length > 2);
   let fatal: FerryError | null = null;
-  await pool(plan.files, CONCURRENCY, async (job) => {
+  await pool(plan.files, FILE_SLOTS, slotsOf, async (job) => {
     if (fatal !== null) {
       const e: FerryError = fatal;
       failed.push({
@@ -179,7 +217,9 @@ async function execute(
         remote: job.remote,
         local: job.local,
         bytes: result.bytes,
-        sha256: result.sha256,
+        algorithm: result.algorithm,
+        checksum: result.checksum,
+        ranges: result.ranges,
         resumed: result.resumed,
       });
       report.bytes += result.bytes;

@@ -65,6 +65,7 @@ export function opener(
         caCerts: s.ca === undefined ? undefined : [s.ca],
         trustedFingerprint: pinned ?? s.trust ?? remembered,
         limitRate: s.limitRate,
+        checksums: s.checksums,
         onUnknownCertificate: async (cert) => {
           if (pinned !== undefined) return false;
           if (s.trust !== undefined) {

@@ -13,7 +13,7 @@ export const HELP = `ferry: copy files to and from a ferry server over TLS
 
 Usage:
   ferry [options] ls [-l] [PATH]             list a remote directory (default: the root)
-  ferry [options] get [-r] [-p] [--resume] [-u [-c]] REMOTE... [LOCAL]
+  ferry [options] get [-r] [-p] [--resume] [-u [-c]] [--streams N] REMOTE... [LOCAL]
                                              download (LOCAL defaults to here; - is stdout)
   ferry [options] put [-r] [-p] [--resume] [-u [-c]] LOCAL... [REMOTE]
                                              upload (REMOTE defaults to the root; put - NAME
@@ -39,7 +39,10 @@ Command options:
   --resume         get/put: continue an interrupted transfer; files already complete (same
                    size and SHA-256) are skipped, a tree continues where it was
   -u, --update     get/put: skip files the destination has unchanged (same size, not older)
-  -c, --checksum   get/put: with --update, compare SHA-256 instead of times
+  -c, --checksum   get/put: with --update, compare checksums (the connection's algorithm)
+                   instead of times
+  --streams N      get: move each file of 32 MiB or more over N connections at once (each
+                   a range of it, in its own thread, checked by its own digest)
   -f, --force      mv: replace an existing file
   -y, --yes        rm -r: do not ask
   -l, --long       ls: kind, size and modification time too
@@ -58,6 +61,8 @@ Connection options:
   --token TOKEN    the access token itself (others can see it in ps; prefer --token-file)
   --trust SHA256   trust a server whose certificate has this fingerprint (and remember it)
   --limit-rate RATE  at most RATE bytes per second for all transfers (500K, 10M, 1G)
+  --checksum-choice ALGO  end-to-end check of transfers (and of -c): auto (default: XXH3-128
+                   where the server has it, else SHA-256), xxh128 or sha256
   -b, --batch FILE commands, one per line; a line starting with - may fail
   -h, --help       show this help
   --version        show the version

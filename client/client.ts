@@ -13,10 +13,12 @@ import { download } from "./download.ts";
 import { upload } from "./upload.ts";
 import { hashRemote, list, mkdir, remove, rename, shutdown, stat } from "./operations.ts";
 import type { TransferSettings } from "./transfer_settings.ts";
+import type { DialOptions } from "./connect.ts";
 
 /**
  * The client of an authenticated connection: who it is logged in as, and every operation;
- * `transfers` holds what all its downloads and uploads share (rate limit, stall timeout).
+ * `transfers` holds what all its downloads and uploads share (rate limit, stall timeout), and
+ * `dial` how to open more connections like it (for a download over several streams).
  */
 export function createClient(
   mux: Mux,
@@ -25,19 +27,22 @@ export function createClient(
   user: string,
   trust: ServerTrust,
   transfers: TransferSettings,
+  dial?: DialOptions,
 ): FerryClient {
   return {
     user,
     role,
     serverAgent,
     trust,
+    checksum: transfers.checksum ?? "sha256",
     list: (path, options) => list(mux, path, options),
     download: (remote, destination, options) =>
-      download(mux, remote, destination, options, transfers),
+      download(mux, remote, destination, options, transfers, dial),
     upload: (source, remote, options) => upload(mux, source, remote, options, transfers),
     remove: (path) => remove(mux, path),
     stat: (path) => stat(mux, path),
-    hash: (path) => hashRemote(mux, path),
+    hash: (path, options) =>
+      hashRemote(mux, path, options?.algorithm ?? "sha256", transfers.checksum ?? "sha256"),
     mkdir: (path, options) => mkdir(mux, path, options),
     rename: (from, to, options) => rename(mux, from, to, options),
     shutdown: () => shutdown(mux),

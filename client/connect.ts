@@ -11,7 +11,9 @@ import {
   decodeWelcome,
   encodeAuth,
   encodeHello,
+  FEATURES,
   type Role,
+  type Welcome,
 } from "../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
@@ -23,8 +25,10 @@ import { is, request, unexpected, withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
 import { createThrottle } from "./throttle.ts";
-import { DEFAULT_STALL_MS } from "./transfer_settings.ts";
+import { DEFAULT_STALL_MS, type TransferSettings } from "./transfer_settings.ts";
 import { VERSION } from "../common/version.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm } from "../common/hash_file.ts";
+import { createDirectorySync } from "../common/atomic_file.ts";
 
 /** Version string sent to servers in HELLO. */
 export const CLIENT_AGENT = `ferry/${VERSION}`;
@@ -71,6 +75,39 @@ export const TRUST_HINT =
  * @throws {FerryError} `UNREACHABLE`, `TLS` (certificate not trusted), `UNAUTHENTICATED`.
  */
 export async function connect(options: ConnectOptions): Promise<FerryClient> {
+  const s = await openSession(options);
+  return createClient(s.mux, s.agent, s.role, s.user, s.trust, s.transfers, s.dial);
+}
+
+/** An authenticated connection, before it is wrapped as a {@linkcode FerryClient}. */
+export interface Session {
+  /** Its multiplexer. */
+  mux: Mux;
+  /** The server's agent string. */
+  agent: string;
+  /** The role of the token. */
+  role: Role;
+  /** The user of the token. */
+  user: string;
+  /** How the server was trusted. */
+  trust: ServerTrust;
+  /** What its transfers share (rate limit, stall timeout, checksum, ranges). */
+  transfers: TransferSettings;
+  /**
+   * Options that open another connection to the same server, trusting the same certificate and
+   * insisting on the same checksum, without callbacks (they can be posted to a worker).
+   */
+  dial: DialOptions;
+}
+
+/** {@linkcode ConnectOptions} without callbacks, as a worker can receive them. */
+export type DialOptions = Omit<ConnectOptions, "onUnknownCertificate">;
+
+/**
+ * Connects, verifies and authenticates like {@linkcode connect}, and returns the parts of the
+ * client (internal: the streams of one download use it in workers).
+ */
+export async function openSession(options: ConnectOptions): Promise<Session> {
   const hostname = options.hostname ?? "localhost";
   const port = options.port ?? DEFAULT_PORT;
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -93,10 +130,34 @@ export async function connect(options: ConnectOptions): Promise<FerryClient> {
   // delayed ACK: about 40 ms per connection on Linux. One macrotask is enough on loopback.
   await new Promise((resolve) => setTimeout(resolve, 0));
   const mux = createMux(conn);
-  const { agent, role, user } = await login(mux, options.token, timeoutMs);
+  const checksums = options.checksums ?? [...HASH_ALGORITHMS];
+  const { welcome, role, user } = await login(mux, options.token, checksums, timeoutMs);
+  const checksum = welcome.session?.checksum ?? "sha256";
+  if (!checksums.includes(checksum)) {
+    mux.close();
+    throw new FerryError(
+      "UNSUPPORTED",
+      `the server checks transfers with ${checksum}, not ${checksums.join(" or ")}`,
+    );
+  }
   const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
-  return createClient(mux, agent, role, user, trust, { throttle, stallMs });
+  const ranges = ((welcome.session?.features ?? 0) & FEATURES.RANGES) !== 0;
+  const { onUnknownCertificate: _, ...rest } = options;
+  const dial: DialOptions = {
+    ...rest,
+    trustedFingerprint: trust.fingerprint ?? options.trustedFingerprint,
+    checksums: [checksum],
+  };
+  return {
+    mux,
+    agent: welcome.agent,
+    role,
+    user,
+    trust,
+    transfers: { throttle, stallMs, checksum, ranges, directories: createDirectorySync() },
+    dial,
+  };
 }
 
 /**
@@ -149,12 +210,16 @@ async function openTrusted(
   };
 }
 
-/** HELLO and AUTH, pipelined; on failure or after `timeoutMs` the connection is closed. */
+/**
+ * HELLO (offering `checksums`) and AUTH, pipelined; on failure or after `timeoutMs` the
+ * connection is closed.
+ */
 async function login(
   mux: Mux,
   token: string,
+  checksums: HashAlgorithm[],
   timeoutMs: number,
-): Promise<{ agent: string; role: Role; user: string }> {
+): Promise<{ welcome: Welcome; role: Role; user: string }> {
   const helloId = mux.nextId();
   const authId = mux.nextId();
   const welcome = request(
@@ -165,6 +230,7 @@ async function login(
       minVersion: MIN_VERSION,
       maxVersion: MAX_VERSION,
       agent: CLIENT_AGENT,
+      checksums,
     }),
     (f) =>
       is(f, SERVICES.WELCOME)
@@ -186,7 +252,7 @@ async function login(
       timeoutMs,
       () => mux.close(),
     );
-    return { agent: hello.agent, role: auth.role, user: auth.user };
+    return { welcome: hello, role: auth.role, user: auth.user };
   } catch (err) {
     mux.close();
     await mux.closed;

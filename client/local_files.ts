@@ -12,7 +12,8 @@
 
 import { basename, dirname, join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
-import { type AtomicFile, openAtomicFile } from "../common/atomic_file.ts";
+import { type AtomicFile, type DirectorySync, openAtomicFile } from "../common/atomic_file.ts";
+import type { HashAlgorithm } from "../common/hash_file.ts";
 
 export type { AtomicFile } from "../common/atomic_file.ts";
 
@@ -30,16 +31,24 @@ export function partialPathFor(target: string): string {
 
 /**
  * Opens the partial file of a download to `target`. With `resume`, an existing partial file is
- * kept and hashed (its bytes can then be checked against the server's); otherwise any is
- * replaced. Every failure of the file, now or later, is a `LOCAL_IO` error naming `target`.
+ * kept and hashed in `algorithm` (default SHA-256; its bytes can then be checked against the
+ * server's); otherwise any is replaced. Downloads given one `directorySync` share the fsyncs of
+ * their directories. Every failure of the file, now or later, is a `LOCAL_IO` error naming
+ * `target`.
  */
 export async function openDownloadFile(
   target: string,
-  options: { resume?: boolean } = {},
+  options: { resume?: boolean; algorithm?: HashAlgorithm; directorySync?: DirectorySync } = {},
 ): Promise<AtomicFile> {
   let file: AtomicFile;
   try {
-    file = await openAtomicFile({ target, temp: partialPathFor(target), resume: options.resume });
+    file = await openAtomicFile({
+      target,
+      temp: partialPathFor(target),
+      resume: options.resume,
+      algorithm: options.algorithm,
+      directorySync: options.directorySync,
+    });
   } catch (err) {
     throw localError(err, target);
   }
@@ -62,6 +71,7 @@ export async function openDownloadFile(
       return file.hasher;
     },
     write: (data) => local(file.write(data)),
+    expect: (length) => file.expect(length),
     flush: () => local(file.flush()),
     restart: () => local(file.restart()),
     commit: (options) => local(file.commit(options)),

@@ -14,7 +14,10 @@ import type { Frame } from "../protocol/frame.ts";
 
 /** Receives the frames of one request. A throw fails the request and cancels it on the server. */
 export interface RequestHandler {
-  /** Called for each frame with this request's id; awaited, so slow sinks push back. */
+  /**
+   * Called for each frame with this request's id; awaited, so slow sinks push back. The frame's
+   * payload is valid only until the returned promise settles: copy what must outlive it.
+   */
   onFrame(frame: Frame): void | Promise<void>;
   /** Called once when the request fails: an error from its handler or the connection. */
   onError(err: FerryError): void;
@@ -91,7 +94,7 @@ export function createMux(conn: Connection): Mux {
   let waitingSince: number | null = null;
   const source: Connection = {
     read: async (p) => {
-      waitingSince = performance.now();
+      waitingSince = Date.now();
       try {
         const n = await conn.read(p);
         if (n === null) streamEnded = true;
@@ -106,7 +109,10 @@ export function createMux(conn: Connection): Mux {
 
   async function readLoop(): Promise<void> {
     try {
-      for await (const frame of readFrames(source)) {
+      // Transient payloads (valid until the next frame): handlers are awaited, and copy what
+      // they keep (a download's file buffer, a stream sink's chunk), so nothing is allocated per
+      // data frame.
+      for await (const frame of readFrames(source, { transient: true })) {
         const id = peekRequestId(frame.payload);
         if (id === 0 && frame.type === SERVICES.ERROR.type && frame.num === SERVICES.ERROR.num) {
           // A connection-level error. After those that end the connection (busy, a deadline, a
@@ -165,7 +171,7 @@ export function createMux(conn: Connection): Mux {
     },
     finish: (id) => void pending.delete(id),
     abort,
-    readWaitMs: () => waitingSince === null ? 0 : performance.now() - waitingSince,
+    readWaitMs: () => waitingSince === null ? 0 : Date.now() - waitingSince,
     closed,
     close,
   };

@@ -18,6 +18,8 @@ import {
 } from "../protocol/messages/mod.ts";
 import { SERVICES } from "../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
+import { FerryError } from "../protocol/errors.ts";
+import type { HashAlgorithm } from "../common/hash_file.ts";
 import type { Mux } from "./mux.ts";
 import { is, request, unexpected, withAbort } from "./requests.ts";
 import { wirePath } from "./wire_values.ts";
@@ -50,16 +52,33 @@ export async function stat(mux: Mux, path: string): Promise<Entry> {
   });
 }
 
-/** Hex SHA-256 of a remote file, computed by the server. */
-export async function hashRemote(mux: Mux, path: string): Promise<string> {
+/**
+ * Hex digest of a remote file in `algorithm`, computed by the server: SHA-256, or `checksum`,
+ * the one the connection negotiated (the only others a server is known to have).
+ */
+export async function hashRemote(
+  mux: Mux,
+  path: string,
+  algorithm: HashAlgorithm,
+  checksum: HashAlgorithm,
+): Promise<string> {
+  if (algorithm !== "sha256" && algorithm !== checksum) {
+    throw new FerryError("UNSUPPORTED", `this connection cannot hash with ${algorithm}`);
+  }
   const id = mux.nextId();
   const wire = wirePath(path);
   return await request(
     mux,
     id,
-    encodeHashRequest({ id, length: UNKNOWN_SIZE, path: wire }),
+    // SHA-256 is asked for as it always was: a server of any age answers it.
+    encodeHashRequest({
+      id,
+      length: UNKNOWN_SIZE,
+      path: wire,
+      algorithm: algorithm === "sha256" ? undefined : algorithm,
+    }),
     (f) => {
-      if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload).sha256.toHex();
+      if (is(f, SERVICES.HASH_RESULT)) return decodeDigest(f.payload, algorithm).digest.toHex();
       throw unexpected(f, "hashing");
     },
   );

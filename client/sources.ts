@@ -8,6 +8,9 @@
 import { DATA_BATCH } from "../protocol/messages/mod.ts";
 import { localError } from "./local_files.ts";
 
+/** Largest read of an upload source made on the calling thread rather than the pool. */
+export const SYNC_READ_MAX = 64 * 1024;
+
 /** Reads a file from its current position in chunks of at most `DATA_BATCH` bytes. */
 export async function* fileChunks(
   file: Deno.FsFile,
@@ -25,7 +28,10 @@ export async function* fileChunks(
       which ^= 1;
       let filled = 0;
       while (filled < buf.length) {
-        const n = await file.read(buf.subarray(filled));
+        // A small file is read on this thread: a pool call costs more than the read.
+        const n = buf.length <= SYNC_READ_MAX
+          ? file.readSync(buf.subarray(filled))
+          : await file.read(buf.subarray(filled));
         if (n === null) break;
         filled += n;
       }

@@ -5,7 +5,10 @@
  */
 
 import type { Entry, Role } from "../protocol/messages/mod.ts";
+import type { HashAlgorithm } from "../common/hash_file.ts";
 import type { ServerCertificate } from "./pinned_tls.ts";
+
+export type { HashAlgorithm };
 
 /** Options for {@linkcode connect}. */
 export interface ConnectOptions {
@@ -44,6 +47,13 @@ export interface ConnectOptions {
    * an upload) are not counted.
    */
   stallTimeoutMs?: number;
+  /**
+   * The checksum algorithms this client accepts for the end-to-end check of its transfers, most
+   * preferred first (default `["xxh128", "sha256"]`: XXH3-128 where the server has it). The
+   * server picks one ({@linkcode FerryClient.checksum}); a server that predates the choice uses
+   * SHA-256. When it picks one not listed here, `connect` fails with `UNSUPPORTED`.
+   */
+  checksums?: HashAlgorithm[];
 }
 
 /** How the server's identity was established. */
@@ -79,6 +89,20 @@ export interface TransferOptions {
 export interface DownloadOptions extends TransferOptions {
   /** Start at this byte offset instead of 0. */
   offset?: number;
+  /**
+   * Download only this many bytes from `offset`: a range of the file, to a writable stream
+   * (a path always receives a whole file). Needs a server with ranges (`UNSUPPORTED` otherwise).
+   */
+  length?: number;
+  /**
+   * Download a file to a path over this many connections at once (this client's and
+   * `streams − 1` more, each in a worker), each moving one range of it: for links or machines
+   * where one TLS stream is CPU-bound (like rclone's multi-thread streams). A file smaller than
+   * 16 MiB per stream uses fewer; a server without ranges, `offset` or a resumed download use
+   * one. Each range is checked by its own digest (PROTOCOL.md §4.4); the result has no
+   * whole-file `checksum`.
+   */
+  streams?: number;
   /** When downloading to a path, give it the remote modification time (like `scp -p`). */
   preserveTimes?: boolean;
   /**
@@ -107,8 +131,16 @@ export interface UploadOptions extends TransferOptions {
 export interface TransferResult {
   /** Bytes transferred by this operation. */
   bytes: number;
-  /** Hex SHA-256 of those bytes, verified by both sides. */
-  sha256: string;
+  /**
+   * Hex digest, verified by both sides, of the whole file (a resumed transfer's bytes already
+   * in place included); for a download to a stream, of the bytes it wrote. `null` for a
+   * download over several streams, checked range by range ({@linkcode TransferResult.ranges}).
+   */
+  checksum: string | null;
+  /** The algorithm of the checks: the connection's. */
+  algorithm: HashAlgorithm;
+  /** For a download over several streams: how many ranges, each checked by its own digest. */
+  ranges?: number;
   /** Where the data went: the local path (download) or remote path (upload). */
   path: string;
   /** Bytes that were already in place from an interrupted transfer and were not sent again. */
@@ -125,6 +157,8 @@ export interface FerryClient {
   readonly serverAgent: string;
   /** How the server's certificate was trusted. */
   readonly trust: ServerTrust;
+  /** The checksum algorithm of this connection's transfers, as the server chose it. */
+  readonly checksum: HashAlgorithm;
   /** Lists a remote directory (default: the root), or describes one remote file. */
   list(path?: string, options?: { signal?: AbortSignal }): Promise<Entry[]>;
   /**
@@ -147,8 +181,11 @@ export interface FerryClient {
   remove(path: string): Promise<void>;
   /** Describes one remote path (`name` is its last component). */
   stat(path: string): Promise<Entry>;
-  /** Hex SHA-256 of a remote file, computed by the server. */
-  hash(path: string): Promise<string>;
+  /**
+   * Hex digest of a remote file, computed by the server: SHA-256 unless `algorithm` names the
+   * connection's {@linkcode FerryClient.checksum}.
+   */
+  hash(path: string, options?: { algorithm?: HashAlgorithm }): Promise<string>;
   /** Creates a remote directory; with `parents`, also missing parents, and succeeds if it exists. */
   mkdir(path: string, options?: { parents?: boolean }): Promise<void>;
   /** Renames or moves a remote path; an existing file at `to` is replaced only with `replace`. */

@@ -1,7 +1,7 @@
 /**
  * Uploads: a local path, bytes or a stream sent as data frames and committed by the server only
- * once the SHA-256 in the EOF matches; an interrupted upload of a path or bytes can resume from
- * what the server kept.
+ * once the digest in the EOF (in the connection's checksum algorithm) matches; an interrupted
+ * upload of a path or bytes can resume from what the server kept.
  *
  * @module
  */
@@ -23,9 +23,9 @@ import type { Mux } from "./mux.ts";
 import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
-import { bytesChunks, fileChunks } from "./sources.ts";
-import { createHasher, type Hasher, hashPrefix } from "../common/hash_file.ts";
-import { DEFAULT_STALL_MS, type TransferSettings, withinStall } from "./transfer_settings.ts";
+import { bytesChunks, fileChunks, SYNC_READ_MAX } from "./sources.ts";
+import { createHasher, type HashAlgorithm, type Hasher, hashPrefix } from "../common/hash_file.ts";
+import { DEFAULT_STALL_MS, stallGuard, type TransferSettings } from "./transfer_settings.ts";
 import { checkMtime, wirePath } from "./wire_values.ts";
 
 /** An opened upload source. */
@@ -62,11 +62,12 @@ export async function upload(
       throw err;
     }
   }
-  let hash = createHasher("sha256");
+  const algorithm = transfers.checksum ?? "sha256";
+  let hash = createHasher(algorithm);
   let offset = 0;
   if (options.resume && src.size !== UNKNOWN_SIZE && !(source instanceof ReadableStream)) {
     options.onProgress?.({ bytes: 0, total: null, verifying: true });
-    ({ offset, hash } = await resumePoint(mux, src, remote));
+    ({ offset, hash } = await resumePoint(mux, src, remote, algorithm));
   }
   const id = mux.nextId();
   const done = request(mux, id, null, (f) => {
@@ -93,15 +94,25 @@ export async function upload(
     const bytes = await sendData(
       mux,
       id,
-      { iterator, failed, hash, size, offset, transfers, what: `put ${remote}` },
+      {
+        iterator,
+        // A regular file is read straight into the frames; a pipe or device as chunks.
+        file: size === UNKNOWN_SIZE ? null : src.file,
+        failed,
+        hash,
+        size,
+        offset,
+        transfers,
+        what: `put ${remote}`,
+      },
       options,
     );
     signal?.throwIfAborted();
-    const sha256 = hash.digest();
-    await mux.writer.send(encodeEof({ id, size: offset + bytes, sha256 }));
+    const digest = hash.digest();
+    await mux.writer.send(encodeEof({ id, size: offset + bytes, digest }));
     await done;
     options.onProgress?.({ bytes, total: bytes });
-    return { bytes, sha256: sha256.toHex(), path: remote, resumed: offset };
+    return { bytes, checksum: digest.toHex(), algorithm, path: remote, resumed: offset };
   } catch (err) {
     const e = err instanceof FerryError
       ? err
@@ -132,8 +143,12 @@ async function openSource(
   if (typeof source === "string") {
     let file: Deno.FsFile | null = null;
     try {
-      file = await Deno.open(source, { read: true });
-      const info = await file.stat();
+      // A regular file is opened on this thread (microseconds, less than a pool call); anything
+      // else on the pool, since opening a FIFO waits for its writer.
+      file = Deno.statSync(source).isFile
+        ? Deno.openSync(source, { read: true })
+        : await Deno.open(source, { read: true });
+      const info = file.statSync();
       if (info.isDirectory) throw new FerryError("IS_A_DIRECTORY", `${source} is a directory`);
       if (info.isFile) {
         size = info.size;
@@ -162,9 +177,10 @@ async function resumePoint(
   mux: Mux,
   src: Source,
   remote: string,
+  algorithm: HashAlgorithm,
 ): Promise<{ offset: number; hash: Hasher }> {
-  const hash = createHasher("sha256");
-  const kept = await uploadStatus(mux, remote, src.size, src.mtime);
+  const hash = createHasher(algorithm);
+  const kept = await uploadStatus(mux, remote, src.size, src.mtime, algorithm);
   if (kept.length === 0 || kept.length > src.size) return { offset: 0, hash };
   try {
     if (src.file !== null) {
@@ -179,24 +195,25 @@ async function resumePoint(
     src.file?.close();
     throw localError(err, src.name);
   }
-  if (equalBytes(hash.copy().digest(), kept.sha256)) {
+  if (equalBytes(hash.copy().digest(), kept.digest)) {
     if (src.bytes !== null) src.chunks = bytesChunks(src.bytes.subarray(kept.length));
     return { offset: kept.length, hash };
   }
   await src.file?.seek(0, Deno.SeekMode.Start);
-  return { offset: 0, hash: createHasher("sha256") };
+  return { offset: 0, hash: createHasher(algorithm) };
 }
 
-/** What the server kept of an interrupted upload: its length and SHA-256. */
+/** What the server kept of an interrupted upload: its length and digest in `algorithm`. */
 function uploadStatus(
   mux: Mux,
   remote: string,
   size: number,
   mtime: number | null,
+  algorithm: HashAlgorithm,
 ): Promise<Digest> {
   const id = mux.nextId();
   return request(mux, id, encodeUploadStatus({ id, size, mtime, path: remote }), (f) => {
-    if (is(f, SERVICES.UPLOAD_PARTIAL)) return decodeDigest(f.payload);
+    if (is(f, SERVICES.UPLOAD_PARTIAL)) return decodeDigest(f.payload, algorithm);
     throw unexpected(f, "asking for an upload's status");
   });
 }
@@ -204,6 +221,8 @@ function uploadStatus(
 /** The data of one upload, and the request's failure to stop at. */
 interface Sending {
   iterator: AsyncIterator<Uint8Array>;
+  /** A path source's file: read straight into the frames instead of through `iterator`. */
+  file: Deno.FsFile | null;
   failed: Promise<never>;
   hash: Hasher;
   size: number;
@@ -213,7 +232,7 @@ interface Sending {
   what: string;
 }
 
-/** Sends the source's chunks as data frames, hashing them; returns the bytes sent. */
+/** Sends the source's data as data frames, hashing it; returns the bytes sent. */
 async function sendData(
   mux: Mux,
   id: number,
@@ -227,30 +246,63 @@ async function sendData(
     SERVICES.UPLOAD_DATA,
     size === UNKNOWN_SIZE ? DATA_BATCH : Math.max(1, Math.min(DATA_BATCH, size - s.offset)),
   );
-  while (true) {
-    const next = s.iterator.next();
-    next.catch(() => {});
-    const { value: chunk, done: end } = await Promise.race([next, s.failed]);
-    if (end) return bytes;
-    for (let o = 0; o < chunk.length; o += DATA_BATCH) {
-      const piece = chunk.subarray(o, o + DATA_BATCH);
-      hash.update(piece);
-      bytes += piece.length;
-      if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(piece.length);
-      // A stream may send more than it declared: grow so frame boundaries stay the same.
-      if (piece.length > frames.capacity) {
-        frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
-      }
-      // A server that stops taking data for the stall timeout is as good as gone.
-      await withinStall(
-        mux.writer.send(frames.frameCopy(id, piece)),
-        s.transfers.stallMs,
-        s.what,
-      );
-    }
+  // A server that stops taking data for the stall timeout is as good as gone.
+  const stall = stallGuard(s.transfers.stallMs, s.what);
+
+  /** Hashes and sends `data` (`frames.region()`'s first bytes when `inPlace`), paced. */
+  async function send(data: Uint8Array, inPlace: boolean): Promise<void> {
+    hash.update(data);
+    bytes += data.length;
+    if (s.transfers.throttle !== undefined) await s.transfers.throttle.take(data.length);
+    // The buffer is reused: send resolves only once the bytes were written.
+    const framed = inPlace ? frames.frame(id, data.length) : frames.frameCopy(id, data);
+    await stall.within(Promise.race([mux.writer.send(framed), s.failed]));
     if (options.onProgress && bytes - reported >= 256 * 1024) {
       reported = bytes;
       options.onProgress({ bytes, total: size === UNKNOWN_SIZE ? null : size });
     }
+  }
+
+  /** A file read straight into the frame buffer, to its end: no copy between the two. */
+  async function fromFile(file: Deno.FsFile): Promise<number> {
+    while (true) {
+      const region = frames.region();
+      let n = 0;
+      while (n < region.length) {
+        // A small file is read on this thread: a pool call costs more than the read.
+        const got = region.length <= SYNC_READ_MAX
+          ? file.readSync(region.subarray(n))
+          : await file.read(region.subarray(n));
+        if (got === null) break;
+        n += got;
+      }
+      if (n === 0) return bytes;
+      await send(region.subarray(0, n), true);
+      if (n < region.length) return bytes;
+    }
+  }
+
+  /** Any other source, chunk by chunk. */
+  async function fromChunks(): Promise<number> {
+    while (true) {
+      const next = s.iterator.next();
+      next.catch(() => {});
+      const { value: chunk, done: end } = await Promise.race([next, s.failed]);
+      if (end) return bytes;
+      for (let o = 0; o < chunk.length; o += DATA_BATCH) {
+        const piece = chunk.subarray(o, o + DATA_BATCH);
+        // A stream may send more than it declared: grow so frame boundaries stay the same.
+        if (piece.length > frames.capacity) {
+          frames = createDataFrameBuffer(SERVICES.UPLOAD_DATA, piece.length);
+        }
+        await send(piece, false);
+      }
+    }
+  }
+
+  try {
+    return s.file !== null ? await fromFile(s.file) : await fromChunks();
+  } finally {
+    stall.stop();
   }
 }

@@ -1,19 +1,38 @@
 /**
- * Hashing of file contents, shared by both ends: the hash algorithms ferry knows (SHA-256
- * today), and one prefix hasher that reads any source of bytes, from an open file to a storage
- * reader. A HASH answer, an UPLOAD_STATUS answer, the re-hash of a kept upload before it
- * resumes, and a client's check of a partial download are all this one loop.
+ * Hashing of file contents, shared by both ends: the hash algorithms ferry knows (SHA-256 and
+ * XXH3-128, PROTOCOL.md §3.2), and one prefix hasher that reads any source of bytes, from an
+ * open file to a storage reader. A HASH answer, an UPLOAD_STATUS answer, the re-hash of a kept
+ * upload before it resumes, and a client's check of a partial download are all this one loop.
  *
  * @module
  */
 
 import { createHash, type Hash } from "node:crypto";
+import type { ChecksumAlgorithm } from "../protocol/messages/common.ts";
+import { Xxh128 } from "./xxh128/mod.ts";
 
-/** A hash algorithm ferry uses for end-to-end checks. */
-export type HashAlgorithm = "sha256";
+/**
+ * A hash algorithm ferry uses for end-to-end checks: `sha256` (SHA-256, node:crypto) or
+ * `xxh128` (XXH3-128, `common/xxh128/`).
+ */
+export type HashAlgorithm = ChecksumAlgorithm;
 
-/** The algorithm used when none is named. */
+/** The algorithm used when none is named: SHA-256, what a peer that negotiated nothing uses. */
 export const DEFAULT_HASH_ALGORITHM: HashAlgorithm = "sha256";
+
+/** Every algorithm, most preferred first: what a client offers and a server accepts. */
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ["xxh128", "sha256"];
+
+/** How each algorithm is named to people. */
+export const HASH_NAMES: Readonly<Record<HashAlgorithm, string>> = {
+  sha256: "SHA-256",
+  xxh128: "XXH3-128",
+};
+
+/** Whether `name` is an algorithm ferry knows. */
+export function isHashAlgorithm(name: string): name is HashAlgorithm {
+  return (HASH_ALGORITHMS as readonly string[]).includes(name);
+}
 
 /** A running hash over bytes. */
 export interface Hasher {
@@ -39,7 +58,22 @@ export interface Hasher {
  * ```
  */
 export function createHasher(algorithm: HashAlgorithm = DEFAULT_HASH_ALGORITHM): Hasher {
-  return wrap(algorithm, createHash(algorithm));
+  return algorithm === "xxh128" ? wrapXxh128(new Xxh128()) : wrap(algorithm, createHash(algorithm));
+}
+
+function wrapXxh128(hash: Xxh128): Hasher {
+  return {
+    algorithm: "xxh128",
+    update(data) {
+      hash.update(data);
+    },
+    digest() {
+      return hash.digest();
+    },
+    copy() {
+      return wrapXxh128(hash.copy());
+    },
+  };
 }
 
 function wrap(algorithm: HashAlgorithm, hash: Hash): Hasher {

@@ -82,11 +82,13 @@ export function decodeHeader(bytes: Uint8Array, offset = 0): FrameHeader {
   if (bytes.length - offset < HEADER_SIZE) {
     throw new RangeError(`a frame header needs ${HEADER_SIZE} bytes, got ${bytes.length - offset}`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, HEADER_SIZE);
+  // Read byte by byte: this runs for every frame, and a DataView per frame is garbage.
+  const b = bytes;
+  const o = offset;
   return {
-    type: view.getUint16(0, false),
-    num: view.getUint16(2, false),
-    version: view.getUint16(4, false),
-    length: view.getUint16(6, false),
+    type: (b[o] << 8) | b[o + 1],
+    num: (b[o + 2] << 8) | b[o + 3],
+    version: (b[o + 4] << 8) | b[o + 5],
+    length: (b[o + 6] << 8) | b[o + 7],
   };
 }

@@ -12,6 +12,7 @@ import { FerryError } from "../protocol/errors.ts";
 import type { StagedUpload } from "./storage/storage.ts";
 import type { Quota } from "./quota.ts";
 import type { LogFields } from "./log.ts";
+import type { HashAlgorithm } from "../common/hash_file.ts";
 
 /** Rejected upload ids remembered per connection so their data frames are dropped silently. */
 const MAX_DISCARDING = 1024;
@@ -24,6 +25,8 @@ export interface UploadState {
   readonly path: string;
   /** The bytes, staged in the storage. */
   readonly staged: StagedUpload;
+  /** The checksum algorithm of its EOF: the connection's when the upload opened. */
+  readonly algorithm: HashAlgorithm;
   /** Declared size, or `UNKNOWN_SIZE`. */
   readonly expected: number;
   /** Bytes reserved in the quota for this upload (its declared size). */

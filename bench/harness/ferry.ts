@@ -32,6 +32,8 @@ export interface Features {
   serverFlags: string[];
   /** Whether the CLI has `--streams N` (one file over several connections). */
   streams: boolean;
+  /** Whether `put` takes `--streams N` too (its usage line in `--help` lists it). */
+  putStreams: boolean;
   /** Whether the server has an S3 storage option (`--s3…`). */
   serverS3: boolean;
 }
@@ -64,6 +66,7 @@ export async function readFeatures(clients: number): Promise<Features> {
       ? ["--max-connections-per-ip", String(Math.max(64, clients * 2))]
       : [],
     streams: /--streams\b/.test(cli),
+    putStreams: /ferry \[options\] put [^\n]*--streams/.test(cli),
     serverS3: /--s3[\w-]*/.test(server),
   };
 }
@@ -93,7 +96,7 @@ export async function startFerry(
     "--certs",
     d.certs,
     ...extraFlags,
-  ], /ferry-server listening on [^\s]*:(\d+)/);
+  ], /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/);
   return { service, port: Number(match![1]), certs: d.certs };
 }
 

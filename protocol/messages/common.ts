@@ -1,7 +1,8 @@
 /**
  * What every payload layout shares: the frame builder, the request id that opens every payload,
  * the application types carried by several services (`Role`, `Entry`), the directory entry
- * layout, and the digest payload (HASH_RESULT, UPLOAD_PARTIAL).
+ * layout, the checksum algorithms (PROTOCOL.md §3.2) and the digest payload (HASH_RESULT,
+ * UPLOAD_PARTIAL).
  *
  * @module
  */
@@ -31,6 +32,56 @@ import { FerryError } from "../errors.ts";
 export const ID_SIZE = 4;
 /** Bytes of a SHA-256 digest. */
 export const SHA256_SIZE = 32;
+
+/**
+ * An end-to-end checksum algorithm (PROTOCOL.md §3.2): `sha256` (SHA-256, what a connection
+ * uses unless HELLO and WELCOME chose another) or `xxh128` (XXH3-128, seed 0).
+ */
+export type ChecksumAlgorithm = "sha256" | "xxh128";
+
+/** The number of each algorithm on the wire. */
+export const CHECKSUM_NUMBERS: Readonly<Record<ChecksumAlgorithm, number>> = {
+  sha256: 1,
+  xxh128: 2,
+};
+
+/** Bytes of each algorithm's digest. */
+export const DIGEST_SIZES: Readonly<Record<ChecksumAlgorithm, number>> = {
+  sha256: SHA256_SIZE,
+  xxh128: 16,
+};
+
+/** The algorithm numbered `n` on the wire, or `undefined` for a number this version does not know. */
+export function checksumNumbered(n: number): ChecksumAlgorithm | undefined {
+  return (Object.keys(CHECKSUM_NUMBERS) as ChecksumAlgorithm[]).find((a) =>
+    CHECKSUM_NUMBERS[a] === n
+  );
+}
+
+/**
+ * Reads a `u8` checksum algorithm number that must be known.
+ *
+ * @throws {FerryError} `BAD_ARGUMENT` for a number this version does not know.
+ */
+export function readChecksum(c: ByteCursor, field: string): ChecksumAlgorithm {
+  const n = readU8(c, field);
+  const algorithm = checksumNumbered(n);
+  if (algorithm === undefined) {
+    throw new FerryError("BAD_ARGUMENT", `${field}: unknown checksum algorithm ${n}`);
+  }
+  return algorithm;
+}
+
+/**
+ * Checks that `digest` has the size of some algorithm's digest (16 or 32 bytes).
+ *
+ * @throws {RangeError} otherwise.
+ */
+export function checkDigestSize(digest: Uint8Array): void {
+  if (!Object.values(DIGEST_SIZES).includes(digest.length)) {
+    throw new RangeError(`a digest is 16 (XXH3-128) or 32 (SHA-256) bytes, not ${digest.length}`);
+  }
+}
 
 /** What a token allows. Higher values include the rights of lower ones. */
 export type Role = "read" | "write" | "admin";
@@ -76,7 +127,8 @@ export function frameWith(
 /** Reads the request id at the start of a payload, or `undefined` if it is shorter than 4 bytes. */
 export function peekRequestId(payload: Uint8Array): number | undefined {
   if (payload.length < ID_SIZE) return undefined;
-  return new DataView(payload.buffer, payload.byteOffset, ID_SIZE).getUint32(0, false);
+  // Read byte by byte: this runs for every frame, and a DataView per frame is garbage.
+  return ((payload[0] << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]) >>> 0;
 }
 
 /**
@@ -112,30 +164,40 @@ export function readEntry(c: ByteCursor): Entry {
   return { name, kind, size, mtime: mtime === UNKNOWN_SIZE ? null : mtime };
 }
 
-/** HASH_RESULT (0,6) and UPLOAD_PARTIAL (1,6): a byte count and the SHA-256 of those bytes. */
+/**
+ * HASH_RESULT (0,6) and UPLOAD_PARTIAL (1,6): a byte count and the digest of those bytes, in the
+ * algorithm of the request they answer (PROTOCOL.md §3.2).
+ */
 export interface Digest {
   /** Request id. */
   id: number;
   /** Number of bytes hashed. */
   length: number;
-  /** Their SHA-256 (32 bytes). */
-  sha256: Uint8Array;
+  /** Their digest: 32 bytes of SHA-256 or 16 of XXH3-128. */
+  digest: Uint8Array;
 }
 
-/** Encodes a HASH_RESULT or UPLOAD_PARTIAL frame. */
+/**
+ * Encodes a HASH_RESULT or UPLOAD_PARTIAL frame.
+ *
+ * @throws {RangeError} when the digest is neither 16 nor 32 bytes.
+ */
 export function encodeDigest(service: Service, m: Digest): Uint8Array {
-  if (m.sha256.length !== SHA256_SIZE) throw new RangeError("sha256 must be 32 bytes");
-  return frameWith(service, 4 + 8 + SHA256_SIZE, (b) => {
+  checkDigestSize(m.digest);
+  return frameWith(service, 4 + 8 + m.digest.length, (b) => {
     putU32(b, m.id);
     putU64(b, m.length);
-    putBytes(b, m.sha256);
+    putBytes(b, m.digest);
   });
 }
 
-/** Decodes a HASH_RESULT or UPLOAD_PARTIAL payload. */
-export function decodeDigest(payload: Uint8Array): Digest {
+/** Decodes a HASH_RESULT or UPLOAD_PARTIAL payload whose digest is in `algorithm`. */
+export function decodeDigest(
+  payload: Uint8Array,
+  algorithm: ChecksumAlgorithm = "sha256",
+): Digest {
   const c = cursor(payload);
   const id = readU32(c, "id");
   const length = readKnownU64(c, "length");
-  return { id, length, sha256: readBytes(c, SHA256_SIZE, "sha256").slice() };
+  return { id, length, digest: readBytes(c, DIGEST_SIZES[algorithm], "digest").slice() };
 }

@@ -21,7 +21,16 @@ import {
   readU8,
   utf8Bytes,
 } from "../bytes.ts";
-import { type Entry, entrySize, frameWith, putEntry, readEntry } from "./common.ts";
+import {
+  CHECKSUM_NUMBERS,
+  type ChecksumAlgorithm,
+  type Entry,
+  entrySize,
+  frameWith,
+  putEntry,
+  readChecksum,
+  readEntry,
+} from "./common.ts";
 
 /** A request naming one remote path: LIST (0,0), DELETE (0,1) or STAT (0,3). */
 export interface PathRequest {
@@ -105,7 +114,7 @@ export function decodeStatResult(payload: Uint8Array): StatResult {
   return { id: readU32(c, "id"), entry: readEntry(c) };
 }
 
-/** HASH (0,5): the SHA-256 of a file's first `length` bytes (all of it when unknown). */
+/** HASH (0,5): the digest of a file's first `length` bytes (all of it when unknown). */
 export interface HashRequest {
   /** Request id. */
   id: number;
@@ -113,22 +122,39 @@ export interface HashRequest {
   length: number;
   /** Remote path. */
   path: string;
+  /**
+   * The algorithm of the answer, appended when given; absent means SHA-256 whatever the
+   * connection negotiated (PROTOCOL.md §3.2). Only name one the server listed in WELCOME.
+   */
+  algorithm?: ChecksumAlgorithm;
 }
 
-/** Encodes a HASH frame. */
+/** Encodes a HASH frame; the algorithm is appended when given. */
 export function encodeHashRequest(m: HashRequest): Uint8Array {
   const path = utf8Bytes(m.path);
-  return frameWith(SERVICES.HASH, 4 + 8 + 2 + path.length, (b) => {
+  const extra = m.algorithm === undefined ? 0 : 1;
+  return frameWith(SERVICES.HASH, 4 + 8 + 2 + path.length + extra, (b) => {
     putU32(b, m.id);
     putU64(b, m.length);
     putBlob(b, path);
+    if (m.algorithm !== undefined) putU8(b, CHECKSUM_NUMBERS[m.algorithm]);
   });
 }
 
-/** Decodes a HASH payload. */
+/**
+ * Decodes a HASH payload.
+ *
+ * @throws {FerryError} `BAD_ARGUMENT` for an algorithm number this version does not know.
+ */
 export function decodeHashRequest(payload: Uint8Array): HashRequest {
   const c = cursor(payload);
-  return { id: readU32(c, "id"), length: readU64(c, "length"), path: readString(c, "path") };
+  const m: HashRequest = {
+    id: readU32(c, "id"),
+    length: readU64(c, "length"),
+    path: readString(c, "path"),
+  };
+  if (c.offset < payload.length) m.algorithm = readChecksum(c, "algorithm");
+  return m;
 }
 
 /** MKDIR (0,7): create a directory. */

@@ -13,8 +13,12 @@
  */
 
 export {
+  CHECKSUM_NUMBERS,
+  type ChecksumAlgorithm,
+  checksumNumbered,
   decodeDigest,
   type Digest,
+  DIGEST_SIZES,
   encodeDigest,
   type Entry,
   type EntryKind,

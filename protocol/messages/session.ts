@@ -17,7 +17,14 @@ import {
   readU8,
   utf8Bytes,
 } from "../bytes.ts";
-import { frameWith, type Role } from "./common.ts";
+import {
+  CHECKSUM_NUMBERS,
+  type ChecksumAlgorithm,
+  checksumNumbered,
+  frameWith,
+  readChecksum,
+  type Role,
+} from "./common.ts";
 
 const ROLE_NUMBERS: Record<Role, number> = { read: 1, write: 2, admin: 3 };
 
@@ -31,28 +38,57 @@ export interface Hello {
   maxVersion: number;
   /** Free-form client name and version, for logs. */
   agent: string;
+  /**
+   * The checksum algorithms the client accepts, most preferred first (PROTOCOL.md §3.2). Absent
+   * from a client that predates them: it accepts SHA-256 only. Numbers this version does not
+   * know are left out when decoding.
+   */
+  checksums?: ChecksumAlgorithm[];
 }
 
-/** Encodes a HELLO frame. */
+/**
+ * Encodes a HELLO frame; the checksum list is appended when given.
+ *
+ * @throws {RangeError} when the list has more than 255 algorithms.
+ */
 export function encodeHello(m: Hello): Uint8Array {
   const agent = utf8Bytes(m.agent);
-  return frameWith(SERVICES.HELLO, 4 + 2 + 2 + 2 + agent.length, (b) => {
+  const checksums = m.checksums;
+  if (checksums !== undefined && checksums.length > 0xff) {
+    throw new RangeError(`${checksums.length} checksum algorithms do not fit a u8 count`);
+  }
+  const extra = checksums === undefined ? 0 : 1 + checksums.length;
+  return frameWith(SERVICES.HELLO, 4 + 2 + 2 + 2 + agent.length + extra, (b) => {
     putU32(b, m.id);
     putU16(b, m.minVersion);
     putU16(b, m.maxVersion);
     putBlob(b, agent);
+    if (checksums !== undefined) {
+      putU8(b, checksums.length);
+      for (const a of checksums) putU8(b, CHECKSUM_NUMBERS[a]);
+    }
   });
 }
 
 /** Decodes a HELLO payload. */
 export function decodeHello(payload: Uint8Array): Hello {
   const c = cursor(payload);
-  return {
+  const hello: Hello = {
     id: readU32(c, "id"),
     minVersion: readU16(c, "minVersion"),
     maxVersion: readU16(c, "maxVersion"),
     agent: readString(c, "agent"),
   };
+  if (c.offset < payload.length) {
+    const count = readU8(c, "checksum count");
+    const checksums: ChecksumAlgorithm[] = [];
+    for (let i = 0; i < count; i++) {
+      const known = checksumNumbered(readU8(c, "checksum"));
+      if (known !== undefined && !checksums.includes(known)) checksums.push(known);
+    }
+    hello.checksums = checksums;
+  }
+  return hello;
 }
 
 /** WELCOME (4,1): the server's answer to HELLO. */
@@ -63,22 +99,60 @@ export interface Welcome {
   version: number;
   /** Free-form server name and version. */
   agent: string;
+  /**
+   * What the server chose from a HELLO that listed checksum algorithms, and what it can do
+   * (PROTOCOL.md §3.2). Absent from a server that predates them: the connection then uses
+   * SHA-256 and no optional feature.
+   */
+  session?: WelcomeSession;
 }
 
-/** Encodes a WELCOME frame. */
+/** The part of WELCOME appended for checksum negotiation and optional features. */
+export interface WelcomeSession {
+  /** The checksum algorithm of this connection's transfers. */
+  checksum: ChecksumAlgorithm;
+  /** Bits of {@linkcode FEATURES}; unknown bits are ignored. */
+  features: number;
+}
+
+/** Optional server features announced in WELCOME (PROTOCOL.md §3.2). */
+export const FEATURES = {
+  /** DOWNLOAD honours its `length` field: ranges of a file, for one file over several streams. */
+  RANGES: 1,
+} as const;
+
+/** Encodes a WELCOME frame; the session part is appended when given. */
 export function encodeWelcome(m: Welcome): Uint8Array {
   const agent = utf8Bytes(m.agent);
-  return frameWith(SERVICES.WELCOME, 4 + 2 + 2 + agent.length, (b) => {
+  const extra = m.session === undefined ? 0 : 1 + 4;
+  return frameWith(SERVICES.WELCOME, 4 + 2 + 2 + agent.length + extra, (b) => {
     putU32(b, m.id);
     putU16(b, m.version);
     putBlob(b, agent);
+    if (m.session !== undefined) {
+      putU8(b, CHECKSUM_NUMBERS[m.session.checksum]);
+      putU32(b, m.session.features);
+    }
   });
 }
 
-/** Decodes a WELCOME payload. */
+/**
+ * Decodes a WELCOME payload.
+ *
+ * @throws {FerryError} `BAD_ARGUMENT` when the chosen checksum is unknown (the server must
+ * choose one the client listed) or the session part is cut short.
+ */
 export function decodeWelcome(payload: Uint8Array): Welcome {
   const c = cursor(payload);
-  return { id: readU32(c, "id"), version: readU16(c, "version"), agent: readString(c, "agent") };
+  const welcome: Welcome = {
+    id: readU32(c, "id"),
+    version: readU16(c, "version"),
+    agent: readString(c, "agent"),
+  };
+  if (c.offset < payload.length) {
+    welcome.session = { checksum: readChecksum(c, "checksum"), features: readU32(c, "features") };
+  }
+  return welcome;
 }
 
 /** AUTH (4,2): present an access token. */

@@ -20,7 +20,6 @@ import {
   putU32,
   putU64,
   readBytes,
-  readRest,
   readString,
   readU32,
   readU64,
@@ -28,7 +27,15 @@ import {
   utf8Bytes,
 } from "../bytes.ts";
 import { FerryError } from "../errors.ts";
-import { frameWith, ID_SIZE, readKnownU64, SHA256_SIZE } from "./common.ts";
+import {
+  checkDigestSize,
+  type ChecksumAlgorithm,
+  DIGEST_SIZES,
+  frameWith,
+  ID_SIZE,
+  peekRequestId,
+  readKnownU64,
+} from "./common.ts";
 
 /** Most file bytes one data frame carries: the payload limit less the request id. */
 export const DATA_CHUNK: number = MAX_PAYLOAD - ID_SIZE;
@@ -37,7 +44,7 @@ export const DATA_FRAME_SIZE: number = HEADER_SIZE + ID_SIZE + DATA_CHUNK;
 /** File bytes a sender batches into one write: four full data frames. */
 export const DATA_BATCH: number = 4 * DATA_CHUNK;
 
-/** DOWNLOAD (1,0): fetch a file from `offset` to its end. */
+/** DOWNLOAD (1,0): fetch a file from `offset` to its end, or `length` bytes of it. */
 export interface Download {
   /** Request id. */
   id: number;
@@ -45,15 +52,23 @@ export interface Download {
   offset: number;
   /** Remote path. */
   path: string;
+  /**
+   * Bytes to send from `offset` (a range), or `UNKNOWN_SIZE` for all of the rest. Appended to
+   * the payload when given; only a server that announces the `RANGES` feature in WELCOME
+   * honours it (PROTOCOL.md §4.4); absent means the rest of the file.
+   */
+  length?: number;
 }
 
-/** Encodes a DOWNLOAD frame. */
+/** Encodes a DOWNLOAD frame; `length` is appended when given. */
 export function encodeDownload(m: Download): Uint8Array {
   const path = utf8Bytes(m.path);
-  return frameWith(SERVICES.DOWNLOAD, 4 + 8 + 2 + path.length, (b) => {
+  const extra = m.length === undefined ? 0 : 8;
+  return frameWith(SERVICES.DOWNLOAD, 4 + 8 + 2 + path.length + extra, (b) => {
     putU32(b, m.id);
     putU64(b, m.offset);
     putBlob(b, path);
+    if (m.length !== undefined) putU64(b, m.length);
   });
 }
 
@@ -63,7 +78,9 @@ export function decodeDownload(payload: Uint8Array): Download {
   const id = readU32(c, "id");
   const offset = readU64(c, "offset");
   if (offset === UNKNOWN_SIZE) throw new FerryError("BAD_ARGUMENT", "offset may not be unknown");
-  return { id, offset, path: readString(c, "path") };
+  const download: Download = { id, offset, path: readString(c, "path") };
+  if (c.offset < payload.length) download.length = readU64(c, "length");
+  return download;
 }
 
 /** FILE_INFO (1,4): opens a download with the file's size and modification time. */
@@ -192,32 +209,39 @@ export function decodeUploadResume(payload: Uint8Array): UploadResume {
   };
 }
 
-/** EOF (3,3): the end of a file's data, with the byte count and SHA-256 of what was sent. */
+/**
+ * EOF (3,3): the end of a file's data, with the byte count and the digest of what was sent, in
+ * the checksum algorithm of the connection (PROTOCOL.md §3.2).
+ */
 export interface Eof {
   /** Request id. */
   id: number;
   /** Number of file bytes sent by this operation. */
   size: number;
-  /** SHA-256 of those bytes (32 bytes). */
-  sha256: Uint8Array;
+  /** Digest of those bytes: 32 bytes of SHA-256 or 16 of XXH3-128. */
+  digest: Uint8Array;
 }
 
-/** Encodes an EOF frame. */
+/**
+ * Encodes an EOF frame.
+ *
+ * @throws {RangeError} when the digest is neither 16 nor 32 bytes.
+ */
 export function encodeEof(m: Eof): Uint8Array {
-  if (m.sha256.length !== SHA256_SIZE) throw new RangeError("sha256 must be 32 bytes");
-  return frameWith(SERVICES.EOF, 4 + 8 + SHA256_SIZE, (b) => {
+  checkDigestSize(m.digest);
+  return frameWith(SERVICES.EOF, 4 + 8 + m.digest.length, (b) => {
     putU32(b, m.id);
     putU64(b, m.size);
-    putBytes(b, m.sha256);
+    putBytes(b, m.digest);
   });
 }
 
-/** Decodes an EOF payload. */
-export function decodeEof(payload: Uint8Array): Eof {
+/** Decodes an EOF payload whose digest is in `algorithm`. */
+export function decodeEof(payload: Uint8Array, algorithm: ChecksumAlgorithm = "sha256"): Eof {
   const c = cursor(payload);
   const id = readU32(c, "id");
   const size = readKnownU64(c, "size");
-  return { id, size, sha256: readBytes(c, SHA256_SIZE, "sha256").slice() };
+  return { id, size, digest: readBytes(c, DIGEST_SIZES[algorithm], "digest").slice() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,8 +257,15 @@ export interface Data {
 
 /** Decodes a DOWNLOAD_DATA or UPLOAD_DATA payload. */
 export function decodeData(payload: Uint8Array): Data {
-  const c = cursor(payload);
-  return { id: readU32(c, "id"), data: readRest(c) };
+  // No cursor: this runs for every data frame (16,000 per GiB).
+  const id = peekRequestId(payload);
+  if (id === undefined) {
+    throw new FerryError(
+      "BAD_ARGUMENT",
+      `payload too short: id needs 4 bytes at offset 0, payload has ${payload.length}`,
+    );
+  }
+  return { id, data: payload.subarray(ID_SIZE) };
 }
 
 /** Bytes needed to send `dataLength` file bytes as data frames (0 bytes take one empty frame). */

@@ -1,6 +1,7 @@
 /**
- * HASH (0,5): the SHA-256 of a file or of its first bytes, which is how a client checks that a
- * partial download still matches before resuming it.
+ * HASH (0,5): the digest of a file or of its first bytes, in the algorithm the request names
+ * (SHA-256 when it names none), which is how a client checks that a partial download still
+ * matches before resuming it, and how `stat` shows a file's SHA-256.
  *
  * @module
  */
@@ -17,22 +18,30 @@ import { type BackgroundWork, logOp, type Session } from "../session.ts";
 export function startHash(session: Session, payload: Uint8Array): BackgroundWork {
   const req = decodeHashRequest(payload);
   requireRole(session, "read", "hashing");
+  const algorithm = req.algorithm ?? "sha256";
+  if (!(session.ctx.storage.checksums ?? ["sha256"]).includes(algorithm)) {
+    throw new FerryError("BAD_ARGUMENT", `this server does not hash with ${algorithm}`);
+  }
   return {
     id: req.id,
     async run(signal) {
-      const digest = await session.ctx.storage.hash(req.path, { length: req.length, signal });
+      const digest = await session.ctx.storage.hash(req.path, {
+        length: req.length,
+        algorithm,
+        signal,
+      });
       if (req.length !== UNKNOWN_SIZE && digest.length < req.length) {
         throw new FerryError(
           "BAD_ARGUMENT",
           `${quoteName(req.path)} has only ${digest.length} of the ${req.length} bytes asked for`,
         );
       }
-      logOp(session, { op: "hash", path: req.path, bytes: digest.length, result: "ok" });
+      logOp(session, { op: "hash", path: req.path, bytes: digest.length, algorithm, result: "ok" });
       await session.writer.send(
         encodeDigest(SERVICES.HASH_RESULT, {
           id: req.id,
           length: digest.length,
-          sha256: digest.digest,
+          digest: digest.digest,
         }),
       );
     },

@@ -36,10 +36,17 @@ import { handleRename } from "./rename.ts";
 import { handleCancel } from "./cancel.ts";
 import { handleCloseServer } from "./admin.ts";
 
-/** Handles one frame's payload for a session; what it throws is answered with an ERROR. */
+/**
+ * Handles one frame's payload for a session; what it throws is answered with an ERROR. The
+ * payload is valid only until the handler's promise settles (the read loop reuses its buffers):
+ * decode or copy what must outlive it.
+ */
 export type Handler = (session: Session, payload: Uint8Array) => Promise<void> | void;
 
-/** Decodes and checks a request (throwing to refuse it), and returns its work. */
+/**
+ * Decodes and checks a request (throwing to refuse it), and returns its work, which must not
+ * read the payload (it runs after the read loop has moved on).
+ */
 export type BackgroundHandler = (session: Session, payload: Uint8Array) => BackgroundWork;
 
 /** How the read loop runs one service. */

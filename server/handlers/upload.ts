@@ -28,7 +28,7 @@ import {
 import { SERVICES } from "../../protocol/services.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
-import type { StagedUpload } from "../storage/storage.ts";
+import type { HashAlgorithm, StagedUpload } from "../storage/storage.ts";
 import type { UploadState } from "../uploads.ts";
 import { requireRole } from "../access.ts";
 import {
@@ -92,17 +92,19 @@ async function open(
   session: Session,
   req: Upload,
   received: number,
-  stage: (user: string) => Promise<StagedUpload>,
+  stage: (user: string, algorithm: HashAlgorithm) => Promise<StagedUpload>,
 ): Promise<void> {
   const { uploads } = session;
+  const algorithm = session.checksum;
   try {
     assertNewRequest(session, req.id);
-    const staged = await stage(checkUpload(session, req));
+    const staged = await stage(checkUpload(session, req), algorithm);
     try {
       uploads.open({
         id: req.id,
         path: req.path,
         staged,
+        algorithm,
         expected: req.size,
         reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
         started: performance.now(),
@@ -132,31 +134,45 @@ async function open(
 /** UPLOAD (1,2) handler: validates the request and stages the upload. */
 export async function handleUpload(session: Session, payload: Uint8Array): Promise<void> {
   const req = decodeUpload(payload);
-  await open(session, req, 0, (user) => session.ctx.storage.stage({ ...req, user }));
+  await open(
+    session,
+    req,
+    0,
+    (user, algorithm) => session.ctx.storage.stage({ ...req, user, algorithm }),
+  );
 }
 
 /** UPLOAD_RESUME (1,7) handler: continues a kept upload at `offset` (its prefix re-hashed). */
 export async function handleUploadResume(session: Session, payload: Uint8Array): Promise<void> {
   const req = decodeUploadResume(payload);
-  await open(session, req, req.offset, (user) => session.ctx.storage.resume({ ...req, user }));
+  await open(
+    session,
+    req,
+    req.offset,
+    (user, algorithm) => session.ctx.storage.resume({ ...req, user, algorithm }),
+  );
   logOp(session, { op: "put-resume", path: req.path, offset: req.offset, result: "ok" });
 }
 
-/** UPLOAD_STATUS (1,5): how much of an interrupted upload is kept, and its SHA-256. */
+/**
+ * UPLOAD_STATUS (1,5): how much of an interrupted upload is kept, and its digest in the
+ * connection's checksum algorithm.
+ */
 export function startUploadStatus(session: Session, payload: Uint8Array): BackgroundWork {
   const req = decodeUploadStatus(payload);
   requireRole(session, "write", "uploading");
+  const algorithm = session.checksum;
   return {
     id: req.id,
     async run(signal) {
       const user = checkUpload(session, req);
-      const kept = await session.ctx.storage.partialStatus({ ...req, user }, signal);
+      const kept = await session.ctx.storage.partialStatus({ ...req, user, algorithm }, signal);
       logOp(session, { op: "put-status", path: req.path, bytes: kept.length, result: "ok" });
       await session.writer.send(
         encodeDigest(SERVICES.UPLOAD_PARTIAL, {
           id: req.id,
           length: kept.length,
-          sha256: kept.digest,
+          digest: kept.digest,
         }),
       );
     },
@@ -195,10 +211,20 @@ export async function handleUploadData(session: Session, payload: Uint8Array): P
  * fsync, rename, fsync the directory) runs in the background.
  */
 export function handleEof(session: Session, payload: Uint8Array): void {
-  const eof = decodeEof(payload);
-  const state = session.uploads.forFrame(eof.id);
+  // A payload too short for the shortest digest is BAD_ARGUMENT, whatever its id.
+  const { id } = decodeEof(payload, "xxh128");
+  const state = session.uploads.forFrame(id);
   if (state === undefined) {
-    session.uploads.endRejected(eof.id);
+    session.uploads.endRejected(id);
+    return;
+  }
+  // The digest's size is that of the upload's algorithm; a malformed EOF fails the upload.
+  let eof: Eof;
+  try {
+    eof = decodeEof(payload, state.algorithm);
+  } catch (err) {
+    session.uploads.committing(state);
+    session.track(session.uploads.fail(state, asFerryError(err), true));
     return;
   }
   // Later data frames with this id are unknown; the id stays in flight until OK or ERROR.
@@ -215,7 +241,7 @@ async function commit(session: Session, state: UploadState, eof: Eof): Promise<v
         `upload declared ${state.expected} bytes but ${state.received} arrived`,
       );
     }
-    const { replacedBytes } = await state.staged.commit({ size: eof.size, digest: eof.sha256 });
+    const { replacedBytes } = await state.staged.commit({ size: eof.size, digest: eof.digest });
     session.ctx.quota.stored(state.received, replacedBytes);
   } catch (err) {
     await session.uploads.fail(state, asFerryError(err), true);

@@ -11,7 +11,7 @@ import type { Entry } from "../../protocol/messages/mod.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
-import { hashPrefix } from "../../common/hash_file.ts";
+import { HASH_ALGORITHMS, hashPrefix } from "../../common/hash_file.ts";
 import { fsError } from "./fs_errors.ts";
 import { isTempName, parsePath, resolveExisting, resolveParent } from "./paths.ts";
 import { createLocalStaging } from "./local_staging.ts";
@@ -91,6 +91,7 @@ export async function createLocalStorage(path: string): Promise<LocalStorage> {
 
   return {
     root,
+    checksums: HASH_ALGORITHMS,
 
     async stat(path) {
       return (await statPath(path)).entry;

@@ -20,12 +20,13 @@ import type { Entry } from "../../protocol/messages/mod.ts";
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
-import { hashPrefix } from "../../common/hash_file.ts";
+import { HASH_ALGORITHMS, hashPrefix } from "../../common/hash_file.ts";
 import {
   type BeneathDirectory,
   type BeneathFile,
   BeneathRoot,
   type FileStat,
+  SYNC_IO_MAX,
 } from "./beneath/mod.ts";
 import { makeEntry, wireMtime } from "./entries.ts";
 import { escapeNameBytes, listedName } from "./listed_names.ts";
@@ -103,6 +104,7 @@ export function createRaceFreeStorage(
 
   const storage: RaceFreeStorage = {
     root: root.realPath,
+    checksums: HASH_ALGORITHMS,
 
     stat(path) {
       return attempt(() => {
@@ -336,7 +338,10 @@ function fileReader(file: BeneathFile, info: FileStat, offset: number): FileRead
     close() {
       if (!open) return;
       open = false;
-      file.close().catch(() => {});
+      // A small file is closed at once (a pool call costs more than the close); a large one on
+      // the pool, since its close frees its blocks when it was removed meanwhile.
+      if (info.size <= SYNC_IO_MAX && file.idle) file.closeSync();
+      else file.close().catch(() => {});
     },
   };
 }

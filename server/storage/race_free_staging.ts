@@ -6,7 +6,7 @@
  * check that it is still the same directory at the same place inside the root, and replace the
  * target with `renameat2(RENAME_EXCHANGE)` relative to that descriptor (the old file, now
  * under the temporary's name, is then removed, so the size replaced is exact), then fsync the
- * directory. A directory moved or swapped during the upload fails the commit (`NOT_FOUND`)
+ * directory (group commit: the commits into one directory at about the same time share fsyncs). A directory moved or swapped during the upload fails the commit (`NOT_FOUND`)
  * instead of committing into it.
  *
  * Temporary names, resumability and the order of concurrent commits are those of
@@ -19,7 +19,7 @@
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
-import { WRITE_BUFFER_SIZE } from "../../common/atomic_file.ts";
+import { createGroupSync, WRITE_BUFFER_SIZE } from "../../common/atomic_file.ts";
 import { createHasher, type Hasher, hashPrefix } from "../../common/hash_file.ts";
 import type { BeneathDirectory, BeneathFile, BeneathRoot } from "./beneath/mod.ts";
 import { parsePath } from "./paths.ts";
@@ -29,6 +29,7 @@ import {
   createKeyedLock,
   partialName,
   randomPartName,
+  UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
 
@@ -67,6 +68,8 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
   const active = new Set<string>();
   /** Commits to one target (`dev:ino/name`) run one at a time. */
   const commits = createKeyedLock();
+  /** Directory fsyncs, by `dev:ino`, shared by the commits into one directory. */
+  const directories = createGroupSync();
 
   /** Opens the target's directory and checks what the final name is now. */
   function openTarget(path: string): Target {
@@ -158,11 +161,12 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
   ): StagedUpload {
     const key = `${target.dirId}/${temp}`;
     const path = request.path;
-    const size = Math.max(1, Math.min(WRITE_BUFFER_SIZE, bufferSize(request, kept.length)));
+    const size = Math.max(1, Math.min(UPLOAD_BUFFER_SIZE, bufferSize(request, kept.length)));
     const hasher = kept.hasher;
     let length = kept.length;
     let position = kept.length;
-    let buffer: Uint8Array = new Uint8Array(size);
+    // The second buffer is allocated only once a write of the first is under way.
+    let buffer: Uint8Array | null = new Uint8Array(size);
     let spare: Uint8Array | null = null;
     let fill = 0;
     let writing: Promise<void> = Promise.resolve();
@@ -172,13 +176,13 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
 
     /** Starts writing the filled buffer, after the write before it, and switches buffers. */
     async function startWrite(): Promise<void> {
-      if (fill === 0) return;
+      if (fill === 0 || buffer === null) return;
       const full = buffer.subarray(0, fill);
       await writing;
       writing = file.writeAt(full, position);
       writing.catch(() => {}); // surfaced by the next write or flush
       position += fill;
-      const next = spare ?? new Uint8Array(buffer.length);
+      const next = spare;
       spare = buffer;
       buffer = next;
       fill = 0;
@@ -220,6 +224,7 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
         hasher.update(data);
         length += data.length;
         for (let offset = 0; offset < data.length;) {
+          buffer ??= new Uint8Array(size);
           const n = Math.min(data.length - offset, buffer.length - fill);
           buffer.set(data.subarray(offset, offset + n), fill);
           fill += n;
@@ -232,7 +237,9 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
         await flush();
         if (request.mtime !== null) file.setTimes(Date.now(), request.mtime);
         await file.sync();
-        await closeFile();
+        // Nothing is in flight, and closing a file that keeps its name frees nothing.
+        fileOpen = false;
+        file.closeSync();
         const replacedBytes = await commits.run(`${target.dirId}/${target.name}`, async () => {
           // The directory by its path now: it must still be the one the temporary is in.
           const current = root.openParent(target.components);
@@ -246,7 +253,8 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
             }
             const replaced = await replace(current.dir, temp, current.name);
             committed = true;
-            await current.dir.sync();
+            // Commits into one directory share its fsyncs (`current.dir` stays open until then).
+            await directories.sync(target.dirId, () => current.dir.sync());
             return replaced;
           } finally {
             current.dir.close();
@@ -407,5 +415,5 @@ function nothingKept(request: ResumeRequest): FerryError {
 
 /** The write buffer of an upload with `received` bytes so far (small for small files). */
 function bufferSize(request: StageRequest, received: number): number {
-  return request.size === UNKNOWN_SIZE ? WRITE_BUFFER_SIZE : request.size - received;
+  return request.size === UNKNOWN_SIZE ? UPLOAD_BUFFER_SIZE : request.size - received;
 }

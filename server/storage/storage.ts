@@ -167,6 +167,12 @@ export interface CleanupResult {
  * with a `FerryError` whose message names only client paths.
  */
 export interface Storage {
+  /**
+   * The hash algorithms {@linkcode Storage.hash}, {@linkcode Storage.stage},
+   * {@linkcode Storage.resume} and {@linkcode Storage.partialStatus} take, most preferred
+   * first; SHA-256 alone when absent. The server offers clients only these.
+   */
+  readonly checksums?: readonly HashAlgorithm[];
   /** Describes a path (symlinks inside the root followed), named by its last component. */
   stat(path: string): Promise<Entry>;
   /** Describes a path and, when it is a directory, streams its entries. */

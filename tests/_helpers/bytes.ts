@@ -1,11 +1,13 @@
 /**
- * Byte helpers shared by the tests: concatenation, random bytes, SHA-256 (independent of the
- * product's hashing: node:crypto), and searching.
+ * Byte helpers shared by the tests: concatenation, random bytes, SHA-256 and XXH3-128
+ * (independent of the product's hashing: node:crypto and the npm package `hash-wasm`), and
+ * searching.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
+import { xxhash128 } from "hash-wasm";
 
 /** 1,024 bytes. */
 export const KiB = 1024;
@@ -45,6 +47,14 @@ export function sha256Hex(data: Uint8Array | string): string {
 /** SHA-256 of bytes, as 32 bytes. */
 export function sha256Bytes(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(data).digest());
+}
+
+/**
+ * Hex XXH3-128 of bytes, by the npm package `hash-wasm` (not by `common/xxh128/`, the code under
+ * test): the default checksum of transfers between a client and a server of this version.
+ */
+export function xxh128Hex(data: Uint8Array): Promise<string> {
+  return xxhash128(data);
 }
 
 /** Index of `needle` in `haystack`, or -1. */

@@ -198,11 +198,11 @@ export function rawUpload(
   id: number,
   path: string,
   data: Uint8Array,
-  sha256: Uint8Array,
+  digest: Uint8Array,
 ): Uint8Array[] {
   return [
     encodeUpload({ id, size: data.length, mtime: null, path }),
     encodeDataFrames(SERVICES.UPLOAD_DATA, id, data),
-    encodeEof({ id, size: data.length, sha256 }),
+    encodeEof({ id, size: data.length, digest }),
   ];
 }

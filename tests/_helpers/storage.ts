@@ -16,6 +16,7 @@
 
 import assert from "node:assert/strict";
 import { tree } from "./fs.ts";
+import { sha256Hex, xxh128Hex } from "./bytes.ts";
 import {
   abortMultipartUpload,
   copyObject,
@@ -51,6 +52,17 @@ export const TEST_STORAGE: "local" | "s3" = env("FERRY_TEST_STORAGE") === "s3" ?
 
 /** True when test servers serve an S3 bucket (`FERRY_TEST_STORAGE=s3`). */
 export const ON_S3 = TEST_STORAGE === "s3";
+
+/**
+ * The end-to-end checksum a test server's transfers carry (PROTOCOL.md §3.2): XXH3-128 on the
+ * local disk, SHA-256 on S3 (whose storage keeps and resumes SHA-256 only).
+ */
+export const TEST_CHECKSUM: "xxh128" | "sha256" = ON_S3 ? "sha256" : "xxh128";
+
+/** `data`'s digest in {@linkcode TEST_CHECKSUM}, as lowercase hex. */
+export function checksumHex(data: Uint8Array): Promise<string> {
+  return ON_S3 ? Promise.resolve(sha256Hex(data)) : xxh128Hex(data);
+}
 
 const IN_CI = env("CI") === "true";
 let warned = false;

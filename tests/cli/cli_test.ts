@@ -31,6 +31,7 @@ import {
   taskFlags,
   tempDir,
   within,
+  xxh128Hex,
 } from "../_helpers/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -40,7 +41,8 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
   assert.ok(CLIENT_FLAGS.some((f) => f.startsWith("--allow-net")), String(CLIENT_FLAGS));
   // Exactly these, and no broader: writes scoped to ./data and ./certs, the environment to
   // FERRY_* (the client's to the variables it reads), FFI to the C library's usual paths
-  // (for the race-free storage), never -A.
+  // (for the race-free storage and the socket reaper), system information to the host name and
+  // network interfaces (the names the generated certificate covers), never -A.
   assert.deepEqual(SERVER_FLAGS, [
     "--v8-flags=--max-semi-space-size=2",
     "--allow-net",
@@ -48,6 +50,7 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
     "--allow-read",
     "--allow-write=./data,./certs",
     `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
+    "--allow-sys=hostname,networkInterfaces",
   ]);
   assert.deepEqual(CLIENT_FLAGS, [
     "--allow-net",
@@ -55,7 +58,11 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
     "--allow-read",
     "--allow-write",
   ]);
-  assert.deepEqual(taskFlags("certs", SERVER_SCRIPT), ["--allow-read", "--allow-write=./certs"]);
+  assert.deepEqual(taskFlags("certs", SERVER_SCRIPT), [
+    "--allow-read",
+    "--allow-write=./certs",
+    "--allow-sys=hostname,networkInterfaces",
+  ]);
   assert.deepEqual(taskFlags("compile", "scripts/compile.ts"), [
     "--allow-run",
     "--allow-env",
@@ -107,7 +114,8 @@ Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", as
     const get = await ferry(cwd, ["--port", p, "get", "README.md", `${cwd}/x`]);
     assertOk(get, "get");
     assert.deepEqual(await Deno.readFile(`${cwd}/x`), await Deno.readFile(`${cwd}/README.md`));
-    assert.ok(get.stdout.includes(sha256Hex(readme)), `get prints the sha256: ${get.stdout}`);
+    const checksum = await xxh128Hex(new TextEncoder().encode(readme));
+    assert.ok(get.stdout.includes(`xxh128 ${checksum}`), `get prints the checksum: ${get.stdout}`);
 
     assertOk(await ferry(cwd, ["--port", p, "rm", "README.md"]), "rm");
     const after = await ferry(cwd, ["--port", p, "ls"]);

@@ -13,6 +13,7 @@ import {
   assertOk,
   assertSameStored,
   assertSameTree,
+  checksumHex,
   cliServer,
   exists,
   ferry,
@@ -22,6 +23,7 @@ import {
   relay,
   sha256Hex,
   tempDir,
+  TEST_CHECKSUM,
   TOKENS,
   tree,
 } from "../_helpers/mod.ts";
@@ -67,7 +69,11 @@ Deno.test("client cli: a progress bar on a terminal, one summary line when piped
   assert.equal(lines.length, 1, `one summary line: ${piped.stdout}`);
   assert.match(
     lines[0],
-    new RegExp(`^get movie\\.bin -> piped\\.bin: 8\\.0 MiB in .*${sha256Hex(data)}$`),
+    new RegExp(
+      `^get movie\\.bin -> piped\\.bin: 8\\.0 MiB in .*, ${TEST_CHECKSUM} ${await checksumHex(
+        data,
+      )}$`,
+    ),
   );
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(piped.stdout, /\r|\x1b/, "no terminal control characters");
@@ -155,7 +161,8 @@ Deno.test("client cli: put -r and get -r copy a tree of 300 files with empty dir
   assert.equal(doc.directories, (await tree(src)).filter((p) => p.endsWith("/")).length + 1);
   assert.deepEqual(doc.failed, []);
   const f = doc.files.find((x: { remote: string }) => x.remote === "up/d1/sub1/f1.bin");
-  assert.equal(f.sha256, sha256Hex(await Deno.readFile(`${src}/d1/sub1/f1.bin`)));
+  assert.equal(f.algorithm, TEST_CHECKSUM);
+  assert.equal(f.checksum, await checksumHex(await Deno.readFile(`${src}/d1/sub1/f1.bin`)));
 });
 
 Deno.test("client cli: wildcards in remote paths", async () => {
@@ -261,28 +268,37 @@ Deno.test("client cli: --json prints one document per command", async () => {
   await using s = await cliServer();
   const content = new TextEncoder().encode("json me\n");
   await Deno.writeFile(`${s.cwd}/up.txt`, content);
-  // The digest the documents must report, computed apart from the client (WebCrypto, not node).
-  const expected = new Uint8Array(await crypto.subtle.digest("SHA-256", content)).toHex();
+  // The digests the documents must report, computed apart from the client (hash-wasm from npm
+  // for XXH3-128, the default; WebCrypto, not node, for SHA-256 with --checksum-choice).
+  const expected = await checksumHex(content);
+  const expectedSha256 = new Uint8Array(await crypto.subtle.digest("SHA-256", content)).toHex();
   const put = await s.run(["put", "--json", "up.txt", "j.txt"]);
   assertOk(put, "put --json");
   const p = JSON.parse(put.stdout);
   assert.equal(p.files.length, 1);
   assert.deepEqual(Object.keys(p.files[0]).sort(), [
+    "algorithm",
     "bytes",
+    "checksum",
     "local",
     "remote",
     "resumed",
-    "sha256",
   ]);
   assert.equal(p.files[0].remote, "j.txt");
   assert.equal(p.bytes, 8);
-  assert.equal(p.files[0].sha256, expected, "put reports the SHA-256 of the bytes");
+  assert.equal(p.files[0].algorithm, TEST_CHECKSUM);
+  assert.equal(p.files[0].checksum, expected, "put reports the checksum of the bytes");
   assert.deepEqual(await s.ts.files.read("j.txt"), content, "the server has the bytes");
   const get = await s.run(["get", "--json", "j.txt", "back.txt"]);
   assertOk(get, "get --json");
   const g = JSON.parse(get.stdout);
-  assert.equal(g.files[0].sha256, p.files[0].sha256);
-  assert.equal(g.files[0].sha256, expected, "get reports the SHA-256 of the bytes");
+  assert.equal(g.files[0].checksum, p.files[0].checksum);
+  assert.equal(g.files[0].checksum, expected, "get reports the checksum of the bytes");
+  const sha = await s.run(["--checksum-choice", "sha256", "get", "--json", "j.txt", "sha.txt"]);
+  assertOk(sha, "--checksum-choice sha256 get --json");
+  const s256 = JSON.parse(sha.stdout).files[0];
+  assert.deepEqual([s256.algorithm, s256.checksum], ["sha256", expectedSha256]);
+  assert.deepEqual(await Deno.readFile(`${s.cwd}/sha.txt`), content, "sha.txt has the bytes");
   assert.deepEqual(await Deno.readFile(`${s.cwd}/back.txt`), content, "back.txt has the bytes");
   assert.equal(typeof g.seconds, "number");
   const ls = JSON.parse((await s.run(["ls", "-l", "--json"])).stdout);

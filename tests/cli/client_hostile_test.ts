@@ -82,8 +82,9 @@ async function fakeServer(): Promise<
           state.requests.push(`DOWNLOAD ${path}`);
           await send(encodeFileInfo({ id, size: GOOD.length, mtime: 0 }));
           await send(encodeDataFrames(SERVICES.DOWNLOAD_DATA, id, GOOD));
-          const sha256 = new Uint8Array(createHash("sha256").update(GOOD).digest());
-          await send(encodeEof({ id, size: GOOD.length, sha256 }));
+          // This server predates checksum negotiation (its WELCOME says nothing): SHA-256.
+          const digest = new Uint8Array(createHash("sha256").update(GOOD).digest());
+          await send(encodeEof({ id, size: GOOD.length, digest }));
         } else {
           const id = new DataView(f.payload.buffer, f.payload.byteOffset).getUint32(0);
           await send(encodeError({ id, code: "UNSUPPORTED", message: "not here" }));

@@ -7,11 +7,11 @@
 
 import assert from "node:assert/strict";
 import {
+  checksumHex,
   ferry,
   randomBytes,
   relay,
   type RelayOptions,
-  sha256Hex,
   startServer,
   tempDir,
   TOKENS,
@@ -56,7 +56,7 @@ Deno.test("client resume: a get cut off mid-transfer reconnects and resumes by i
   const doc = JSON.parse(run.stdout);
   assert.ok(doc.files[0].resumed > 0, `resumed: ${run.stdout}`);
   assert.equal(doc.files[0].resumed + doc.files[0].bytes, data.length);
-  assert.equal(doc.files[0].sha256, sha256Hex(data));
+  assert.equal(doc.files[0].checksum, await checksumHex(data));
   assert.deepEqual(await Deno.readFile(`${s.cwd}/big.out`), data);
   assert.equal(cut.connections(), 2);
 });

@@ -1,7 +1,8 @@
 /**
  * Unit tests of the CLI's small parts: wildcards, batch lines, escaping of names, fingerprints,
- * unsafe listed names, the progress display (throttling, erasing), and the compile script's
- * targets and permissions.
+ * unsafe listed names, the progress display (throttling, erasing), the pool that moves files
+ * (many small ones at once, a few large ones), and the compile script's targets and
+ * permissions.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import { createThrottle } from "../../client/throttle.ts";
 import { mergeServers, parseHostOption, parseRemote, splitServers } from "../../cli/address.ts";
 import { parseRate } from "../../cli/settings.ts";
 import { checkMtime, MAX_MTIME, wirePath } from "../../client/wire_values.ts";
+import { FILE_SLOTS, pool, slotsOf } from "../../cli/transfer.ts";
 import { CLIENT_FLAGS } from "../_helpers/mod.ts";
 import { type FerryClient, FerryError } from "../../mod.ts";
 
@@ -442,4 +444,42 @@ Deno.test("client units: compile targets, and the binary gets the client task's 
   assert.throws(() => resolveTargets(["amiga"]));
   const ferry = BINARIES.find((b) => b.name === "ferry")!;
   assert.deepEqual([...ferry.permissions].sort(), [...CLIENT_FLAGS].sort());
+});
+
+Deno.test("client units: files move many small ones at once, eight large ones, in order", async () => {
+  assert.equal(slotsOf({ size: 4096 }), 1);
+  assert.equal(slotsOf({ size: 0 }), 1);
+  assert.equal(slotsOf({ size: 300 * 1024 }), 3);
+  assert.equal(slotsOf({ size: 1 << 30 }), FILE_SLOTS / 8);
+  assert.equal(slotsOf({ size: null }), FILE_SLOTS / 8, "a stream counts as large");
+
+  // Runs the pool over jobs of these weights; every job waits until released by the test.
+  async function run(weights: number[], capacity: number) {
+    const started: number[] = [];
+    let used = 0;
+    let most = 0;
+    const gates: (() => void)[] = [];
+    const done = pool(weights.map((w, i) => ({ w, i })), capacity, (j) => j.w, async (j) => {
+      started.push(j.i);
+      used += j.w;
+      most = Math.max(most, used);
+      await new Promise<void>((r) => gates[j.i] = r);
+      used -= j.w;
+    });
+    // Release the running jobs one at a time, oldest first, until all ran.
+    for (let released = 0; released < weights.length; released++) {
+      while (gates[released] === undefined) await new Promise((r) => setTimeout(r, 0));
+      gates[released]();
+    }
+    await done;
+    return { started, most };
+  }
+  const small = await run(Array(200).fill(1), 64);
+  assert.equal(small.most, 64, "64 small files at once, not more");
+  assert.deepEqual(small.started, [...Array(200).keys()], "started in order");
+  const large = await run(Array(20).fill(8), 64);
+  assert.equal(large.most, 64, "eight large files at once");
+  const heavy = await run([1, 100, 1], 64);
+  assert.equal(heavy.most, 100, "a job heavier than the capacity runs, alone");
+  assert.deepEqual(heavy.started, [0, 1, 2]);
 });

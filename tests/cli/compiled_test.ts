@@ -58,7 +58,7 @@ if (unavailable !== null) {
 }
 
 Deno.test({
-  name: "compiled ferry-server and ferry binaries serve put/ls/get/shutdown",
+  name: "compiled ferry-server and ferry binaries serve put/ls/get/get --streams/shutdown",
   ignore: unavailable !== null,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "ferry-bin-" });
@@ -103,6 +103,14 @@ Deno.test({
       assert.match(await run("ls"), /hello\.txt/);
       await run("get", "hello.txt", `${dir}/back.txt`);
       assert.equal(await Deno.readTextFile(`${dir}/back.txt`), "hello from a binary\n");
+      // Two streams: the second runs in the worker the binary must carry (--include).
+      const big = new Uint8Array(33 * 1024 * 1024).map((_, i) => i % 251);
+      await Deno.writeFile(`${dir}/data/big.bin`, big);
+      assert.match(
+        await run("get", "--streams", "2", "big.bin", `${dir}/big.bin`),
+        /checked in 2 ranges/,
+      );
+      assert.deepEqual(await Deno.readFile(`${dir}/big.bin`), big);
       assert.match(await run("--version"), /^ferry \d+\.\d+\.\d+\n$/);
       await run("shutdown");
       assert.equal((await proc.status).code, 0);

@@ -14,7 +14,7 @@ import { accountFor } from "../../server/auth.ts";
 import { type FerryServer, serve } from "../../server/server.ts";
 import type { LogFields } from "../../server/log.ts";
 import { connect, FerryError, type ServerCertificate } from "../../mod.ts";
-import { ferry, ferryTty, hasScript, randomBytes, sha256Hex, tempDir } from "../_helpers/mod.ts";
+import { ferry, ferryTty, hasScript, randomBytes, tempDir, xxh128Hex } from "../_helpers/mod.ts";
 
 const TOKEN = "tofu-admin-token";
 
@@ -171,13 +171,13 @@ Deno.test("tofu library: trustedFingerprint, onUnknownCertificate, transfers ove
       assert.deepEqual(client.trust, { method: "fingerprint", fingerprint: fp });
       const data = randomBytes(6 * 1024 * 1024 + 123);
       const up = await client.upload(data, "big.bin");
-      assert.equal(up.sha256, sha256Hex(data));
+      assert.equal(up.checksum, await xxh128Hex(data));
       const chunks: Uint8Array[] = [];
       const down = await client.download(
         "big.bin",
         new WritableStream({ write: (c) => void chunks.push(c) }),
       );
-      assert.equal(down.sha256, sha256Hex(data));
+      assert.equal(down.checksum, await xxh128Hex(data));
       assert.equal(chunks.reduce((n, c) => n + c.length, 0), data.length);
       const [l1, l2] = await Promise.all([client.list(), client.list()]);
       assert.deepEqual(l1, l2);

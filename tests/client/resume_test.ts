@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type FerryClient, FerryError } from "../../mod.ts";
 import {
+  checksumHex,
   closeClient,
   MiB,
   ON_S3,
@@ -61,7 +62,7 @@ Deno.test("an interrupted download keeps a hidden partial and --resume completes
       const r = await second.download("big.bin", target, { resume: true });
       assert.ok(r.resumed >= kept, `continued from the ${r.resumed} kept bytes`);
       assert.equal(r.bytes, data.length - r.resumed, "only the rest was sent");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
     } finally {
       await closeClient(second);
     }
@@ -82,7 +83,7 @@ Deno.test("a download resume whose local partial was tampered with starts over a
     try {
       const r = await c.download("f.bin", target, { resume: true });
       assert.equal(r.resumed, 0, "the mismatching prefix was not trusted");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
     } finally {
       await closeClient(c);
     }
@@ -99,7 +100,7 @@ Deno.test("a download resume of a partial longer than the remote file starts ove
     try {
       const r = await c.download("small.bin", `${t.outside}/small.bin`, { resume: true });
       assert.equal(r.resumed, 0);
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
     } finally {
       await closeClient(c);
     }
@@ -129,7 +130,7 @@ Deno.test("an interrupted upload keeps the old version; --resume sends only the 
       const r = await second.upload(local, "doc.bin", { resume: true });
       assert.ok(r.resumed > 0, "continued from what the server kept");
       assert.equal(r.bytes + r.resumed, data.length);
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
       assert.equal(await second.hash("doc.bin"), sha256Hex(data), "the server's file verifies");
     } finally {
       await closeClient(second);
@@ -152,7 +153,7 @@ Deno.test("an upload resume whose server-side partial was tampered with starts o
     try {
       const r = await second.upload(local, "doc.bin", { resume: true });
       assert.equal(r.resumed, 0, "the tampered prefix was detected");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
       assert.equal(await second.hash("doc.bin"), sha256Hex(data));
     } finally {
       await closeClient(second);
@@ -195,7 +196,7 @@ Deno.test("upload resume of bytes in memory, and resume with nothing kept is a p
       const r = await second.upload(data, "m.bin", { resume: true });
       assert.ok(r.resumed >= kept, `continued from the ${r.resumed} kept bytes`);
       assert.equal(r.bytes, data.length - r.resumed, "only the rest was sent");
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
       assert.equal(await second.hash("m.bin"), sha256Hex(data), "the server's file verifies");
     } finally {
       await closeClient(second);
@@ -220,7 +221,7 @@ Deno.test("upload resume of an interrupted stream starts over (a stream cannot b
       const r = await second.upload(streamOf(data), "s.bin", { size: data.length, resume: true });
       assert.equal(r.resumed, 0, "a stream source is sent again from its start");
       assert.equal(r.bytes, data.length);
-      assert.equal(r.sha256, sha256Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
       assert.equal(await second.hash("s.bin"), sha256Hex(data), "the server's file verifies");
     } finally {
       await closeClient(second);

@@ -1,15 +1,18 @@
 /**
  * Tests for common/atomic_file.ts: a file appears under its name only once committed; a kept
  * temporary file is resumed with its prefix re-hashed; small files are written atomically
- * with their exact mode; directory fsyncs are shared.
+ * with their exact mode; directory fsyncs are shared; the write buffer follows the length the
+ * file is expected to reach, and more bytes than that are still written whole.
  */
 
 import assert from "node:assert/strict";
 import {
   createAtomicFile,
   createDirectorySync,
+  createGroupSync,
   openAtomicFile,
   resumeAtomicFile,
+  SYNC_EVERY,
   writeFileAtomic,
 } from "../../common/atomic_file.ts";
 import { FerryError } from "../../protocol/errors.ts";
@@ -193,4 +196,97 @@ Deno.test("createDirectorySync: concurrent syncs of one directory all resolve; e
     await Deno.mkdir(missing);
     await directories.sync(missing); // the failure did not poison the directory's queue
   });
+});
+
+Deno.test("a file past SYNC_EVERY syncs in the background and still commits, discards and restarts", async () => {
+  await withDir(async (dir) => {
+    const piece = bytes(1024 * 1024, 3);
+    const pieces = SYNC_EVERY / piece.length + 6;
+    const write = async (file: Awaited<ReturnType<typeof createAtomicFile>>) => {
+      for (let i = 0; i < pieces; i++) await file.write(piece);
+    };
+    // Committed: every byte there, hashed.
+    const target = `${dir}/big.bin`;
+    const file = await createAtomicFile({ target, temp: `${dir}/.big.tmp` });
+    await write(file);
+    await file.commit();
+    const got = await Deno.readFile(target);
+    assert.equal(got.length, pieces * piece.length);
+    assert.ok(got.every((b, i) => b === piece[i % piece.length]));
+    // Discarded right after a background sync may have started: nothing left, no error.
+    const dropped = await createAtomicFile({ target: `${dir}/x.bin`, temp: `${dir}/.x.tmp` });
+    await write(dropped);
+    await dropped.discard();
+    assert.deepEqual(await names(dir), ["big.bin"]);
+    // Restarted after one: starts over from nothing.
+    const again = await createAtomicFile({ target: `${dir}/y.bin`, temp: `${dir}/.y.tmp` });
+    await write(again);
+    await again.restart();
+    await again.write(piece.subarray(0, 10));
+    await again.commit();
+    assert.deepEqual(await Deno.readFile(`${dir}/y.bin`), piece.subarray(0, 10));
+  });
+});
+
+Deno.test("expect: a file told its length is written whole, also when more bytes come", async () => {
+  await withDir(async (dir) => {
+    // Told exactly: one small buffer.
+    const small = bytes(4096, 5);
+    const exact = await createAtomicFile({ target: `${dir}/exact`, temp: `${dir}/.exact.tmp` });
+    exact.expect(small.length);
+    await exact.write(small);
+    await exact.commit();
+    assert.deepEqual(await Deno.readFile(`${dir}/exact`), small);
+    // Told too little: the buffers stay small, every byte still lands, in order.
+    const data = bytes(300_000, 6);
+    const short = await createAtomicFile({ target: `${dir}/short`, temp: `${dir}/.short.tmp` });
+    short.expect(10);
+    for (let o = 0; o < data.length; o += 7_001) await short.write(data.subarray(o, o + 7_001));
+    assert.equal(short.length, data.length);
+    assert.deepEqual(short.hasher.copy().digest(), sha256(data));
+    await short.commit();
+    assert.deepEqual(await Deno.readFile(`${dir}/short`), data);
+    // A resumed file: the kept bytes count towards the length expected.
+    const temp = `${dir}/.resumed.tmp`;
+    await Deno.writeFile(temp, data.subarray(0, 100_000));
+    const resumed = await resumeAtomicFile({ target: `${dir}/resumed`, temp });
+    resumed.expect(data.length);
+    await resumed.write(data.subarray(100_000));
+    await resumed.commit();
+    assert.deepEqual(await Deno.readFile(`${dir}/resumed`), data);
+    assert.deepEqual(await names(dir), ["exact", "resumed", "short"]);
+  });
+});
+
+Deno.test("createGroupSync: callers arriving while a flush runs share the next one; keys are apart", async () => {
+  const syncs = createGroupSync();
+  const flushed: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const flush = (key: string, who: number) => async () => {
+    flushed.push(`${key}:${who}`);
+    if (who === 0) await gate;
+  };
+  const first = syncs.sync("a", flush("a", 0)); // runs at once, held open by the gate
+  const joiners = Array.from({ length: 20 }, (_, i) => syncs.sync("a", flush("a", i + 1)));
+  const other = syncs.sync("b", flush("b", 99)); // another key does not wait
+  await other;
+  assert.deepEqual(flushed, ["a:0", "b:99"]);
+  release();
+  await Promise.all([first, ...joiners]);
+  // The twenty callers shared one flush, the first of them's, started after the first ended.
+  assert.deepEqual(flushed, ["a:0", "b:99", "a:1"]);
+  // Once idle, the next caller starts a flush of its own.
+  await syncs.sync("a", flush("a", 42));
+  assert.deepEqual(flushed, ["a:0", "b:99", "a:1", "a:42"]);
+  // A failed flush fails every caller that shares it, and the chain goes on.
+  const failing = () => Promise.reject(new Error("disk on fire"));
+  const results = await Promise.allSettled([
+    syncs.sync("c", failing),
+    syncs.sync("c", failing),
+    syncs.sync("c", failing),
+  ]);
+  assert.ok(results.every((r) => r.status === "rejected"));
+  await syncs.sync("c", flush("c", 7));
+  assert.equal(flushed.at(-1), "c:7");
 });

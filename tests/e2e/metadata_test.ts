@@ -63,14 +63,14 @@ Deno.test("HASH of the first `length` bytes: any prefix, the whole file, and pas
         );
         assert.equal(got.id, id);
         assert.equal(got.length, length, `HASH ${length}: bytes hashed`);
-        assert.equal(got.sha256.toHex(), sha256Hex(data.subarray(0, length)), `HASH ${length}`);
+        assert.equal(got.digest.toHex(), sha256Hex(data.subarray(0, length)), `HASH ${length}`);
       }
       await raw.send(encodeHashRequest({ id: ++id, length: UNKNOWN_SIZE, path: "f.bin" }));
       const whole = decodeDigest(
         expectFrame(await raw.next(), SERVICES.HASH_RESULT, "HASH all").payload,
       );
       assert.equal(whole.length, data.length, "all ones: the whole file");
-      assert.equal(whole.sha256.toHex(), sha256Hex(data));
+      assert.equal(whole.digest.toHex(), sha256Hex(data));
       await raw.send(encodeHashRequest({ id: ++id, length: data.length + 1, path: "f.bin" }));
       expectError(await raw.next(), "BAD_ARGUMENT", "HASH past the end", id);
     } finally {

@@ -218,7 +218,7 @@ Deno.test({
         const result = await cb.upload(data, "big.bin", { resume: true });
         assert.ok(result.resumed >= 16 * MiB, `resumed from ${result.resumed}`);
         assert.equal(result.resumed % (8 * MiB), 0, "from the end of a part");
-        assert.equal(result.sha256, sha256Hex(data));
+        assert.equal(result.checksum, sha256Hex(data));
         assert.equal(await downloadedSha256(cb, "big.bin"), `${sha256Hex(data)}:${data.length}`);
         assert.equal(await cb.hash("big.bin"), sha256Hex(data));
         assert.equal((await cb.stat("big.bin")).size, data.length);

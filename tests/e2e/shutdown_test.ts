@@ -10,13 +10,13 @@
 import assert from "node:assert/strict";
 import {
   assertSameBytes,
+  checksumHex,
   feeding,
   handFedStream,
   KiB,
   randomBytes,
   rejectsWith,
   settlesWithin,
-  sha256Hex,
   TOKENS,
   waitFor,
   withClient,
@@ -39,7 +39,9 @@ Deno.test("shutdown by admin: shutdown() resolves, the server finishes, new conn
       });
       const closed = await settlesWithin(other.closed, 5_000);
       assert.ok(closed.settled, "an idle client's connection was closed by the server");
-      await rejectsWith(other.list(), "CONNECTION_CLOSED", "operations on a closed connection");
+      // The server said why before closing (an id-0 SHUTTING_DOWN, PROTOCOL.md §4.6): later
+      // operations on the closed connection fail with that.
+      await rejectsWith(other.list(), "SHUTTING_DOWN", "operations on a closed connection");
       await rejectsWith(t.client(TOKENS.admin), "UNREACHABLE", "connect after shutdown");
       assert.ok(t.logs.some((l) => l.event === "stopped"));
     } finally {
@@ -63,7 +65,7 @@ Deno.test("shutdown lets an in-flight upload finish within the grace period and 
         feed.push(data.subarray(first));
         feed.end();
       });
-      assert.equal(result.sha256, sha256Hex(data), "the upload in flight completed");
+      assert.equal(result.checksum, await checksumHex(data), "the upload in flight completed");
       const finished = await settlesWithin(t.server.finished, 10_000);
       assert.ok(finished.settled, "server.finished resolved");
       assert.ok((await settlesWithin(writer.closed, 5_000)).settled, "the writer was disconnected");
@@ -96,7 +98,8 @@ Deno.test("shutdown cuts off a stalled upload when the grace period ends and rem
         feed.push(new Uint8Array(1));
         await upload.catch(() => {});
       }
-      await rejectsWith(upload, "CONNECTION_CLOSED", "the cut-off upload");
+      // Cut off with an id-0 SHUTTING_DOWN, which fails every request in flight (§2.2).
+      await rejectsWith(upload, "SHUTTING_DOWN", "the cut-off upload");
     });
     assert.deepEqual(await t.files.names(), ["doc.txt"], "the temp file was removed");
     assert.equal(await t.files.readText("doc.txt"), "version 1");

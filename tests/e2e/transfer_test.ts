@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import {
   assertSameBytes,
   byName,
+  checksumHex,
   collector,
   concat,
   KiB,
@@ -22,6 +23,7 @@ import {
   rejectsWith,
   sha256Hex,
   streamOf,
+  TEST_CHECKSUM,
   TOKENS,
   withClient,
   withServer,
@@ -38,7 +40,13 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       // Bytes.
       const bytes = randomBytes(1000);
       const r1 = await c.upload(bytes, "a.bin");
-      assert.deepEqual(r1, { bytes: 1000, sha256: sha256Hex(bytes), path: "a.bin", resumed: 0 });
+      assert.deepEqual(r1, {
+        bytes: 1000,
+        checksum: await checksumHex(bytes),
+        algorithm: TEST_CHECKSUM,
+        path: "a.bin",
+        resumed: 0,
+      });
 
       // Bytes with an explicit mtime.
       const stamped = encoder.encode("stamped");
@@ -48,7 +56,7 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       // An empty file.
       const r0 = await c.upload(new Uint8Array(0), "empty");
       assert.equal(r0.bytes, 0);
-      assert.equal(r0.sha256, sha256Hex(new Uint8Array(0)));
+      assert.equal(r0.checksum, await checksumHex(new Uint8Array(0)));
 
       // A local file: its mtime travels with it.
       const local = `${t.outside}/local.txt`;
@@ -59,7 +67,8 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       const r2 = await c.upload(local, "sub/local.txt");
       assert.deepEqual(r2, {
         bytes: localBytes.length,
-        sha256: sha256Hex(localBytes),
+        checksum: await checksumHex(localBytes),
+        algorithm: TEST_CHECKSUM,
         path: "sub/local.txt",
         resumed: 0,
       });
@@ -78,7 +87,8 @@ Deno.test("upload of bytes, a local file and a stream of unknown size, then list
       });
       assert.deepEqual(r3, {
         bytes: streamed.length,
-        sha256: sha256Hex(streamed),
+        checksum: await checksumHex(streamed),
+        algorithm: TEST_CHECKSUM,
         path: "stream.bin",
         resumed: 0,
       });
@@ -165,7 +175,13 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const dest = `${t.outside}/copy.bin`;
       const progress: { bytes: number; total: number | null }[] = [];
       const r1 = await c.download("file.bin", dest, { onProgress: (p) => progress.push(p) });
-      assert.deepEqual(r1, { bytes: data.length, sha256: sha256Hex(data), path: dest, resumed: 0 });
+      assert.deepEqual(r1, {
+        bytes: data.length,
+        checksum: await checksumHex(data),
+        algorithm: TEST_CHECKSUM,
+        path: dest,
+        resumed: 0,
+      });
       assertSameBytes(await Deno.readFile(dest), data, "downloaded file");
       assert.deepEqual(progress[0], { bytes: 0, total: data.length });
       assert.deepEqual(progress.at(-1), { bytes: data.length, total: data.length });
@@ -173,7 +189,7 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       // Over an existing file (replaced), with the remote mtime kept.
       await Deno.writeTextFile(dest, "old local content");
       const r2 = await c.download("file.bin", dest, { preserveTimes: true });
-      assert.equal(r2.sha256, sha256Hex(data));
+      assert.equal(r2.checksum, await checksumHex(data));
       assertSameBytes(await Deno.readFile(dest), data, "replaced local file");
       assert.equal((await Deno.stat(dest)).mtime?.getTime(), remoteTime.getTime());
 
@@ -189,7 +205,8 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const r4 = await c.download("file.bin", sink.stream);
       assert.deepEqual(r4, {
         bytes: data.length,
-        sha256: sha256Hex(data),
+        checksum: await checksumHex(data),
+        algorithm: TEST_CHECKSUM,
         path: "file.bin",
         resumed: 0,
       });
@@ -200,7 +217,7 @@ Deno.test("download to a local path, into a local directory, to a WritableStream
       const tail = collector();
       const r5 = await c.download("file.bin", tail.stream, { offset: 500 * KiB });
       assert.equal(r5.bytes, data.length - 500 * KiB);
-      assert.equal(r5.sha256, sha256Hex(data.subarray(500 * KiB)));
+      assert.equal(r5.checksum, await checksumHex(data.subarray(500 * KiB)));
       assertSameBytes(tail.bytes(), data.subarray(500 * KiB), "download from an offset");
       await rejectsWith(
         c.download("file.bin", collector().stream, { offset: data.length + 1 }),
@@ -305,19 +322,21 @@ Deno.test("a 50 MiB random file goes up and comes back down with identical SHA-2
   await withServer(async (t) => {
     const data = randomBytes(50 * MiB);
     const hash = sha256Hex(data);
+    const checksum = await checksumHex(data);
     const source = `${t.outside}/big.bin`;
     await Deno.writeFile(source, data);
     await withClient(t, TOKENS.write, async (c) => {
       const up = await c.upload(source, "big.bin");
       assert.equal(up.bytes, data.length);
-      assert.equal(up.sha256, hash, "upload TransferResult.sha256 is the real hash");
+      assert.equal(up.algorithm, TEST_CHECKSUM);
+      assert.equal(up.checksum, checksum, "upload TransferResult.checksum is the real hash");
       assert.equal(sha256Hex(await t.files.read("big.bin")), hash, "stored file");
       assert.deepEqual((await c.list("big.bin"))[0].size, data.length);
 
       const dest = `${t.outside}/big-copy.bin`;
       const down = await c.download("big.bin", dest);
       assert.equal(down.bytes, data.length);
-      assert.equal(down.sha256, hash, "download TransferResult.sha256 is the real hash");
+      assert.equal(down.checksum, checksum, "download TransferResult.checksum is the real hash");
       assert.equal(sha256Hex(await Deno.readFile(dest)), hash, "downloaded file");
     });
     assert.deepEqual(await t.files.names(), ["big.bin"], "no server temp files remain");

@@ -62,7 +62,7 @@ function dataAndEof(id: number, version = 1): Uint8Array {
     new DataView(payload.buffer).setUint32(0, id);
     frames.push(encodeFrame({ ...SERVICES.UPLOAD_DATA, version, payload }));
   }
-  const eof = encodeEof({ id, size: 110_000, sha256: new Uint8Array(32) });
+  const eof = encodeEof({ id, size: 110_000, digest: new Uint8Array(32) });
   new DataView(eof.buffer).setUint16(4, version);
   frames.push(eof);
   return concat(frames);
@@ -171,7 +171,7 @@ for (const kind of STORAGE_KINDS) {
       await raw.send(
         encodeUploadResume({ id: 7, offset: 0, size: data.length, mtime: null, path: "r.txt" }),
         encodeDataFrames(SERVICES.UPLOAD_DATA, 7, data),
-        encodeEof({ id: 7, size: data.length, sha256: sha256(data) }),
+        encodeEof({ id: 7, size: data.length, digest: sha256(data) }),
       );
       expectFrame(await raw.next(), SERVICES.OK, "UPLOAD_RESUME(0) with nothing kept");
       assert.deepEqual(await t.files.read("r.txt"), data);
@@ -179,7 +179,7 @@ for (const kind of STORAGE_KINDS) {
       await raw.send(
         encodeUploadResume({ id: 8, offset: 5, size: data.length, mtime: null, path: "s.txt" }),
         encodeDataFrames(SERVICES.UPLOAD_DATA, 8, data.subarray(5)),
-        encodeEof({ id: 8, size: data.length, sha256: sha256(data) }),
+        encodeEof({ id: 8, size: data.length, digest: sha256(data) }),
       );
       expectError(await raw.next(), "BAD_ARGUMENT", "UPLOAD_RESUME(5) with nothing kept", 8);
       assert.equal(raw.pending.length, 0, "its data frames and EOF were dropped silently");
@@ -214,14 +214,14 @@ for (const kind of STORAGE_KINDS) {
       await raw.send(
         encodeUploadResume({ id: 9, offset: 8, ...request }),
         encodeDataFrames(SERVICES.UPLOAD_DATA, 9, data.subarray(8)),
-        encodeEof({ id: 9, size: data.length - 8, sha256: sha256(data.subarray(8)) }),
+        encodeEof({ id: 9, size: data.length - 8, digest: sha256(data.subarray(8)) }),
       );
       expectError(await raw.next(), "CHECKSUM_MISMATCH", "EOF of the bytes sent only", 9);
       // The whole file's size and digest: committed.
       await raw.send(
         encodeUploadResume({ id: 10, offset: 0, ...request }),
         encodeDataFrames(SERVICES.UPLOAD_DATA, 10, data),
-        encodeEof({ id: 10, size: data.length, sha256: sha256(data) }),
+        encodeEof({ id: 10, size: data.length, digest: sha256(data) }),
       );
       expectFrame(await raw.next(), SERVICES.OK, "EOF of the whole file");
       assert.deepEqual(await t.files.read("w.txt"), data);
@@ -238,7 +238,7 @@ for (const kind of STORAGE_KINDS) {
             payload: uploadPayload(id, 3n, BigInt(mtime), encoder.encode("late.bin")),
           }),
           encodeDataFrames(SERVICES.UPLOAD_DATA, id, encoder.encode("abc")),
-          encodeEof({ id, size: 3, sha256: sha256(encoder.encode("abc")) }),
+          encodeEof({ id, size: 3, digest: sha256(encoder.encode("abc")) }),
         );
         const answer = await raw.next();
         expectError(answer, "BAD_ARGUMENT", `mtime ${mtime}`, id);
@@ -250,7 +250,7 @@ for (const kind of STORAGE_KINDS) {
       await raw.send(
         encodeUpload({ id: 22, size: 3, mtime: 1_000, path: "old.bin" }),
         encodeDataFrames(SERVICES.UPLOAD_DATA, 22, encoder.encode("abc")),
-        encodeEof({ id: 22, size: 3, sha256: sha256(encoder.encode("abc")) }),
+        encodeEof({ id: 22, size: 3, digest: sha256(encoder.encode("abc")) }),
       );
       expectFrame(await raw.next(), SERVICES.OK, "an mtime of 1 s");
       assert.equal(await t.files.mtime("old.bin"), 1_000);

@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { encodeHeader, type Frame, HEADER_SIZE, MAX_PAYLOAD } from "../../protocol/frame.ts";
 import { READ_SIZE, readFrameBatches, readFrames } from "../../protocol/frame_reader.ts";
 import { isFerryError } from "../../protocol/errors.ts";
+import { equalBytes } from "../../protocol/bytes.ts";
 import { concat } from "../_helpers/mod.ts";
 import { BOUNDED, bounded, largest, pattern, PLAIN, u16 } from "./_helpers.ts";
 import {
@@ -313,4 +314,60 @@ Deno.test("reader: truncated stream property → BAD_FRAME", async () => {
     ),
     { numRuns: 500, ...BOUNDED },
   );
+});
+
+/** Reads `stream` cut at `ends` in transient mode, copying each payload before the next batch. */
+async function readTransient(
+  stream: Uint8Array,
+  ends: number[],
+): Promise<{ frames: Frame[]; buffers: Set<ArrayBufferLike> }> {
+  const frames: Frame[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  const source = scriptedSource(stream, ends);
+  for await (const batch of readFrameBatches(source, { transient: true })) {
+    for (const f of batch) {
+      buffers.add(f.payload.buffer);
+      frames.push({ ...f, payload: f.payload.slice() });
+    }
+  }
+  return { frames, buffers };
+}
+
+Deno.test("reader, transient: any frames cut anywhere read identically, from two reused buffers", async () => {
+  await fc.assert(
+    fc.asyncProperty(framesArb, cutsArb, async (frames, cuts) => {
+      const stream = concat(frames.map(encodeFrame));
+      const bounds = boundaries(frames);
+      const got = await readTransient(stream, chunkEnds(bounds, cuts));
+      assertFramesEqual(got.frames, frames);
+      // The read buffer, and the large-payload array: nothing allocated per frame.
+      assert.ok(got.buffers.size <= 2, `${got.buffers.size} buffers`);
+    }),
+    { numRuns: 2_000, ...bounded(60_000) },
+  );
+});
+
+Deno.test("reader, transient: a payload is a view valid until the next batch, then reused", async () => {
+  const frames: Frame[] = [MAX_PAYLOAD, MAX_PAYLOAD, 10, 20].map((n, i) => ({
+    type: 1,
+    num: i,
+    version: 1,
+    payload: pattern(n, i + 1),
+  }));
+  const stream = concat(frames.map(encodeFrame));
+  // The two large frames in 16 KiB reads (as TLS delivers them), the small ones in one read.
+  const ends = [...boundaries(frames).slice(1, 2), boundaries(frames)[2], stream.length];
+  const kept: Frame[] = [];
+  for await (const f of readFrames(scriptedSource(stream, ends), { transient: true })) {
+    kept.push(f);
+  }
+  assert.equal(kept[0].payload.buffer, kept[1].payload.buffer, "one array for large payloads");
+  assert.equal(kept[2].payload.buffer, kept[3].payload.buffer, "small ones are views of one");
+  assert.notEqual(kept[0].payload.buffer, kept[2].payload.buffer);
+  // Kept past their batch, the large payloads now hold the second one's bytes: transient.
+  assert.ok(!equalBytes(kept[0].payload, frames[0].payload));
+  assert.ok(equalBytes(kept[0].payload, frames[1].payload));
+  // Owned (the default) payloads stay as they were.
+  const owned = await collect(scriptedSource(stream, ends));
+  assertFramesEqual(owned, frames);
 });

@@ -163,7 +163,7 @@ Deno.test("quota: a refused upload repeated many times leaves the server's descr
           frames.push(
             encodeUpload({ id, size: 200 * KiB, mtime: null, path: `big-${id % 7}.bin` }),
             encodeDataFrames(SERVICES.UPLOAD_DATA, id, new Uint8Array(1000)),
-            encodeEof({ id, size: 1000, sha256: new Uint8Array(32) }),
+            encodeEof({ id, size: 1000, digest: new Uint8Array(32) }),
           );
         }
         await raw.send(...frames);

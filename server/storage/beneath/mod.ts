@@ -42,7 +42,7 @@ export {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
 } from "./directory.ts";
-export { BeneathFile } from "./file.ts";
+export { BeneathFile, SYNC_IO_MAX } from "./file.ts";
 export { type FileKind, type FileStat } from "./statx.ts";
 export { type DirentName } from "./dirents.ts";
 export { checkSupport, findLibc, isSupported, LIBC_CANDIDATES, type Support } from "./support.ts";

@@ -16,6 +16,7 @@ import { ERROR_CODES, type ErrorCode } from "../../../protocol/errors.ts";
 import {
   type Auth,
   type AuthOk,
+  type ChecksumAlgorithm,
   createDataFrameBuffer,
   type Data,
   DATA_CHUNK,
@@ -40,6 +41,7 @@ import {
   decodeUploadStatus,
   decodeWelcome,
   type Digest,
+  DIGEST_SIZES,
   type Download,
   encodeAuth,
   encodeAuthOk,
@@ -92,11 +94,15 @@ export interface Golden<T> {
 export interface Codec<T> {
   /** The service whose frames this codec writes. */
   service: ServiceName;
+  /** How tests name it when a service has several layouts (EOF in each checksum algorithm). */
+  label?: string;
   /** Where its codec lives. */
   module: MessageModule;
   arb: fc.Arbitrary<T>;
   encode(m: T): Uint8Array;
   decode(payload: Uint8Array): T;
+  /** The exported decoder `decode` calls with an argument (default: `decode` is it). */
+  exported?: (payload: Uint8Array, ...rest: never[]) => unknown;
   /** What decoding an encoded `m` gives (default: `m`; ERROR cuts long messages). */
   expect?(m: T): T;
   /** One builder per string field: a value whose field holds `s` and no other string does. */
@@ -107,6 +113,12 @@ export interface Codec<T> {
   fixed: number;
   /** False when trailing bytes are part of the value (data frames). */
   trailingIgnored?: boolean;
+  /**
+   * For a service whose payload gained appended fields (PROTOCOL.md §8): where an older
+   * layout of an encoded `m` ends, and what that prefix decodes to (`m` without the appended
+   * fields). The generated values carry every field; only these prefixes are valid payloads.
+   */
+  older?(m: T, payload: Uint8Array): { length: number; value: T };
   /** Frames written by hand from PROTOCOL.md §3.1 and §9. */
   golden: Golden<T>[];
 }
@@ -115,14 +127,14 @@ function codec<T>(c: Codec<T>): Codec<unknown> {
   return c as unknown as Codec<unknown>;
 }
 
-/** 32 bytes start, start+1, ...: a recognisable SHA-256 stand-in. */
-export function seq(start: number): Uint8Array {
-  return Uint8Array.from({ length: SHA256_SIZE }, (_, i) => (start + i) & 0xff);
+/** `length` (default 32) bytes start, start+1, ...: a recognisable digest stand-in. */
+export function seq(start: number, length = SHA256_SIZE): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (start + i) & 0xff);
 }
 
 /** {@linkcode seq} as hex. */
-function seqHex(start: number): string {
-  return Array.from(seq(start), (b) => b.toString(16).padStart(2, "0")).join(" ");
+function seqHex(start: number, length = SHA256_SIZE): string {
+  return Array.from(seq(start, length), (b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
 /** Most entries a generated LIST_ENTRIES carries; reached (size: "max"). */
@@ -156,16 +168,27 @@ export const errorMessageArb: fc.Arbitrary<string> = fc.oneof(
 );
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder();
+
+const keepBom = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
- * PROTOCOL.md §3.1: "encodeError cuts a message over 1,024 UTF-8 bytes to its first 256 UTF-16
- * units plus `…`". (A cut through a surrogate pair leaves a lone surrogate, which UTF-8 encoding
- * turns into U+FFFD.)
+ * PROTOCOL.md §3.1: a message over 1,024 UTF-8 bytes is cut to its longest prefix of whole code
+ * points of at most 1,021 bytes, followed by `…` (U+2026, 3 bytes). Written here over code
+ * points (a lone surrogate is U+FFFD, as UTF-8 encoding makes it), apart from the encoder's
+ * byte-level cut.
  */
 export function cutMessage(message: string): string {
-  if (utf8.encode(message).length <= MAX_MESSAGE_BYTES) return message;
-  return utf8Decoder.decode(utf8.encode(message.slice(0, 256) + "…"));
+  const whole = keepBom.decode(utf8.encode(message));
+  if (utf8.encode(whole).length <= MAX_MESSAGE_BYTES) return whole;
+  let kept = "";
+  let bytes = 0;
+  for (const ch of whole) {
+    const n = utf8.encode(ch).length;
+    if (bytes + n > MAX_MESSAGE_BYTES - 3) break;
+    kept += ch;
+    bytes += n;
+  }
+  return kept + "…";
 }
 
 /** Encodes one data frame the way senders do, through a data-frame buffer. */
@@ -210,22 +233,56 @@ const pathCodec = (service: "LIST" | "DELETE" | "STAT", golden: Golden<PathReque
     golden,
   });
 
-const digestCodec = (service: "HASH_RESULT" | "UPLOAD_PARTIAL", golden: Golden<Digest>[]) =>
+/** Digests of `algorithm`'s size. */
+const digestArb = (algorithm: ChecksumAlgorithm) =>
+  fc.uint8Array({ minLength: DIGEST_SIZES[algorithm], maxLength: DIGEST_SIZES[algorithm] });
+
+const digestCodec = (
+  service: "HASH_RESULT" | "UPLOAD_PARTIAL",
+  algorithm: ChecksumAlgorithm,
+  golden: Golden<Digest>[],
+) =>
   codec<Digest>({
     service,
+    label: `${service} (${algorithm})`,
     module: "common",
-    arb: fc.record({
-      id: u32,
-      length: u64,
-      sha256: fc.uint8Array({ minLength: SHA256_SIZE, maxLength: SHA256_SIZE }),
-    }, PLAIN),
+    arb: fc.record({ id: u32, length: u64, digest: digestArb(algorithm) }, PLAIN),
     encode: (m) => encodeDigest(SERVICES[service], m),
-    decode: decodeDigest,
+    decode: (p) => decodeDigest(p, algorithm),
+    exported: decodeDigest,
     strings: [],
-    minimal: { id: 1, length: 0, sha256: new Uint8Array(32) },
-    fixed: 44,
+    minimal: { id: 1, length: 0, digest: new Uint8Array(DIGEST_SIZES[algorithm]) },
+    fixed: 12 + DIGEST_SIZES[algorithm],
     golden,
   });
+
+const eofCodec = (algorithm: ChecksumAlgorithm, golden: Golden<Eof>[]) =>
+  codec<Eof>({
+    service: "EOF",
+    label: `EOF (${algorithm})`,
+    module: "transfer",
+    arb: fc.record({ id: u32, size: u64, digest: digestArb(algorithm) }, PLAIN),
+    encode: encodeEof,
+    decode: (p) => decodeEof(p, algorithm),
+    exported: decodeEof,
+    strings: [],
+    minimal: { id: 1, size: 0, digest: new Uint8Array(DIGEST_SIZES[algorithm]) },
+    fixed: 12 + DIGEST_SIZES[algorithm],
+    golden,
+  });
+
+/** `m` without the field `key` (what an older layout decodes to). */
+function without<T extends object>(m: T, key: keyof T): T {
+  const copy = { ...m };
+  delete copy[key];
+  return copy;
+}
+
+/** Checksum lists as a HELLO may carry them: distinct known algorithms, any order. */
+const checksumsArb: fc.Arbitrary<ChecksumAlgorithm[]> = fc.uniqueArray(
+  fc.constantFrom<ChecksumAlgorithm>("sha256", "xxh128"),
+  { maxLength: 2 },
+);
 
 const idOnlyCodec = (service: "OK" | "CANCEL" | "CLOSE_SERVER", golden: Golden<number>[]) =>
   codec<number>({
@@ -246,31 +303,66 @@ export const CODECS: Codec<unknown>[] = [
   codec<Hello>({
     service: "HELLO",
     module: "session",
-    arb: fc.record({ id: u32, minVersion: u16, maxVersion: u16, agent: text }, PLAIN),
+    arb: fc.record(
+      { id: u32, minVersion: u16, maxVersion: u16, agent: text, checksums: checksumsArb },
+      PLAIN,
+    ),
     encode: encodeHello,
     decode: decodeHello,
-    strings: [(agent) => ({ id: 1, minVersion: 1, maxVersion: 1, agent })],
+    older: (m, p) => ({
+      length: p.length - 1 - m.checksums!.length,
+      value: without(m, "checksums"),
+    }),
+    strings: [(agent) => ({ id: 1, minVersion: 1, maxVersion: 1, agent, checksums: [] })],
     minimal: { id: 1, minVersion: 1, maxVersion: 1, agent: "" },
     fixed: 10,
-    golden: [{
-      value: { id: 1, minVersion: 1, maxVersion: 2, agent: "ferry/0.1.0" },
-      // type 4, num 0, version 1, Data_Len 21 | id | minVersion | maxVersion | agent len, agent
-      frame: "0004 0000 0001 0015 | 00000001 | 0001 | 0002 | 000b 66 65 72 72 79 2f 30 2e 31 2e 30",
-    }],
+    golden: [
+      {
+        // A client that predates checksum negotiation (PROTOCOL.md §3.2): no list.
+        value: { id: 1, minVersion: 1, maxVersion: 2, agent: "ferry/0.1.0" },
+        // type 4, num 0, version 1, Data_Len 21 | id | minVersion | maxVersion | agent len, agent
+        frame:
+          "0004 0000 0001 0015 | 00000001 | 0001 | 0002 | 000b 66 65 72 72 79 2f 30 2e 31 2e 30",
+      },
+      {
+        value: { id: 1, minVersion: 1, maxVersion: 1, agent: "f", checksums: ["xxh128", "sha256"] },
+        // Data_Len 14 | id | min | max | agent | count 2 | 2 (XXH3-128) | 1 (SHA-256)
+        frame: "0004 0000 0001 000e | 00000001 | 0001 | 0001 | 0001 66 | 02 | 02 | 01",
+      },
+    ],
   }),
   codec<Welcome>({
     service: "WELCOME",
     module: "session",
-    arb: fc.record({ id: u32, version: u16, agent: text }, PLAIN),
+    arb: fc.record({
+      id: u32,
+      version: u16,
+      agent: text,
+      session: fc.record(
+        { checksum: fc.constantFrom<ChecksumAlgorithm>("sha256", "xxh128"), features: u32 },
+        PLAIN,
+      ),
+    }, PLAIN),
     encode: encodeWelcome,
     decode: decodeWelcome,
-    strings: [(agent) => ({ id: 1, version: 1, agent })],
+    older: (m, p) => ({ length: p.length - 5, value: without(m, "session") }),
+    strings: [
+      (agent) => ({ id: 1, version: 1, agent, session: { checksum: "sha256", features: 0 } }),
+    ],
     minimal: { id: 1, version: 1, agent: "" },
     fixed: 8,
-    golden: [{
-      value: { id: 0x01000001, version: 0x0102, agent: "s" },
-      frame: "0004 0001 0001 0009 | 01000001 | 0102 | 0001 73",
-    }],
+    golden: [
+      {
+        // A server that predates checksum negotiation: SHA-256, no features.
+        value: { id: 0x01000001, version: 0x0102, agent: "s" },
+        frame: "0004 0001 0001 0009 | 01000001 | 0102 | 0001 73",
+      },
+      {
+        value: { id: 1, version: 1, agent: "s", session: { checksum: "xxh128", features: 1 } },
+        // Data_Len 14 | id | version | agent | checksum 2 (XXH3-128) | features (bit 0: RANGES)
+        frame: "0004 0001 0001 000e | 00000001 | 0001 | 0001 73 | 02 | 00000001",
+      },
+    ],
   }),
   codec<Auth>({
     service: "AUTH",
@@ -395,12 +487,18 @@ export const CODECS: Codec<unknown>[] = [
     service: "HASH",
     module: "files",
     arb: fc.record(
-      { id: u32, length: fc.oneof(u64, fc.constant(UNKNOWN_SIZE)), path: text },
+      {
+        id: u32,
+        length: fc.oneof(u64, fc.constant(UNKNOWN_SIZE)),
+        path: text,
+        algorithm: fc.constantFrom<ChecksumAlgorithm>("sha256", "xxh128"),
+      },
       PLAIN,
     ),
     encode: encodeHashRequest,
     decode: decodeHashRequest,
-    strings: [(path) => ({ id: 6, length: UNKNOWN_SIZE, path })],
+    older: (m, p) => ({ length: p.length - 1, value: without(m, "algorithm") }),
+    strings: [(path) => ({ id: 6, length: UNKNOWN_SIZE, path, algorithm: "sha256" })],
     minimal: { id: 6, length: 0, path: "" },
     fixed: 14,
     golden: [
@@ -412,11 +510,25 @@ export const CODECS: Codec<unknown>[] = [
         value: { id: 3, length: UNKNOWN_SIZE, path: "" },
         frame: "0000 0005 0001 000e | 00000003 | ffffffffffffffff | 0000",
       },
+      {
+        value: { id: 4, length: UNKNOWN_SIZE, path: "x", algorithm: "xxh128" },
+        // ... | path | algorithm 2 (XXH3-128)
+        frame: "0000 0005 0001 0010 | 00000004 | ffffffffffffffff | 0001 78 | 02",
+      },
+      {
+        value: { id: 5, length: 0, path: "", algorithm: "sha256" },
+        frame: "0000 0005 0001 000f | 00000005 | 0000000000000000 | 0000 | 01",
+      },
     ],
   }),
-  digestCodec("HASH_RESULT", [{
-    value: { id: 3, length: 0x0102, sha256: seq(0x00) },
+  digestCodec("HASH_RESULT", "sha256", [{
+    value: { id: 3, length: 0x0102, digest: seq(0x00) },
     frame: `0000 0006 0001 002c | 00000003 | 0000000000000102 | ${seqHex(0x00)}`,
+  }]),
+  digestCodec("HASH_RESULT", "xxh128", [{
+    // Data_Len 28: the 16-byte XXH3-128 digest at 12
+    value: { id: 3, length: 0x0102, digest: seq(0x00, 16) },
+    frame: `0000 0006 0001 001c | 00000003 | 0000000000000102 | ${seqHex(0x00, 16)}`,
   }]),
   codec<Mkdir>({
     service: "MKDIR",
@@ -465,16 +577,31 @@ export const CODECS: Codec<unknown>[] = [
   codec<Download>({
     service: "DOWNLOAD",
     module: "transfer",
-    arb: fc.record({ id: u32, offset: u64, path: text }, PLAIN),
+    arb: fc.record(
+      { id: u32, offset: u64, path: text, length: fc.oneof(u64, fc.constant(UNKNOWN_SIZE)) },
+      PLAIN,
+    ),
     encode: encodeDownload,
     decode: decodeDownload,
-    strings: [(path) => ({ id: 4, offset: 0, path })],
+    older: (m, p) => ({ length: p.length - 8, value: without(m, "length") }),
+    strings: [(path) => ({ id: 4, offset: 0, path, length: 1 })],
     minimal: { id: 4, offset: 0, path: "" },
     fixed: 14,
-    golden: [{
-      value: { id: 6, offset: 2 ** 32, path: "f" },
-      frame: "0001 0000 0001 000f | 00000006 | 0000000100000000 | 0001 66",
-    }],
+    golden: [
+      {
+        value: { id: 6, offset: 2 ** 32, path: "f" },
+        frame: "0001 0000 0001 000f | 00000006 | 0000000100000000 | 0001 66",
+      },
+      {
+        value: { id: 7, offset: 0x10, path: "f", length: 0x20 },
+        // ... | path | length (a range: bytes 16..48)
+        frame: "0001 0000 0001 0017 | 00000007 | 0000000000000010 | 0001 66 | 0000000000000020",
+      },
+      {
+        value: { id: 8, offset: 0, path: "", length: UNKNOWN_SIZE },
+        frame: "0001 0000 0001 0016 | 00000008 | 0000000000000000 | 0000 | ffffffffffffffff",
+      },
+    ],
   }),
   dataCodec("DOWNLOAD_DATA", [{
     value: { id: 7, data: new Uint8Array([1, 2, 3]) },
@@ -549,9 +676,13 @@ export const CODECS: Codec<unknown>[] = [
       frame: "0001 0005 0001 0017 | 0000000a | 0000000000000003 | 0000000000000004 | 0001 73",
     }],
   }),
-  digestCodec("UPLOAD_PARTIAL", [{
-    value: { id: 11, length: 2, sha256: seq(0x20) },
+  digestCodec("UPLOAD_PARTIAL", "sha256", [{
+    value: { id: 11, length: 2, digest: seq(0x20) },
     frame: `0001 0006 0001 002c | 0000000b | 0000000000000002 | ${seqHex(0x20)}`,
+  }]),
+  digestCodec("UPLOAD_PARTIAL", "xxh128", [{
+    value: { id: 11, length: 2, digest: seq(0x20, 16) },
+    frame: `0001 0006 0001 001c | 0000000b | 0000000000000002 | ${seqHex(0x20, 16)}`,
   }]),
   codec<UploadResume>({
     service: "UPLOAD_RESUME",
@@ -582,24 +713,15 @@ export const CODECS: Codec<unknown>[] = [
       },
     ],
   }),
-  codec<Eof>({
-    service: "EOF",
-    module: "transfer",
-    arb: fc.record({
-      id: u32,
-      size: u64,
-      sha256: fc.uint8Array({ minLength: SHA256_SIZE, maxLength: SHA256_SIZE }),
-    }, PLAIN),
-    encode: encodeEof,
-    decode: decodeEof,
-    strings: [],
-    minimal: { id: 1, size: 0, sha256: new Uint8Array(32) },
-    fixed: 44,
-    golden: [{
-      value: { id: 16, size: 0x100, sha256: seq(0x40) },
-      frame: `0003 0003 0001 002c | 00000010 | 0000000000000100 | ${seqHex(0x40)}`,
-    }],
-  }),
+  eofCodec("sha256", [{
+    value: { id: 16, size: 0x100, digest: seq(0x40) },
+    frame: `0003 0003 0001 002c | 00000010 | 0000000000000100 | ${seqHex(0x40)}`,
+  }]),
+  eofCodec("xxh128", [{
+    // Data_Len 28 | id | size | 16-byte XXH3-128 digest
+    value: { id: 16, size: 0x100, digest: seq(0x40, 16) },
+    frame: `0003 0003 0001 001c | 00000010 | 0000000000000100 | ${seqHex(0x40, 16)}`,
+  }]),
   // ---- control
   codec<ErrorMessage>({
     service: "ERROR",

@@ -17,7 +17,8 @@ export function codecTests(module: MessageModule): void {
   const codecs = codecsOf(module);
   assert.ok(codecs.length > 0, module);
   for (const c of codecs) {
-    Deno.test(`messages: ${c.service} matches its golden frames (PROTOCOL.md §3.1)`, () => {
+    const name = c.label ?? c.service;
+    Deno.test(`messages: ${name} matches its golden frames (PROTOCOL.md §3.1)`, () => {
       assert.ok(c.golden.length > 0);
       for (const g of c.golden) {
         const bytes = goldenBytes(g.frame);
@@ -26,7 +27,7 @@ export function codecTests(module: MessageModule): void {
       }
     });
 
-    Deno.test(`messages: ${c.service} encode → decode round trip`, () => {
+    Deno.test(`messages: ${name} encode → decode round trip`, () => {
       fc.assert(
         fc.property(c.arb, (m) => {
           const payload = splitFrame(c, c.encode(m));

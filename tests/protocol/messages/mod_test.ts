@@ -42,7 +42,10 @@ import {
 import { CODECS, expected, splitFrame } from "./_codecs.ts";
 
 Deno.test("messages: every service has a codec under test", () => {
-  assert.deepEqual(CODECS.map((c) => c.service).sort(), Object.keys(SERVICES).sort());
+  assert.deepEqual([...new Set(CODECS.map((c) => c.service))].sort(), Object.keys(SERVICES).sort());
+  // A service with several layouts has one codec per layout, each named.
+  const labels = CODECS.map((c) => c.label ?? c.service);
+  assert.equal(new Set(labels).size, labels.length);
 });
 
 Deno.test("messages: the string generator reaches its declared length", () => {
@@ -57,7 +60,7 @@ Deno.test("messages: decoders ignore trailing bytes (fields appended by a later 
         fc.uint8Array({ minLength: 1, maxLength: 64, size: "max" }),
         (m, extra) => {
           const payload = concat([splitFrame(c, c.encode(m)), extra]);
-          assert.deepEqual(c.decode(payload), expected(c, m), c.service);
+          assert.deepEqual(c.decode(payload), expected(c, m), c.label ?? c.service);
         },
       ),
       { numRuns: 100, ...BOUNDED },
@@ -65,20 +68,30 @@ Deno.test("messages: decoders ignore trailing bytes (fields appended by a later 
   }
 });
 
-Deno.test("messages: every strict prefix of a payload throws BAD_ARGUMENT", () => {
+Deno.test("messages: every strict prefix of a payload throws BAD_ARGUMENT, but an older layout's", () => {
+  let olderSeen = 0;
   for (const c of CODECS) {
     for (const m of fc.sample(c.arb, { numRuns: 20, seed: 42 })) {
       const payload = splitFrame(c, c.encode(m));
       const min = c.trailingIgnored === false ? c.fixed : payload.length;
+      // PROTOCOL.md §8: a payload cut where an older version's layout ended is that layout.
+      const older = c.older?.(m, payload);
       for (let n = 0; n < min; n++) {
+        if (older !== undefined && n === older.length) {
+          assert.deepEqual(c.decode(payload.subarray(0, n)), older.value, `${c.service} older`);
+          olderSeen++;
+          continue;
+        }
         assertFerry(() => c.decode(payload.subarray(0, n)), "BAD_ARGUMENT", `${c.service}[0,${n})`);
       }
       // A copy without spare bytes after it behaves the same.
-      if (min > 0) {
+      if (min > 0 && older?.length !== min - 1) {
         assertFerry(() => c.decode(payload.slice(0, min - 1)), "BAD_ARGUMENT", c.service);
       }
     }
   }
+  // HELLO, WELCOME, HASH and DOWNLOAD, 20 samples each.
+  assert.equal(olderSeen, 4 * 20);
 });
 
 Deno.test("messages: the shortest payloads are the 'fixed' sizes of PROTOCOL.md §3.1", () => {
@@ -129,7 +142,7 @@ Deno.test("messages: unknown values from a peer", () => {
   const info = encodeFileInfo({ id: 1, size: 5, mtime: null }).subarray(HEADER_SIZE).slice();
   info.fill(0xff, 4, 12);
   assertFerry(() => decodeFileInfo(info), "BAD_ARGUMENT", "FILE_INFO size all-ones");
-  const eof = encodeEof({ id: 1, size: 5, sha256: new Uint8Array(32) }).subarray(HEADER_SIZE)
+  const eof = encodeEof({ id: 1, size: 5, digest: new Uint8Array(32) }).subarray(HEADER_SIZE)
     .slice();
   eof.fill(0xff, 4, 12);
   assertFerry(() => decodeEof(eof), "BAD_ARGUMENT", "EOF size all-ones");
@@ -143,8 +156,8 @@ Deno.test("messages: unknown values from a peer", () => {
     ["UPLOAD_STATUS", { id: 1, size: 3, mtime: null, path: "p" }, 4],
     ["UPLOAD_RESUME", { id: 1, offset: 1, size: 2, mtime: null, path: "p" }, 4],
     ["UPLOAD_RESUME", { id: 1, offset: 1, size: 2, mtime: null, path: "p" }, 12],
-    ["HASH_RESULT", { id: 1, length: 2, sha256: new Uint8Array(32) }, 4],
-    ["UPLOAD_PARTIAL", { id: 1, length: 2, sha256: new Uint8Array(32) }, 4],
+    ["HASH_RESULT", { id: 1, length: 2, digest: new Uint8Array(32) }, 4],
+    ["UPLOAD_PARTIAL", { id: 1, length: 2, digest: new Uint8Array(32) }, 4],
     ["STAT_RESULT", { id: 1, entry: { name: "n", kind: "file", size: 1, mtime: null } }, 5],
     ["LIST_ENTRIES", {
       id: 1,
@@ -185,8 +198,10 @@ Deno.test("messages: payload size limits", () => {
       .message,
     exact,
   );
-  // EOF needs a 32-byte digest.
-  assert.throws(() => encodeEof({ id: 1, size: 0, sha256: new Uint8Array(31) }), RangeError);
+  // EOF needs a digest of 32 (SHA-256) or 16 (XXH3-128) bytes.
+  for (const n of [0, 15, 17, 31, 33]) {
+    assert.throws(() => encodeEof({ id: 1, size: 0, digest: new Uint8Array(n) }), RangeError);
+  }
 });
 
 // Regression (was a bug): payload encoders used DataView setters, which wrap out-of-range values
@@ -209,7 +224,11 @@ Deno.test("messages: encoders refuse out-of-range integers instead of wrapping",
     ["UPLOAD size -2", () => encodeUpload({ id: 1, size: -2, mtime: null, path: "a" })],
     ["UPLOAD mtime NaN", () => encodeUpload({ id: 1, size: 0, mtime: NaN, path: "a" })],
     ["FILE_INFO size 0.5", () => encodeFileInfo({ id: 1, size: 0.5, mtime: null })],
-    ["EOF size 2^64", () => encodeEof({ id: 1, size: 2 ** 64, sha256: new Uint8Array(32) })],
+    ["EOF size 2^64", () => encodeEof({ id: 1, size: 2 ** 64, digest: new Uint8Array(32) })],
+    [
+      "DOWNLOAD length 2^53",
+      () => encodeDownload({ id: 1, offset: 0, path: "a", length: 2 ** 53 }),
+    ],
     ["DATA id 2^32", () => up.frameCopy(2 ** 32, new Uint8Array(1))],
     ["DATA id -1", () => down.frameCopy(-1, new Uint8Array())],
   ];
@@ -235,12 +254,19 @@ Deno.test("messages: encoders refuse out-of-range integers instead of wrapping",
 // Fuzz: decoders only ever throw FerryError (BAD_ARGUMENT or BAD_NAME)
 
 /** Every `decode*` function `messages/mod.ts` exports. */
-const DECODERS = Object.entries(messages).filter(([name, value]) =>
+const EXPORTED = Object.entries(messages).filter(([name, value]) =>
   name.startsWith("decode") && typeof value === "function"
 ) as [string, (p: Uint8Array) => unknown][];
 
+/** The exported decoders, and those that take a checksum algorithm with each algorithm. */
+const DECODERS: [string, (p: Uint8Array) => unknown][] = [
+  ...EXPORTED,
+  ["decodeEof xxh128", (p) => messages.decodeEof(p, "xxh128")],
+  ["decodeDigest xxh128", (p) => messages.decodeDigest(p, "xxh128")],
+];
+
 Deno.test("messages: the fuzzers reach every decoder", () => {
-  assert.deepEqual(DECODERS.map(([name]) => name).sort(), [
+  assert.deepEqual(EXPORTED.map(([name]) => name).sort(), [
     "decodeAuth",
     "decodeAuthOk",
     "decodeData",
@@ -263,7 +289,9 @@ Deno.test("messages: the fuzzers reach every decoder", () => {
     "decodeWelcome",
   ]);
   // And every service's own decoder is one of them.
-  for (const c of CODECS) assert.ok(DECODERS.some(([, d]) => d === c.decode), c.service);
+  for (const c of CODECS) {
+    assert.ok(EXPORTED.some(([, d]) => d === (c.exported ?? c.decode)), c.label ?? c.service);
+  }
 });
 
 function onlyFerryErrors(name: string, decode: (p: Uint8Array) => unknown, payload: Uint8Array) {
@@ -323,11 +351,11 @@ Deno.test("fuzz: mutated payloads of every service make its own decoder, and all
     cut: fc.option(fc.nat(), { nil: undefined }),
     extra: fc.uint8Array({ maxLength: 16, size: "max" }),
   }, PLAIN);
-  const hit = new Set<ServiceName>();
+  const hit = new Set<string>();
   fc.assert(
     fc.property(mutation, ({ index, seed, flips, cut, extra }) => {
       const c = CODECS[index];
-      hit.add(c.service);
+      hit.add(c.label ?? c.service);
       const [m] = fc.sample(c.arb, { numRuns: 1, seed });
       let p = splitFrame(c, c.encode(m)).slice();
       for (const [at, v] of flips) if (p.length > 0) p[at % p.length] = v;

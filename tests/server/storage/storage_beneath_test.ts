@@ -8,7 +8,7 @@
  * positive control runs the plain path-based way (check the real path, then open by path)
  * under the same race and must be caught escaping, so the detector can fail.
  *
- * Run: deno test --allow-read --allow-write --allow-ffi tests/storage_beneath_test.ts
+ * Run: deno test --allow-read --allow-write --allow-ffi tests/server/storage/storage_beneath_test.ts
  * Longer race by hand: FERRY_RACE_SECONDS=60 (same command, plus --allow-env).
  */
 
@@ -19,6 +19,7 @@ import {
   BeneathRoot,
   checkSupport,
   type FileStat,
+  SYNC_IO_MAX,
 } from "../../../server/storage/beneath/mod.ts";
 import { parseDirents } from "../../../server/storage/beneath/dirents.ts";
 import { ERRNO, errnoCode, errnoError } from "../../../server/storage/beneath/errno.ts";
@@ -146,6 +147,45 @@ Deno.test("beneath: parseDirents drops . and .., skips invalid UTF-8, refuses co
 });
 
 // --- semantics, against the real file system ---------------------------------------------------
+
+Deno.test({
+  name: "beneath: small reads and writes (on this thread) and large ones (on the pool) agree",
+  ignore,
+  async fn() {
+    const { base, root } = await fixture();
+    const r = BeneathRoot.open(root, { isHidden });
+    try {
+      const { dir } = r.openParent(["d", "x"]);
+      try {
+        const data = Uint8Array.from({ length: SYNC_IO_MAX * 3 + 17 }, (_, i) => (i * 7) & 0xff);
+        const file = dir.createFile("x", { read: true });
+        const small = data.subarray(0, SYNC_IO_MAX); // at the limit: on this thread
+        await file.writeAt(small, 0);
+        await file.writeAt(data.subarray(SYNC_IO_MAX), SYNC_IO_MAX); // above it: the pool
+        await file.sync();
+        const back = new Uint8Array(data.length);
+        assert.equal(await file.readAt(back.subarray(0, 100), 0), 100);
+        assert.equal(await file.readAt(back.subarray(100), 100), data.length - 100);
+        assert.deepEqual(back, data);
+        // A close on this thread, refused while a call runs on the pool.
+        const reading = file.readAt(new Uint8Array(SYNC_IO_MAX + 1), 0);
+        assert.equal(file.idle, false);
+        await assertCode("INTERNAL", () => file.closeSync());
+        await reading;
+        assert.equal(file.idle, true);
+        file.closeSync();
+        file.closeSync(); // twice is fine
+        await assertCode("INTERNAL", () => file.readAt(back, 0));
+        assert.deepEqual(await Deno.readFile(`${root}/d/x`), data);
+      } finally {
+        dir.close();
+      }
+    } finally {
+      r.close();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
 
 Deno.test({
   name: "beneath: links inside are followed, links out refused, even to come back (row 19)",

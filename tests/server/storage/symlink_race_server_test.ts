@@ -262,7 +262,7 @@ function operations(a: Arena): RacingOp[] {
             path: "d/f",
           }),
           encodeDataFrames(SERVICES.UPLOAD_DATA, rid, whole.subarray(offset)),
-          encodeEof({ id: rid, size: KEPT.size, sha256: sha256(whole) }),
+          encodeEof({ id: rid, size: KEPT.size, digest: sha256(whole) }),
         );
         assert.deepEqual([answer.type, answer.num], [3, 1], "OK");
       },
