@@ -292,5 +292,6 @@ export const SETTINGS: readonly string[] = [
   "key",
   "users",
   "storage",
+  "workers",
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];

@@ -24,7 +24,8 @@ import {
   parseConfigFile,
   SETTINGS,
 } from "./config.ts";
-import { serve } from "./server.ts";
+import { type FerryServer, serve } from "./server.ts";
+import { parseWorkers, serveWorkers } from "./workers/coordinator.ts";
 import { parseStorageChoice } from "./storage/open.ts";
 
 const HELP = `ferry-server: serve a directory over TLS
@@ -52,6 +53,9 @@ over the file):
                      (Linux 5.6+, needs --allow-ffi); path: portable, but a local user who
                      can write in the root can race it with symlinks (see SECURITY.md).
                      auto takes race-free where it can run and says which it took.
+  --workers N        isolates serving connections, one per core with "auto" (Linux,
+                     SO_REUSEPORT); limits, quota, logins and shutdown hold across them
+                     (default 1)
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -102,6 +106,7 @@ async function main(args: string[]): Promise<number> {
       key: { type: "string" },
       users: { type: "string" },
       storage: { type: "string" },
+      workers: { type: "string" },
       ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
       force: { type: "boolean", default: false },
       role: { type: "string", default: "write" },
@@ -168,7 +173,8 @@ async function main(args: string[]): Promise<number> {
   }
 
   await Deno.mkdir(rootDir, { recursive: true });
-  const server = await serve({
+  const workers = parseWorkers(values.workers);
+  const serveOptions = {
     hostname: values.host ?? "0.0.0.0",
     port: intOption(values.port, "port", 4433),
     root: rootDir,
@@ -178,7 +184,10 @@ async function main(args: string[]): Promise<number> {
     accounts,
     limits: limitsFromFlags(values),
     log: stderrLogger(),
-  });
+  };
+  const server: FerryServer = workers > 1
+    ? await serveWorkers({ ...serveOptions, workers })
+    : await serve(serveOptions);
   console.error(
     `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,
   );

@@ -7,7 +7,8 @@
  */
 
 import type { Account } from "./auth.ts";
-import type { AuthThrottle, ConnectionCaps, Limits } from "./limits.ts";
+import type { ConnectionCaps, Limits } from "./limits.ts";
+import type { Logins } from "./logins.ts";
 import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
 import type { Storage } from "./storage/storage.ts";
@@ -17,15 +18,13 @@ import { encodeError } from "../protocol/messages/mod.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 
 /**
- * What every connection of one server shares. The quota, the login throttle and the
- * connection caps are small objects, so that a later version running several processes can
- * back them with a shared coordinator.
+ * What every connection of one server shares. The quota, the logins and the connection caps
+ * are small objects: a server running several isolates backs them with shared memory and its
+ * coordinator (`server/workers/`), and the handlers do not know which they run on.
  */
 export interface ServerContext {
   /** The files served. */
   readonly storage: Storage;
-  /** Accounts whose tokens are accepted. */
-  readonly accounts: readonly Account[];
   /** Limits and deadlines. */
   readonly limits: Limits;
   /** Where log lines go. */
@@ -34,10 +33,10 @@ export interface ServerContext {
   readonly agent: string;
   /** The data root's quota and usage. */
   readonly quota: Quota;
-  /** Failed logins per client address, and their lockouts. */
-  readonly authThrottle: AuthThrottle;
+  /** Checks tokens, under the back-off after failed logins per client address. */
+  readonly logins: Logins;
   /** Connections in all and per client address. */
-  readonly connections: ConnectionCaps;
+  readonly connections: Pick<ConnectionCaps, "admit">;
   /** True once shutdown has begun. */
   isShuttingDown(): boolean;
   /** Begins a graceful shutdown. */

@@ -12,7 +12,6 @@ import {
 } from "../../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION } from "../../protocol/services.ts";
 import { FerryError } from "../../protocol/errors.ts";
-import { authenticate } from "../auth.ts";
 import { peerAddressKey } from "../limits.ts";
 import { logOp, sendError, type Session } from "../session.ts";
 
@@ -43,10 +42,11 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
   if (session.account !== null) {
     throw new FerryError("BAD_ARGUMENT", "this connection is already authenticated");
   }
-  const { limits, authThrottle: throttle } = session.ctx;
+  const { limits, logins } = session.ctx;
   const address = peerAddressKey(session.peer);
-  const locked = throttle.lockedFor(address);
-  if (locked > 0) {
+  const outcome = await logins.attempt(address, auth.token);
+  if (outcome.kind === "locked") {
+    const locked = outcome.lockedMs;
     session.authFailures++;
     logOp(session, {
       op: "auth",
@@ -66,10 +66,9 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
     if (session.authFailures >= limits.maxAuthFailures) session.close();
     return;
   }
-  const account = authenticate(session.ctx.accounts, auth.token);
-  if (account === undefined) {
+  if (outcome.kind === "failed") {
     session.authFailures++;
-    const lockout = throttle.fail(address);
+    const lockout = outcome.lockoutMs;
     logOp(session, {
       op: "auth",
       result: "UNAUTHENTICATED",
@@ -85,6 +84,7 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
     if (session.authFailures >= limits.maxAuthFailures) session.close();
     return;
   }
+  const { account } = outcome;
   session.account = account;
   logOp(session, { op: "auth", role: account.role, result: "ok" });
   await session.writer.send(encodeAuthOk({ id: auth.id, role: account.role, user: account.user }));
