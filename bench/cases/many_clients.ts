@@ -16,8 +16,15 @@ import { fmt, maxOf, medianOf } from "../report.ts";
 import { addFigure } from "../results.ts";
 import { type Bench, mbps, measure } from "./context.ts";
 
-/** Runs the case against `server` (a fresh one, so that its peak RSS is this case's alone). */
-export async function manyClients(b: Bench, server: FerryServer): Promise<void> {
+/**
+ * Runs the case against `server` (a fresh one, so that its peak RSS is this case's alone),
+ * started with `serverFlags` (noted in the case).
+ */
+export async function manyClients(
+  b: Bench,
+  server: FerryServer,
+  serverFlags: string[] = [],
+): Promise<void> {
   const n = b.config.clients;
   const c = b.results.add(
     "clients",
@@ -80,6 +87,7 @@ export async function manyClients(b: Bench, server: FerryServer): Promise<void> 
         (singleCores !== null ? `, single stream ${singleCores.toFixed(2)} cores` : ""),
     );
   }
+  if (serverFlags.length > 0) c.notes.push(`server started with ${serverFlags.join(" ")}`);
   const rss = maxOf(c.figures.serverPeakRssMiB);
   if (rss !== null) c.notes.push(`server peak RSS ${rss.toFixed(0)} MiB`);
 }

@@ -34,6 +34,8 @@ export interface Features {
   streams: boolean;
   /** Whether the server has an S3 storage option (`--s3…`). */
   serverS3: boolean;
+  /** Whether the server can serve from several isolates (`--workers N`). */
+  serverWorkers: boolean;
 }
 
 /** The flags of a `deno.json` task (the words starting with `--`). */
@@ -65,6 +67,7 @@ export async function readFeatures(clients: number): Promise<Features> {
       : [],
     streams: /--streams\b/.test(cli),
     serverS3: /--s3[\w-]*/.test(server),
+    serverWorkers: /--workers\b/.test(server),
   };
 }
 
