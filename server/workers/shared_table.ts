@@ -154,6 +154,8 @@ export class SharedCounts {
   #remove(hole: number): void {
     const words = this.#words;
     const n = this.#slots;
+    words.fill(0, hole * SLOT, hole * SLOT + SLOT);
+    // The scan ends at an empty slot: at the latest the hole itself, once it wraps around.
     let at = (hole + 1) % n;
     while (!this.#empty(at)) {
       const home = this.#home(words[at * SLOT]);
@@ -161,10 +163,10 @@ export class SharedCounts {
       const between = hole <= at ? home > hole && home <= at : home > hole || home <= at;
       if (!between) {
         words.copyWithin(hole * SLOT, at * SLOT, at * SLOT + SLOT);
+        words.fill(0, at * SLOT, at * SLOT + SLOT);
         hole = at;
       }
       at = (at + 1) % n;
     }
-    words.fill(0, hole * SLOT, hole * SLOT + SLOT);
   }
 }
