@@ -76,6 +76,8 @@ export const BINARIES = [
       // The same list is in the `serve` task (LIBC_CANDIDATES of server/storage/beneath/).
       `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
     ],
+    // `--workers N` starts this module in each worker isolate (server/workers/coordinator.ts).
+    include: ["server/workers/worker_main.ts"],
   },
   {
     name: "ferry",
@@ -133,6 +135,10 @@ export async function compile(outDir: string, target?: string): Promise<string[]
     const args = [
       "compile",
       ...bin.permissions,
+      // Modules loaded at run time (the server's worker isolates), and Deno's unstable APIs
+      // deno.json enables (`reusePort` of the worker isolates' listeners).
+      ...("include" in bin ? bin.include.map((m) => `--include=${m}`) : []),
+      "--unstable-net",
       "--no-check",
       ...(target ? ["--target", target] : []),
       "--output",

@@ -12,7 +12,6 @@
  */
 
 import { FerryError } from "../../protocol/errors.ts";
-import type { Account } from "../auth.ts";
 import { AuthThrottle, DEFAULT_LIMITS, type Limits } from "../limits.ts";
 import { createLogins } from "../logins.ts";
 import { type Logger, stderrLogger } from "../log.ts";
