@@ -46,15 +46,16 @@ export async function manyClients(
   const getMany = (serial: boolean) =>
     withCpu(b.procfs, pid, async () => {
       const started = performance.now();
+      // Each process writes under a directory of its own (their files are named by index).
       const runs = await Promise.all(
-        slices(serial ? 1 : procs).map((files) =>
+        slices(serial ? 1 : procs).map((files, p) =>
           ferryOps(server, server.port, [
             "get-many",
             ...(serial ? ["--serial"] : []),
             "--files",
             files.join(","),
             "--out",
-            outDir,
+            `${outDir}/p${p}`,
           ])
         ),
       );
