@@ -6,7 +6,7 @@
  * spreads the connections over them. It holds the accounts and the only login throttle, and the
  * commit lock, which workers ask for by message; an admin's CLOSE_SERVER on any worker, or
  * {@linkcode WorkersServer.shutdown}, drains every worker, and `finished` resolves once all have
- * stopped.
+ * stopped (or rejects, when one died of an uncaught error: the others are then drained too).
  *
  * @module
  */
@@ -78,6 +78,8 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
   const commits = createKeyedLock();
   const handles: WorkerHandle[] = [];
   let shuttingDown: string | undefined;
+  /** The first worker that died of an uncaught error: the server then stops, and fails. */
+  let crashed: string | undefined;
 
   function send(handle: WorkerHandle, message: ToWorker): void {
     try {
@@ -93,7 +95,7 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
       log({ event: "shutdown", reason, workers: handles.length });
       for (const handle of handles) send(handle, { type: "shutdown", reason });
     }
-    return finished;
+    return finished.catch(() => {});
   }
 
   /** Starts worker `index`; resolves with its first answer (listening or failed). */
@@ -150,6 +152,7 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
       log({ worker: index, event: "worker", result: "error", error: event.message });
+      crashed ??= `worker ${index}: ${event.message}`;
       listening({ type: "failed", error: event.message });
       stop();
       void shutdown(`worker ${index} failed`);
@@ -205,11 +208,14 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
     await Promise.all(handles.map((h) => h.stopped));
     for (const handle of handles) handle.worker.terminate();
     log({ event: "stopped", workers: handles.length });
+    // The isolates share counters that a dead one never gave back: the server stops and fails.
+    if (crashed !== undefined) throw new FerryError("INTERNAL", `a worker failed: ${crashed}`);
   })();
 
   await ready;
   if (first.type === "failed") {
     await shutdown("start-up failed");
+    finished.catch(() => {}); // the error below says it
     throw new FerryError(
       first.code === "USAGE" ? "USAGE" : "INTERNAL",
       `a worker could not start: ${first.error}`,

@@ -35,6 +35,7 @@ import {
   rawLogin,
   sha256Bytes,
   sha256Hex,
+  spawnServer,
   spawnTestServer,
   type TestServerProcess,
   waitFor,
@@ -394,4 +395,21 @@ Deno.test("workers: --workers takes auto or 1..64; a bad value is a usage error"
     (err) => /--workers must be auto or 1\.\.64/.test(String(err)),
   );
   assert.ok(bad, "--workers 0 is refused");
+});
+
+Deno.test("workers: a port already in use stops the start with an error, not a server on some isolates", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    const failure = await spawnServer(["--workers", "2"], { port }).then(
+      async (s) => {
+        await s.stop();
+        return "it started";
+      },
+      (err) => String(err),
+    );
+    assert.match(failure, /a worker could not start: .*(in use|AddrInUse)/i);
+  } finally {
+    taken.close();
+  }
 });
