@@ -69,7 +69,8 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
   const measured = await openStorage(options.root, { choice: options.storage });
   let used = 0;
   try {
-    used = await measured.storage.usage();
+    // As one isolate does: the root is walked only when there is a quota to hold.
+    if (limits.quotaBytes > 0) used = await measured.storage.usage();
   } finally {
     measured.close();
   }
