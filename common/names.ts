@@ -15,22 +15,29 @@ export const MAX_QUOTED_CHARS = 200;
 
 /**
  * Returns `name` as a JSON string literal that is safe to print: `JSON.stringify` escapes
- * quotes, backslashes and C0 controls; this also escapes DEL, C1 controls (a raw U+009B is a
- * terminal CSI), bidirectional overrides and other invisible format characters. Names longer
- * than {@linkcode MAX_QUOTED_CHARS} code points are cut and end in `…`.
+ * quotes, backslashes, C0 controls and lone surrogates; this also escapes DEL, C1 controls (a
+ * raw U+009B is a terminal CSI), U+2028/U+2029 (line breaks to some readers), bidirectional
+ * overrides and other invisible format characters. Names longer than `maxChars` code points
+ * (default {@linkcode MAX_QUOTED_CHARS}) are cut and end in `…`; the result is valid JSON
+ * either way. Server log lines quote every client-supplied string with it.
  *
  * @example Usage
  * ```ts
  * import { quoteName } from "./names.ts";
  * quoteName("a\x1b[31m"); // => "\"a\\u001b[31m\""
+ * quoteName("abcdef", 3); // => "\"abc…\""
  * ```
  */
-export function quoteName(name: string): string {
-  const codePoints = Array.from(name);
-  const shown = codePoints.length > MAX_QUOTED_CHARS
-    ? codePoints.slice(0, MAX_QUOTED_CHARS).join("") + "…"
-    : name;
-  return JSON.stringify(shown).replace(UNSAFE_TO_PRINT, escapeChars);
+export function quoteName(name: string, maxChars: number = MAX_QUOTED_CHARS): string {
+  return JSON.stringify(cutCodePoints(name, maxChars)).replace(UNSAFE_TO_PRINT, escapeChars);
+}
+
+/** `s` cut after `max` code points, with `…` added when something was cut. */
+function cutCodePoints(s: string, max: number): string {
+  if (s.length <= max) return s; // never more code points than UTF-16 units
+  let i = 0;
+  for (let n = 0; n < max && i < s.length; n++) i += (s.codePointAt(i) ?? 0) > 0xffff ? 2 : 1;
+  return i < s.length ? s.slice(0, i) + "…" : s;
 }
 
 /** DEL, C1 controls, and format characters (bidi overrides, zero-width, BOM...). */

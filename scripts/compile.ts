@@ -72,9 +72,12 @@ export const BINARIES = [
       "--allow-read",
       "--allow-write",
       "--allow-env=FERRY_*",
-      // The race-free storage calls the C library (openat2...); FFI only for its usual paths.
-      // The same list is in the `serve` task (LIBC_CANDIDATES of server/storage/beneath/).
+      // The race-free storage (openat2...) and the socket reaper (server/socket_reaper.ts,
+      // shutdown(2)) call the C library; FFI only for its usual paths. The same list is in the
+      // `serve` task (LIBC_CANDIDATES of server/storage/beneath/).
       `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
+      // The generated certificate covers this machine's host name and addresses.
+      "--allow-sys=hostname,networkInterfaces",
     ],
     // `--workers N` starts this module in each worker isolate (server/workers/coordinator.ts).
     include: ["server/workers/worker_main.ts"],

@@ -37,9 +37,17 @@ export function hashToken(token: string): Uint8Array {
   return new Uint8Array(createHash("sha256").update(token, "utf8").digest());
 }
 
-/** A new random token: 32 bytes, base64url (43 characters). */
+/**
+ * A new random token: 32 random bytes as base64url (43 characters of `A-Za-z0-9-_`), never
+ * beginning with `-`, so that no token can be taken for an option (`--token -x…` would be).
+ * A draw that begins with `-` (one in 64) is thrown away and drawn again: the tokens left are
+ * uniform over the other 63/64 of the space, about 255.98 bits of entropy.
+ */
 export function generateToken(): string {
-  return randomBytes(32).toString("base64url");
+  while (true) {
+    const token = randomBytes(32).toString("base64url");
+    if (!token.startsWith("-")) return token;
+  }
 }
 
 /**
@@ -93,20 +101,49 @@ export interface UserRecord {
 /**
  * Loads a users file: a JSON array of {@linkcode UserRecord}.
  *
- * @throws {FerryError} `USAGE` when the file is malformed.
+ * @throws {FerryError} `USAGE` when the file is malformed (see {@linkcode parseUsers}).
  */
 export async function loadUsers(path: string): Promise<Account[]> {
-  const raw: unknown = JSON.parse(await Deno.readTextFile(path));
-  if (!Array.isArray(raw)) throw new FerryError("USAGE", `${path}: expected a JSON array`);
+  return parseUsers(await Deno.readTextFile(path), path);
+}
+
+/**
+ * Parses the text of a users file (`path` names it in errors): a JSON array of
+ * {@linkcode UserRecord}.
+ *
+ * @throws {FerryError} `USAGE` when the text is not such an array; the message names the file,
+ * the entry and what to do, in one line.
+ */
+export function parseUsers(text: string, path: string): Account[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new FerryError(
+      "USAGE",
+      `${path} is not valid JSON (${
+        err instanceof Error ? err.message : String(err)
+      }); fix it, or move it away and add the users again with \`ferry-server adduser NAME\``,
+    );
+  }
+  if (!Array.isArray(raw)) {
+    throw new FerryError(
+      "USAGE",
+      `${path} must hold a JSON array of {"user", "role", "sha256"} entries; fix it, or move ` +
+        "it away and add the users again with `ferry-server adduser NAME`",
+    );
+  }
   return raw.map((r: unknown, i) => {
     const rec = r as Partial<UserRecord>;
     if (
-      typeof rec?.user !== "string" || !["read", "write", "admin"].includes(String(rec.role)) ||
+      typeof rec?.user !== "string" ||
+      !["read", "write", "admin"].includes(String(rec.role)) ||
       typeof rec.sha256 !== "string" || !/^[0-9a-f]{64}$/i.test(rec.sha256)
     ) {
       throw new FerryError(
         "USAGE",
-        `${path}[${i}]: expected {"user": string, "role": "read"|"write"|"admin", "sha256": 64 hex digits}`,
+        `${path}[${i}]: expected {"user": string, "role": "read"|"write"|"admin", "sha256": 64 hex digits}; ` +
+          "fix or remove that entry (`ferry-server adduser NAME` writes a valid one)",
       );
     }
     const tokenHash = new Uint8Array(32);
@@ -141,8 +178,9 @@ export async function addUser(
   }
   let records: UserRecord[] = [];
   if (await Deno.lstat(file).then(() => true, () => false)) {
-    await loadUsers(file); // refuses a malformed file before it is rewritten
-    records = JSON.parse(await Deno.readTextFile(file));
+    const text = await Deno.readTextFile(file);
+    parseUsers(text, file); // refuses a malformed file before it is rewritten
+    records = JSON.parse(text);
   }
   const token = generateToken();
   const next = records.filter((r) => r.user !== user);
@@ -150,4 +188,36 @@ export async function addUser(
   await Deno.mkdir(dirname(file), { recursive: true });
   await writeFileAtomic(file, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
   return token;
+}
+
+/**
+ * Removes `user` from the users file `file` (rewritten atomically). A running server stops
+ * accepting their token for new logins as soon as it has re-read the file.
+ *
+ * @throws {FerryError} `USAGE` for a missing name, a missing or malformed file, or a user the
+ * file does not list.
+ */
+export async function removeUser(file: string, user: string | undefined): Promise<void> {
+  if (!user) throw new FerryError("USAGE", "deluser needs a user name");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new FerryError("USAGE", `${file}: no such file, so no user to remove; check --users`);
+    }
+    throw err;
+  }
+  parseUsers(text, file); // refuses a malformed file before it is rewritten
+  const records: UserRecord[] = JSON.parse(text);
+  const next = records.filter((r) => r.user !== user);
+  if (next.length === records.length) {
+    throw new FerryError(
+      "USAGE",
+      `${file} has no user ${JSON.stringify(user)}; its users: ${
+        records.map((r) => r.user).join(", ") || "none"
+      }`,
+    );
+  }
+  await writeFileAtomic(file, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 });
 }

@@ -1,20 +1,19 @@
 /**
  * TLS material for the server: a local certificate authority and a server certificate it signs,
- * made with WebCrypto (ECDSA P-256, SHA-256), kept as PEM files in a certs directory.
+ * made with WebCrypto (ECDSA P-256, SHA-256), kept as PEM files in a certs directory. What a
+ * certificate covers is read in `certificate_names.ts`.
  *
  * The CA and the server certificate are separate on purpose: rustls (under `Deno.listenTls`)
- * refuses a CA certificate used as the server's own certificate.
+ * refuses a CA certificate used as the server's own certificate. The npm library that makes
+ * certificates (`@peculiar/x509`) is loaded only when one is made, so a server that starts with
+ * the certificates it has loads no npm package.
  *
  * @module
  */
 
-// @peculiar/x509 2.x loads tsyringe, which throws at import time unless a Reflect metadata
-// polyfill is already installed. This import must stay above the x509 one.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 import { writeFileAtomic } from "../common/atomic_file.ts";
-
-x509.cryptoProvider.set(crypto);
+import { isIssuedBy } from "./certificate_names.ts";
 
 /** PEM material for a CA and a server certificate it signed. */
 export interface CertificateSet {
@@ -65,6 +64,7 @@ export async function generateCertificates(
 ): Promise<CertificateSet> {
   if (names.length === 0) throw new TypeError("at least one name is needed");
   const altNames = names.map(toGeneralName);
+  const x509 = await loadX509();
 
   const notBefore = new Date(Date.now() - BACKDATE_MS);
   const caKeys = await generateKeyPair();
@@ -84,7 +84,61 @@ export async function generateCertificates(
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
+  const leaf = await makeLeaf(x509, caCert, caKeys.privateKey, altNames, notBefore);
+  return {
+    caCert: certificatePem(caCert),
+    caKey: await privateKeyPem(x509, caKeys.privateKey),
+    ...leaf,
+  };
+}
 
+/**
+ * Makes a new server certificate for `names`, signed by an existing CA (one that
+ * {@linkcode generateCertificates} made: its key is P-256), with the same fields as a
+ * generated one. Clients that trust the CA trust the new certificate too; its fingerprint is new.
+ *
+ * @param ca The CA certificate and its PKCS#8 private key, PEM.
+ * @param names Host names and IP addresses to cover.
+ * @returns The set: the CA as given, the new certificate and its new key.
+ * @throws {TypeError} If `names` is empty or invalid, or the CA key is not a P-256 PKCS#8 key
+ * that signs for the CA certificate.
+ */
+export async function reissueServerCertificate(
+  ca: { caCert: string; caKey: string },
+  names: readonly string[],
+): Promise<CertificateSet> {
+  if (names.length === 0) throw new TypeError("at least one name is needed");
+  const altNames = names.map(toGeneralName);
+  const x509 = await loadX509();
+  const caCert = new x509.X509Certificate(ca.caCert);
+  let caPrivateKey: CryptoKey;
+  try {
+    caPrivateKey = await crypto.subtle.importKey(
+      "pkcs8",
+      x509.PemConverter.decodeFirst(ca.caKey),
+      KEY_ALGORITHM,
+      false,
+      ["sign"],
+    );
+  } catch {
+    throw new TypeError("the CA key is not a P-256 private key (PKCS#8 PEM)");
+  }
+  const notBefore = new Date(Date.now() - BACKDATE_MS);
+  const leaf = await makeLeaf(x509, caCert, caPrivateKey, altNames, notBefore);
+  if (!isIssuedBy(leaf.cert, ca.caCert)) {
+    throw new TypeError("the CA key does not belong to the CA certificate");
+  }
+  return { caCert: ca.caCert, caKey: ca.caKey, ...leaf };
+}
+
+/** A server certificate for `altNames` signed by `caCert`'s key, and its own new key. */
+async function makeLeaf(
+  x509: typeof X509,
+  caCert: X509.X509Certificate,
+  caPrivateKey: CryptoKey,
+  altNames: { type: "dns" | "ip"; value: string }[],
+  notBefore: Date,
+): Promise<{ cert: string; key: string }> {
   const leafKeys = await generateKeyPair();
   const leafCert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -93,7 +147,7 @@ export async function generateCertificates(
     notBefore,
     notAfter: new Date(notBefore.getTime() + LEAF_DAYS * DAY_MS),
     publicKey: leafKeys.publicKey,
-    signingKey: caKeys.privateKey,
+    signingKey: caPrivateKey,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
@@ -101,16 +155,23 @@ export async function generateCertificates(
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(altNames),
       await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
     ],
   });
-
   return {
-    caCert: certificatePem(caCert),
-    caKey: await privateKeyPem(caKeys.privateKey),
     cert: certificatePem(leafCert),
-    key: await privateKeyPem(leafKeys.privateKey),
+    key: await privateKeyPem(x509, leafKeys.privateKey),
   };
+}
+
+/** The certificate library, loaded on first use (it needs the Reflect metadata polyfill first). */
+async function loadX509(): Promise<typeof X509> {
+  // @peculiar/x509 2.x loads tsyringe, which throws at import time unless a Reflect metadata
+  // polyfill is already installed.
+  await import("reflect-metadata");
+  const x509 = await import("@peculiar/x509");
+  x509.cryptoProvider.set(crypto);
+  return x509;
 }
 
 /**
@@ -233,6 +294,16 @@ const IPV6 = /^[0-9A-Fa-f:]+$/;
 const DNS_NAME =
   /^(?:\*\.)?[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
 
+/**
+ * Checks that `name` can go in a certificate: an IPv4 or IPv6 address (IPv6 optionally in
+ * brackets), or a DNS host name (a leading `*.` allowed).
+ *
+ * @throws {TypeError} If it is neither.
+ */
+export function validateName(name: string): void {
+  toGeneralName(name);
+}
+
 function toGeneralName(name: string): { type: "dns" | "ip"; value: string } {
   const bare = name.startsWith("[") && name.endsWith("]") ? name.slice(1, -1) : name;
   if (IPV4.test(bare)) return { type: "ip", value: bare };
@@ -253,11 +324,11 @@ function toGeneralName(name: string): { type: "dns" | "ip"; value: string } {
   return { type: "dns", value: name };
 }
 
-function certificatePem(cert: x509.X509Certificate): string {
+function certificatePem(cert: X509.X509Certificate): string {
   return cert.toString("pem") + "\n";
 }
 
-async function privateKeyPem(key: CryptoKey): Promise<string> {
+async function privateKeyPem(x509: typeof X509, key: CryptoKey): Promise<string> {
   const der = await crypto.subtle.exportKey("pkcs8", key);
   return x509.PemConverter.encode(der, x509.PemConverter.PrivateKeyTag) + "\n";
 }

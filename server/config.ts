@@ -92,12 +92,29 @@ export interface LimitFlag {
 
 /** Every limit's flag, with its field in {@linkcode Limits} and a short meaning for --help. */
 export const LIMIT_FLAGS: readonly LimitFlag[] = [
-  { flag: "max-connections", key: "maxConnections", kind: "count", help: "connections at once" },
+  {
+    flag: "max-connections",
+    key: "maxConnections",
+    kind: "count",
+    help: "logged-in connections at once",
+  },
   {
     flag: "max-connections-per-ip",
     key: "maxConnectionsPerIp",
     kind: "count",
-    help: "connections at once from one address (IPv6: a /64)",
+    help: "logged-in connections from one address (IPv6: /64)",
+  },
+  {
+    flag: "max-unauthenticated",
+    key: "maxUnauthenticated",
+    kind: "count",
+    help: "connections not logged in yet, at once",
+  },
+  {
+    flag: "max-unauthenticated-per-ip",
+    key: "maxUnauthenticatedPerIp",
+    kind: "count",
+    help: "connections not logged in yet from one address",
   },
   {
     flag: "handshake-timeout",
@@ -109,7 +126,7 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     flag: "auth-timeout",
     key: "authTimeoutMs",
     kind: "duration",
-    help: "deadline for logging in, from connecting",
+    help: "deadline for logging in, after the handshake",
   },
   {
     flag: "idle-timeout",
@@ -197,6 +214,18 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
     kind: "duration",
     help: "how often stale temporary files are removed",
   },
+  {
+    flag: "pre-login-log-burst",
+    key: "preLoginLogBurst",
+    kind: "count",
+    help: "log lines of not-logged-in connections, burst",
+  },
+  {
+    flag: "pre-login-log-rate",
+    key: "preLoginLogPerSecond",
+    kind: "count",
+    help: "log lines of not-logged-in connections per second",
+  },
 ];
 
 /** A limit's default as written on the command line. */
@@ -282,8 +311,13 @@ export function intOption(value: string | undefined, name: string, fallback: num
   return n;
 }
 
-/** Every setting that flags, FERRY_* variables and the config file can give. */
+/**
+ * Every setting that flags, FERRY_* variables and the config file can give. `name` is given as
+ * `--name` once per name, or as a list separated by commas or spaces in `FERRY_NAME` and the
+ * config file ({@linkcode nameList}).
+ */
 export const SETTINGS: readonly string[] = [
+  "name",
   "host",
   "port",
   "root",
@@ -292,6 +326,19 @@ export const SETTINGS: readonly string[] = [
   "key",
   "users",
   "storage",
+  "log-format",
   "workers",
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];
+
+/**
+ * The names asked for: every `--name` flag, else the `name` setting of `FERRY_NAME` or the
+ * config file split at commas and spaces.
+ */
+export function nameList(
+  flags: readonly string[] | undefined,
+  setting: string | undefined,
+): string[] {
+  if (flags !== undefined && flags.length > 0) return [...flags];
+  return (setting ?? "").split(/[\s,]+/).filter((name) => name !== "");
+}

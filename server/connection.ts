@@ -5,6 +5,11 @@
  * connection can have several operations in flight; past a limit the loop stops reading, which
  * pushes back on the client through TCP.
  *
+ * Closing a connection, for whatever reason, aborts its background requests at once (none
+ * that is still queued starts), and hands its socket to the reaper (`server/socket_reaper.ts`):
+ * at once when the handshake never finished or writes are stuck, a moment later otherwise, so
+ * the descriptor is freed even when the peer neither speaks nor reads.
+ *
  * @module
  */
 
@@ -15,8 +20,12 @@ import { MAX_VERSION, MIN_VERSION, serviceName, SERVICES } from "../protocol/ser
 import { type ErrorCode, FerryError, isRefusal, messageOf } from "../protocol/errors.ts";
 import type { Frame } from "../protocol/frame.ts";
 import { FloodBudget } from "./limits.ts";
+import type { Admission } from "./connection_caps.ts";
+import { type ConnectionLogger, connectionLogger } from "./log_gate.ts";
+import type { SocketReaper } from "./socket_reaper.ts";
 import {
   asFerryError,
+  assertNewRequest,
   createSession,
   logOp,
   sendError,
@@ -43,8 +52,15 @@ export function floodCost(frame: Frame, refusal: ErrorCode | undefined, hellos: 
 }
 
 /**
- * Handles one frame: checks version, service and authentication, then runs its handler.
- * Returns the code of the error it answered, if any.
+ * Services whose frames belong to a request already in flight (data, EOF, CANCEL), and those
+ * that check a reused id themselves (an upload fails the running one too): every other
+ * request is refused `DUPLICATE_REQUEST` under an id in flight.
+ */
+const OWN_ID_CHECK = new Set(["UPLOAD_DATA", "EOF", "CANCEL", "UPLOAD", "UPLOAD_RESUME"]);
+
+/**
+ * Handles one frame: checks version, service, authentication and that a new request's id is
+ * not in flight, then runs its handler. Returns the code of the error it answered, if any.
  */
 export async function dispatch(session: Session, frame: Frame): Promise<ErrorCode | undefined> {
   const id = peekRequestId(frame.payload) ?? 0;
@@ -69,6 +85,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
     if (session.account === null && !service.beforeAuth) {
       throw new FerryError("UNAUTHENTICATED", `authenticate before ${name}`);
     }
+    if (!OWN_ID_CHECK.has(name)) assertNewRequest(session, id);
     await service.handle(session, frame.payload);
     return undefined;
   } catch (err) {
@@ -92,35 +109,69 @@ function peerOf(conn: Deno.Conn): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
-/** Options for {@linkcode handleConnection}. */
+/** Options for {@linkcode serveConnection}. */
 export interface ConnectionOptions {
   /** Connection number, for logs. */
   conn: number;
-  /** When set, the client is told this error and disconnected right after the handshake. */
-  refuse?: FerryError;
-  /** Called with the session once it exists, so the server can close it on shutdown. */
-  onSession?: (session: Session) => void;
+  /**
+   * Its place among the server's connections: says whether it is refused (told this error and
+   * disconnected right after the handshake), and is told when the handshake is done and when
+   * the client logs in.
+   */
+  admission: Admission;
+}
+
+/** A connection being served, as the server sees it. */
+export interface ConnectionHandle {
+  /** Connection number. */
+  readonly id: number;
+  /** Resolves once the connection is closed and its work has ended; never rejects. */
+  readonly finished: Promise<void>;
+  /** The session, once the handshake is done. */
+  readonly session: Session | undefined;
+  /** Closes at once, without a word (the socket is reaped at once). */
+  close(reason: string): void;
+  /**
+   * Tells the client `error` (id 0), waiting at most {@linkcode PARTING_WRITE_MS}, then
+   * closes; before the handshake is done, closes at once.
+   */
+  closeWith(error: FerryError, reason: string): Promise<void>;
 }
 
 /** Longest wait for a parting ERROR frame (TIMEOUT, BUSY) to be written before closing. */
 const PARTING_WRITE_MS = 1_000;
 
+/**
+ * After a graceful close, how long the socket gets to flush before it is reaped, in ms: a
+ * peer that stopped reading would otherwise hold it open.
+ */
+export const CLOSE_LINGER_MS = 2_000;
+
+/** How a close treats the socket: reaped at once, after {@linkcode CLOSE_LINGER_MS}, or not. */
+type Reap = "now" | "later" | "no";
+
 /** Closes a connection once, remembering the first reason given for the disconnect log. */
 interface Closer {
   /** True once closed. */
   readonly closed: boolean;
+  /** Aborted when closed. */
+  readonly signal: AbortSignal;
   /** Why the server closed the connection, if it did and said why. */
   readonly reason: string | undefined;
+  /** Marks the TLS handshake done: only then may a close let the socket linger. */
+  handshaken(): void;
   /** Closes now. */
-  close(reason?: string): void;
+  close(reason?: string, reap?: Reap): void;
   /** Sends a parting ERROR (id 0), waiting at most {@linkcode PARTING_WRITE_MS}, then closes. */
   closeWith(writer: FrameWriter, error: FerryError, reason: string): Promise<void>;
 }
 
-function createCloser(conn: Deno.Conn): Closer {
+function createCloser(conn: Deno.Conn, reaper: SocketReaper): Closer {
   let closed = false;
+  let handshaken = false;
   let reason: string | undefined;
-  const close = (why?: string) => {
+  const aborter = new AbortController();
+  const close = (why?: string, reap: Reap = "later") => {
     if (closed) return;
     reason ??= why;
     closed = true;
@@ -129,13 +180,20 @@ function createCloser(conn: Deno.Conn): Closer {
     } catch {
       // already closed
     }
+    if (reap === "now" || (reap === "later" && !handshaken)) reaper.reap(conn);
+    else if (reap === "later") reaper.reap(conn, CLOSE_LINGER_MS);
+    aborter.abort(new FerryError("CONNECTION_CLOSED", why ?? "connection closed"));
   };
   return {
     get closed() {
       return closed;
     },
+    signal: aborter.signal,
     get reason() {
       return reason;
+    },
+    handshaken() {
+      handshaken = true;
     },
     close,
     closeWith(writer, error, why) {
@@ -160,18 +218,19 @@ async function handshake(
   id: number,
   peer: string,
   closer: Closer,
+  log: ConnectionLogger,
 ): Promise<boolean> {
   const timer = setTimeout(() => {
-    ctx.log({ conn: id, peer, event: "handshake", result: "TIMEOUT" });
-    closer.close();
+    log({ conn: id, peer, event: "handshake", result: "TIMEOUT" });
+    closer.close("handshake deadline passed", "now");
   }, ctx.limits.handshakeTimeoutMs);
   try {
     await conn.handshake();
   } catch (err) {
     if (!closer.closed) {
-      ctx.log({ conn: id, peer, event: "handshake", result: "TLS", error: String(err) });
+      log({ conn: id, peer, event: "handshake", result: "TLS", error: String(err) });
     }
-    closer.close();
+    closer.close("TLS handshake failed", "now");
     return false;
   } finally {
     clearTimeout(timer);
@@ -179,28 +238,80 @@ async function handshake(
   return !closer.closed;
 }
 
-/** Serves one accepted TLS connection until it closes; never throws. */
-export async function handleConnection(
+/** Starts serving one accepted TLS connection until it closes. */
+export function serveConnection(
   conn: Deno.TlsConn,
   ctx: ServerContext,
   options: ConnectionOptions,
+): ConnectionHandle {
+  const closer = createCloser(conn, ctx.reaper);
+  let session: Session | undefined;
+  let writer: FrameWriter | undefined;
+  const log = connectionLogger(ctx.log, ctx.preLoginLog, () => session?.account != null);
+  const finished = run(conn, ctx, options, closer, log, (s, w) => {
+    session = s;
+    writer = w;
+  }).catch((err) => {
+    // Never expected; logged so that it is seen, and the connection is closed.
+    ctx.log({ conn: options.conn, event: "internal", error: messageOf(err) });
+    closer.close("internal error", "now");
+  });
+  return {
+    id: options.conn,
+    finished,
+    get session() {
+      return session;
+    },
+    close: (reason) => closer.close(reason, "now"),
+    closeWith(error, reason) {
+      if (writer === undefined) {
+        closer.close(reason, "now");
+        return Promise.resolve();
+      }
+      return closer.closeWith(writer, error, reason);
+    },
+  };
+}
+
+/** The life of one connection, after its admission. */
+async function run(
+  conn: Deno.TlsConn,
+  ctx: ServerContext,
+  options: ConnectionOptions,
+  closer: Closer,
+  log: ConnectionLogger,
+  started: (session: Session, writer: FrameWriter) => void,
 ): Promise<void> {
   const peer = peerOf(conn);
-  const started = performance.now();
-  const closer = createCloser(conn);
-  if (!(await handshake(conn, ctx, options.conn, peer, closer))) return;
+  const since = performance.now();
+  if (!(await handshake(conn, ctx, options.conn, peer, closer, log))) return;
+  closer.handshaken();
+  options.admission.handshaken();
 
   // Every write goes through this sink, which notes when writes last made progress: a peer
-  // that stops reading stalls them, and the watchdog's stall timeout then closes it.
-  const { sink, activity } = watchedSink(conn);
+  // that stops reading stalls them, and the watchdog's stall timeout then closes it. A write
+  // that fails means the connection is gone: it is closed at once, which stops its work.
+  const { sink, activity } = watchedSink(conn, (err) => closer.close(writeFailure(err), "no"));
   const writer = createFrameWriter(sink);
-  const session = createSession({ id: options.conn, peer, close: closer.close }, ctx, writer);
-  options.onSession?.(session);
-  ctx.log({ conn: options.conn, peer, event: "connect" });
-  if (options.refuse !== undefined) {
-    const { code, message } = options.refuse;
-    ctx.log({ conn: options.conn, peer, event: "refused", result: code, error: message });
-    await closer.closeWith(writer, options.refuse, "refused");
+  const session = createSession(
+    {
+      id: options.conn,
+      peer,
+      log,
+      closed: closer.signal,
+      close: () => closer.close(),
+      closeWith: (error, reason) => closer.closeWith(writer, error, reason),
+      admitLogin: () => options.admission.login(),
+    },
+    ctx,
+    writer,
+  );
+  started(session, writer);
+  log({ conn: options.conn, peer, event: "connect" });
+  const refuse = options.admission.refuse;
+  if (refuse !== undefined) {
+    log({ conn: options.conn, peer, event: "refused", result: refuse.code, error: refuse.message });
+    await closer.closeWith(writer, refuse, "refused");
     return;
   }
 
@@ -212,23 +323,38 @@ export async function handleConnection(
       isClosed: () => closer.closed,
       isAuthenticated: () => session.account !== null,
       hasBackgroundWork: () => session.tasks.size > 0,
-      close: closer.close,
+      close: (reason) => closer.close(reason, "now"),
       closeWith: (error, reason) => closer.closeWith(writer, error, reason),
     },
     ctx.limits,
-    ctx.log,
+    log,
   );
   const ended = await readLoop(conn, session, activity, closer);
   stopWatchdog();
   await session.end();
-  ctx.log({
+  log({
     conn: options.conn,
     peer,
     user: session.account?.user,
     event: "disconnect",
     reason: closer.reason ?? ended,
-    ms: Math.round(performance.now() - started),
+    hellos: session.hellos > 1 ? session.hellos : undefined,
+    suppressed: log.suppressed > 0 ? log.suppressed : undefined,
+    ms: Math.round(performance.now() - since),
   });
+}
+
+/**
+ * The disconnect reason of a write that failed: the client's leaving (a reset or broken pipe,
+ * as when it closed without reading what was sent) is `closed by client`, as on the reading
+ * side; anything else is a lost connection.
+ */
+function writeFailure(err: unknown): string {
+  return /close_notify|UnexpectedEof|Connection reset|Broken pipe|os error (32|104)/i.test(
+      String(err),
+    )
+    ? `closed by client (a write failed: ${messageOf(err)})`
+    : `connection lost: ${messageOf(err)}`;
 }
 
 /**
@@ -241,10 +367,9 @@ async function readLoop(
   activity: Activity,
   closer: Closer,
 ): Promise<string> {
-  const { limits, log } = session.ctx;
+  const { limits } = session.ctx;
   const flood = new FloodBudget(limits.floodBudget, limits.floodRefillPerSecond);
   let frames = 0;
-  let hellos = 0;
   try {
     for await (const batch of readFrameBatches(conn)) {
       for (const frame of batch) {
@@ -262,7 +387,9 @@ async function readLoop(
         }
         activity.lastActivity = Date.now();
         frames++;
-        if (frame.type === SERVICES.HELLO.type && frame.num === SERVICES.HELLO.num) hellos++;
+        if (frame.type === SERVICES.HELLO.type && frame.num === SERVICES.HELLO.num) {
+          session.hellos++;
+        }
         activity.dispatching = true;
         let refusal: ErrorCode | undefined;
         try {
@@ -270,8 +397,14 @@ async function readLoop(
         } finally {
           activity.dispatching = false;
         }
-        if (!flood.spend(floodCost(frame, refusal, hellos))) {
-          log({ conn: session.conn, peer: session.peer, event: "flood", result: "BUSY", frames });
+        if (!flood.spend(floodCost(frame, refusal, session.hellos))) {
+          session.log({
+            conn: session.conn,
+            peer: session.peer,
+            event: "flood",
+            result: "BUSY",
+            frames,
+          });
           await closer.closeWith(
             session.writer,
             new FerryError(
@@ -289,7 +422,7 @@ async function readLoop(
       session.writer.flush();
       if (closer.closed) break;
     }
-    return "closed by client";
+    return closer.closed ? "closed by server" : "closed by client";
   } catch (err) {
     if (err instanceof FerryError) {
       await closer.closeWith(session.writer, err, err.message);

@@ -1,28 +1,34 @@
 /**
  * The server's limits and deadlines, with their defaults, and the small trackers that enforce
- * the per-address and per-connection ones: connections per client address, the back-off after
- * failed logins, and the flood budget of a connection. The server-wide trackers
- * ({@linkcode ConnectionCaps}, {@linkcode AuthThrottle}) live on the server's context, one of
+ * the per-address and per-connection ones: the back-off after failed logins, and the flood
+ * budget of a connection (the connection counts are in `connection_caps.ts`). The server-wide
+ * trackers (`ConnectionCaps`, {@linkcode AuthThrottle}) live on the server's context, one of
  * each per server, so that they could later be backed by a coordinator shared between
  * processes without their users changing.
  *
  * @module
  */
 
-import { FerryError } from "../protocol/errors.ts";
-
 /** Limits and deadlines; every field has a default in {@linkcode DEFAULT_LIMITS}. */
 export interface Limits {
-  /** Connections served at once; more are told BUSY and closed. */
+  /** Logged-in connections served at once; more are told BUSY and closed. */
   maxConnections: number;
   /**
-   * Connections served at once from one client address (an IPv4 address, or an IPv6 /64);
-   * more are told BUSY and closed.
+   * Logged-in connections served at once from one client address (an IPv4 address, or an
+   * IPv6 /64); more are told BUSY and closed.
    */
   maxConnectionsPerIp: number;
+  /**
+   * Connections not logged in yet (in their TLS handshake or before AUTH succeeded) at once,
+   * apart from the logged-in ones. Past it a newcomer evicts the oldest connection still in
+   * its handshake from the address holding the most (see `connection_caps.ts`).
+   */
+  maxUnauthenticated: number;
+  /** Connections not logged in yet from one client address; more are dropped at once. */
+  maxUnauthenticatedPerIp: number;
   /** Time allowed for the TLS handshake, in ms. */
   handshakeTimeoutMs: number;
-  /** Time allowed from accept to a successful AUTH, in ms. */
+  /** Time allowed from the end of the TLS handshake to a successful AUTH, in ms. */
   authTimeoutMs: number;
   /**
    * A connection that received no frame and finished no write for this long, and runs nothing
@@ -65,12 +71,21 @@ export interface Limits {
   partialTtlMs: number;
   /** How often stale temporary files are looked for (also once at start-up), in ms. */
   cleanupIntervalMs: number;
+  /**
+   * Log lines that connections not logged in may write together in a burst; past it (and
+   * past each one's own small budget) their lines are counted, not written.
+   */
+  preLoginLogBurst: number;
+  /** Log lines per second connections not logged in may write together, indefinitely. */
+  preLoginLogPerSecond: number;
 }
 
 /** Default limits. */
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxConnections: 256,
   maxConnectionsPerIp: 32,
+  maxUnauthenticated: 256,
+  maxUnauthenticatedPerIp: 32,
   handshakeTimeoutMs: 10_000,
   authTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
@@ -89,6 +104,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   quotaBytes: 0,
   partialTtlMs: 24 * 3_600_000,
   cleanupIntervalMs: 3_600_000,
+  preLoginLogBurst: 200,
+  preLoginLogPerSecond: 20,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -113,8 +130,11 @@ export function addressKey(hostname: string): string {
   return `${groups.slice(0, 4).join(":")}::/64`;
 }
 
-/** The eight 16-bit groups of an IPv6 address, as lower-case hex without leading zeros. */
-function expandIpv6(host: string): string[] | undefined {
+/**
+ * The eight 16-bit groups of an IPv6 address (a trailing dotted quad allowed), as lower-case
+ * hex without leading zeros; `undefined` when it is not one.
+ */
+export function expandIpv6(host: string): string[] | undefined {
   const halves = host.toLowerCase().split("::");
   if (halves.length > 2) return undefined;
   const part = (s: string) => (s === "" ? [] : s.split(":"));
@@ -142,84 +162,6 @@ export function peerAddressKey(peer: string): string {
   }
   const colon = peer.lastIndexOf(":");
   return addressKey(colon === -1 ? peer : peer.slice(0, colon));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Connection caps
-
-/** A connection let in by {@linkcode ConnectionCaps.admit}. */
-export interface Admission {
-  /** When set, the connection is over a limit: it is told this error and closed. */
-  readonly refuse: FerryError | undefined;
-  /** The connection has ended: it no longer counts. Call it once. */
-  end(): void;
-}
-
-/**
- * Counts the connections of one server, in all and per client address (see
- * {@linkcode addressKey}), and the ones being refused, and says whether a new one is over a
- * limit (`maxConnections`, `maxConnectionsPerIp`).
- */
-export class ConnectionCaps {
-  readonly #limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp">;
-  readonly #maxRefusing: number;
-  readonly #perAddress = new Map<string, number>();
-  #admitted = 0;
-  #refusing = 0;
-
-  /**
-   * Creates the counters. Past `maxRefusing` connections being refused at once, further ones
-   * over a limit are not even refused properly, but dropped at once.
-   */
-  constructor(
-    limits: Pick<Limits, "maxConnections" | "maxConnectionsPerIp">,
-    maxRefusing: number,
-  ) {
-    this.#limits = limits;
-    this.#maxRefusing = maxRefusing;
-  }
-
-  /**
-   * Counts a new connection from `address`; `undefined` when it is to be dropped without a
-   * handshake (over a limit while too many others are being refused).
-   */
-  admit(address: string): Admission | undefined {
-    const refuse = this.#overLimit(address);
-    if (refuse !== undefined) {
-      if (this.#refusing >= this.#maxRefusing) return undefined;
-      this.#refusing++;
-      return { refuse, end: () => void this.#refusing-- };
-    }
-    this.#admitted++;
-    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
-    return {
-      refuse,
-      end: () => {
-        this.#admitted--;
-        const left = (this.#perAddress.get(address) ?? 1) - 1;
-        if (left > 0) this.#perAddress.set(address, left);
-        else this.#perAddress.delete(address);
-      },
-    };
-  }
-
-  /** Why `address` may not open another connection now, or `undefined` when it may. */
-  #overLimit(address: string): FerryError | undefined {
-    const limits = this.#limits;
-    if (this.#admitted >= limits.maxConnections) {
-      return new FerryError(
-        "BUSY",
-        `the server is at its limit of ${limits.maxConnections} connections`,
-      );
-    }
-    if ((this.#perAddress.get(address) ?? 0) >= limits.maxConnectionsPerIp) {
-      return new FerryError(
-        "BUSY",
-        `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
-      );
-    }
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

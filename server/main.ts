@@ -2,7 +2,7 @@
  * `ferry-server`: the command-line entry point of the server.
  *
  * ```sh
- * deno task serve [--host 0.0.0.0] [--port 4433] [--root ./data] [--certs ./certs]
+ * deno task serve [--host 0.0.0.0] [--port 4433] [--root ./data] [--certs ./certs] [--name NAME]
  * deno task certs            # make new certificates (keeps the token)
  * ```
  *
@@ -12,19 +12,27 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
-import { accountFor, addUser, ensureAdminToken, loadUsers, TOKEN_FILE } from "./auth.ts";
-import { CERT_FILES, ensureCertificates, fingerprint } from "./certificates.ts";
-import { stderrLogger } from "./log.ts";
+import { VERSION } from "../common/version.ts";
+import { accountFor, ensureAdminToken, TOKEN_FILE } from "./auth.ts";
+import { addUserCommand, certsCommand, delUserCommand } from "./admin_commands.ts";
+import { fingerprint } from "./certificates.ts";
+import { certificateLines } from "./banner.ts";
+import { machineNames } from "./host_names.ts";
+import { checkOwnCertificate, prepareCertificates } from "./server_certificate.ts";
+import { argumentError, fileAccessError, listenError, readNamedFile } from "./startup_errors.ts";
+import { watchUsersFile } from "./users_watch.ts";
+import { LOG_FORMATS, type LogFormat, stderrLogger } from "./log.ts";
 import {
   intOption,
   LIMIT_FLAGS,
   LIMITS_HELP,
   limitsFromFlags,
   mergeSettings,
+  nameList,
   parseConfigFile,
   SETTINGS,
 } from "./config.ts";
-import { type FerryServer, serve } from "./server.ts";
+import { serve } from "./server.ts";
 import { parseWorkers, serveWorkers } from "./workers/coordinator.ts";
 import { parseStorageChoice } from "./storage/open.ts";
 
@@ -32,9 +40,12 @@ const HELP = `ferry-server: serve a directory over TLS
 
 Usage:
   ferry-server [options]          start the server
-  ferry-server certs [--force]    create the CA, certificate and token in --certs (and exit)
+  ferry-server certs [--name NAME]... [--force]
+                                  make (or complete) the CA, certificate and token in --certs
   ferry-server adduser NAME [--role read|write|admin]
                                   add a user to <certs>/users.json and print their new token
+                                  (a running server picks it up at once)
+  ferry-server deluser NAME       remove a user from <certs>/users.json (new logins refused)
 
 Options (each also as a FERRY_* variable, e.g. FERRY_MAX_CONNECTIONS, or as a key of the
 --config file, e.g. {"port": 4433, "max-connections": 64}; flags win over variables, variables
@@ -44,15 +55,18 @@ over the file):
   --port N           port                             (default 4433)
   --root DIR         directory to serve, created if missing   (default ./data)
   --certs DIR        certificates and token           (default ./certs)
+  --name NAME        a host name or IP address the certificate must cover, besides this
+                     machine's own; once per name (FERRY_NAME: a list, e.g. "a.example,192.0.2.1")
   --cert FILE        use your own certificate chain (PEM) instead of --certs/server.pem
   --key FILE         the private key (PEM, PKCS#8) for --cert
   --users FILE       extra users: JSON [{"user","role":"read|write|admin","sha256"}]
-                     (default <certs>/users.json when it exists)
+                     (default <certs>/users.json; re-read whenever it changes)
   --storage KIND     auto, race-free or path                  (default auto)
                      race-free: every file access relative to the root's descriptor
                      (Linux 5.6+, needs --allow-ffi); path: portable, but a local user who
                      can write in the root can race it with symlinks (see SECURITY.md).
                      auto takes race-free where it can run and says which it took.
+  --log-format FMT   text (key=value) or json (one object a line)   (default text)
   --workers N        isolates serving connections, one per core with "auto" (Linux,
                      SO_REUSEPORT); limits, quota, logins and shutdown hold across them
                      (default 1)
@@ -61,10 +75,15 @@ Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 104857
 ${LIMITS_HELP}
 
   -h, --help         show this help
+  --version          print the version
 
-On first start the server creates a local CA, a certificate for localhost, 127.0.0.1 and ::1,
-and an admin token (<certs>/token, mode 0600), and prints the certificate's SHA-256
-fingerprint. Clients run from the same directory find ca.pem and the token by themselves.
+On first start the server creates a local CA, a certificate for this machine's host names and
+addresses (and localhost, 127.0.0.1, ::1, and each --name), and an admin token (<certs>/token,
+mode 0600). It prints the names the certificate covers and its SHA-256 fingerprint. When a
+--name is missing from that certificate later, the same CA issues a new one (clients with
+--ca ca.pem keep working); \`certs\` also adds this machine's current names; \`certs --force\`
+makes a new CA. A certificate of your own (--cert/--key) is never changed.
+Clients run from the same directory find ca.pem and the token by themselves.
 SIGINT/SIGTERM stop it gracefully.`;
 
 async function exists(path: string): Promise<boolean> {
@@ -76,67 +95,64 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Adds (or replaces) a user in the users file and prints their new token. */
-async function addUserCommand(file: string, user: string | undefined, role: string) {
-  const token = await addUser(file, user, role);
-  console.error(
-    `added ${user} (${role}) to ${file}; their token (shown once, stored only as a hash):`,
-  );
-  console.log(token);
-  return 0;
-}
-
 /** An environment variable, or `undefined` when it is unset or not granted (never prompts). */
 function readEnv(name: string): string | undefined {
   const { state } = Deno.permissions.querySync({ name: "env", variable: name });
   return state === "granted" ? Deno.env.get(name) : undefined;
 }
 
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        config: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        root: { type: "string" },
+        certs: { type: "string" },
+        name: { type: "string", multiple: true },
+        cert: { type: "string" },
+        key: { type: "string" },
+        users: { type: "string" },
+        storage: { type: "string" },
+        "log-format": { type: "string" },
+        workers: { type: "string" },
+        ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
+        force: { type: "boolean", default: false },
+        role: { type: "string", default: "write" },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
+      },
+    });
+  } catch (err) {
+    throw argumentError(err);
+  }
+}
+
 async function main(args: string[]): Promise<number> {
-  const { values: flags, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      config: { type: "string" },
-      host: { type: "string" },
-      port: { type: "string" },
-      root: { type: "string" },
-      certs: { type: "string" },
-      cert: { type: "string" },
-      key: { type: "string" },
-      users: { type: "string" },
-      storage: { type: "string" },
-      workers: { type: "string" },
-      ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
-      force: { type: "boolean", default: false },
-      role: { type: "string", default: "write" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  const { values: flags, positionals } = parseFlags(args);
   if (flags.help) {
     console.log(HELP);
+    return 0;
+  }
+  if (flags.version) {
+    console.log(`ferry-server ${VERSION}`);
     return 0;
   }
   // Flags, then FERRY_* variables, then the config file, then defaults.
   const configPath = flags.config ?? readEnv("FERRY_CONFIG");
   const fileSettings = configPath === undefined
     ? {}
-    : parseConfigFile(await Deno.readTextFile(configPath), configPath, SETTINGS);
-  const values = {
-    ...flags,
-    ...mergeSettings(SETTINGS, flags, readEnv, fileSettings),
-  };
+    : parseConfigFile(await readNamedFile(configPath, "--config"), configPath, SETTINGS);
+  const settings = mergeSettings(SETTINGS, flags, readEnv, fileSettings);
+  const values = { ...flags, ...settings };
   const certsDir = values.certs ?? "./certs";
   const rootDir = values.root ?? "./data";
+  const requested = nameList(flags.name, settings.name);
 
-  if (positionals[0] === "certs") {
-    const { set, created } = await ensureCertificates(certsDir, { force: values.force });
-    const { created: tokenCreated } = await ensureAdminToken(certsDir);
-    console.log(`${created ? "created" : "kept"} ${join(certsDir, CERT_FILES.cert)}`);
-    console.log(`fingerprint SHA-256 ${await fingerprint(set.cert)}`);
-    console.log(`${tokenCreated ? "created" : "kept"} ${join(certsDir, TOKEN_FILE)}`);
-    return 0;
-  }
+  if (positionals[0] === "certs") return await certsCommand(certsDir, requested, values.force);
   if (positionals[0] === "adduser") {
     return await addUserCommand(
       values.users ?? join(certsDir, "users.json"),
@@ -144,55 +160,83 @@ async function main(args: string[]): Promise<number> {
       values.role,
     );
   }
+  if (positionals[0] === "deluser") {
+    return await delUserCommand(values.users ?? join(certsDir, "users.json"), positionals[1]);
+  }
   if (positionals.length > 0) {
     throw new FerryError("USAGE", `unknown command ${JSON.stringify(positionals[0])}; see --help`);
   }
 
+  const storage = parseStorageChoice(values.storage ?? "auto");
+  const workers = parseWorkers(values.workers);
+  const logFormat = values["log-format"] ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new FerryError("USAGE", `--log-format must be ${LOG_FORMATS.join(" or ")}`);
+  }
+  const log = stderrLogger(logFormat as LogFormat);
+  const machine = await machineNames();
   let cert: string;
   let key: string;
+  let startLines: string[];
   if (values.cert !== undefined || values.key !== undefined) {
     if (values.cert === undefined || values.key === undefined) {
-      throw new FerryError("USAGE", "--cert and --key go together");
+      throw new FerryError("USAGE", "--cert and --key go together; give both, or neither");
     }
-    cert = await Deno.readTextFile(values.cert);
-    key = await Deno.readTextFile(values.key);
+    cert = await readNamedFile(values.cert, "--cert");
+    key = await readNamedFile(values.key, "--key");
+    const names = checkOwnCertificate(cert, values.cert, requested);
+    startLines = certificateLines({
+      source: values.cert,
+      own: true,
+      action: "loaded",
+      names,
+      added: [],
+      uncovered: [],
+      fingerprint: await fingerprint(cert),
+      machine,
+    });
   } else {
-    const { set, created } = await ensureCertificates(certsDir);
-    if (created) console.error(`created a local CA and certificate in ${certsDir}`);
-    cert = set.cert;
-    key = set.key;
+    const prepared = await prepareCertificates(certsDir, {
+      requested,
+      machine,
+      coverMachine: false,
+      force: false,
+    });
+    cert = prepared.set.cert;
+    key = prepared.set.key;
+    startLines = certificateLines({
+      source: certsDir,
+      own: false,
+      ...prepared,
+      fingerprint: await fingerprint(cert),
+      machine,
+    });
   }
   const { token, created: tokenCreated } = await ensureAdminToken(certsDir);
   if (tokenCreated) {
-    console.error(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
+    startLines.push(`created the admin token in ${join(certsDir, TOKEN_FILE)} (mode 0600)`);
+  } else if (token.startsWith("-")) {
+    startLines.push(
+      `note: the admin token in ${join(certsDir, TOKEN_FILE)} begins with '-': give it as ` +
+        `--token=TOKEN or --token-file, or delete the file and restart for a new one`,
+    );
   }
-  const accounts = [accountFor("admin", "admin", token)];
+  const admin = accountFor("admin", "admin", token);
   const usersFile = values.users ?? join(certsDir, "users.json");
-  if (values.users !== undefined || await exists(usersFile)) {
-    accounts.push(...await loadUsers(usersFile));
+  if (values.users !== undefined && !(await exists(values.users))) {
+    throw new FerryError(
+      "USAGE",
+      `--users ${values.users}: no such file; check the path, or create it with ` +
+        `\`ferry-server adduser NAME --users ${values.users}\``,
+    );
   }
-
-  await Deno.mkdir(rootDir, { recursive: true });
-  const workers = parseWorkers(values.workers);
-  const serveOptions = {
-    hostname: values.host ?? "0.0.0.0",
-    port: intOption(values.port, "port", 4433),
-    root: rootDir,
-    storage: parseStorageChoice(values.storage ?? "auto"),
-    cert,
-    key,
-    accounts,
-    limits: limitsFromFlags(values),
-    log: stderrLogger(),
-  };
-  const server: FerryServer = workers > 1
-    ? await serveWorkers({ ...serveOptions, workers })
-    : await serve(serveOptions);
+  await using server = await startServer();
   console.error(
-    `ferry-server listening on ${server.addr.hostname}:${server.addr.port}, serving ${rootDir}`,
+    `ferry-server ${VERSION} listening on ${server.addr.hostname}:${server.addr.port}, ` +
+      `serving ${rootDir}`,
   );
   console.error(`storage: ${server.storage.kind} (${server.storage.reason})`);
-  console.error(`certificate SHA-256 fingerprint ${await fingerprint(cert)}`);
+  for (const line of startLines) console.error(line);
   const stop = () => void server.shutdown("signal");
   Deno.addSignalListener("SIGINT", stop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
@@ -200,12 +244,50 @@ async function main(args: string[]): Promise<number> {
   Deno.removeSignalListener("SIGINT", stop);
   if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGTERM", stop);
   return 0;
+
+  /** The server, with the users file watched until it is disposed of. */
+  async function startServer() {
+    let running: Awaited<ReturnType<typeof serve>> | undefined;
+    const users = await watchUsersFile(usersFile, {
+      log,
+      onChange: (accounts) => running?.setAccounts([admin, ...accounts]),
+    });
+    const hostname = values.host ?? "0.0.0.0";
+    const port = intOption(values.port, "port", 4433);
+    try {
+      await Deno.mkdir(rootDir, { recursive: true });
+      const options = {
+        hostname,
+        port,
+        root: rootDir,
+        storage,
+        cert,
+        key,
+        accounts: [admin, ...users.accounts],
+        limits: limitsFromFlags(values),
+        log,
+      };
+      running = workers > 1 ? await serveWorkers({ ...options, workers }) : await serve(options);
+    } catch (err) {
+      users.close();
+      const own = values.cert !== undefined;
+      throw listenError(err, hostname, port, {
+        cert: own ? `--cert ${values.cert}` : join(certsDir, "server.pem"),
+        key: own ? `--key ${values.key}` : join(certsDir, "server-key.pem"),
+        own,
+      });
+    }
+    // A change between the first read and now was applied to `running` only if it was set.
+    running.setAccounts([admin, ...users.accounts]);
+    return Object.assign(running, { [Symbol.asyncDispose]: () => Promise.resolve(users.close()) });
+  }
 }
 
 if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
-  } catch (err) {
+  } catch (caught) {
+    const err = fileAccessError(caught);
     const message = messageOf(err);
     console.error(`ferry-server: ${message}`);
     Deno.exit(err instanceof FerryError && err.code === "USAGE" ? 2 : 1);

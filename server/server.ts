@@ -6,21 +6,25 @@
  */
 
 import type { Account } from "./auth.ts";
-import { handleConnection } from "./connection.ts";
-import { addressKey, AuthThrottle, ConnectionCaps, DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { type ConnectionHandle, serveConnection } from "./connection.ts";
+import { addressKey, AuthThrottle, DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { ConnectionCaps, EVICTED } from "./connection_caps.ts";
 import { type Logger, stderrLogger } from "./log.ts";
-import type { ServerContext, Session } from "./session.ts";
+import { PreLoginLogGate } from "./log_gate.ts";
+import { createSocketReaper } from "./socket_reaper.ts";
+import type { ServerContext } from "./session.ts";
+import { FerryError } from "../protocol/errors.ts";
 import { createQuota, type Quota } from "./quota.ts";
 import { createLogins, type Logins } from "./logins.ts";
 import type { StagingShared } from "./storage/staging.ts";
 import { openStorage, type StorageChoice, type StorageKind } from "./storage/open.ts";
 import { startCleanup } from "./cleanup.ts";
+import { VERSION } from "../common/version.ts";
 
 /**
  * Connections being refused (handshake, then ERROR BUSY) at once; past it, connections over a
  * limit are closed at once, without a handshake, so a flood of them holds no timers or
- * per-connection state. (Deno still waits in the background for the handshake of a TLS
- * connection closed before it; see SECURITY.md.)
+ * per-connection state (their sockets are shut down by the reaper, `socket_reaper.ts`).
  */
 export const MAX_REFUSING = 64;
 
@@ -28,7 +32,7 @@ export const MAX_REFUSING = 64;
 const ACCEPT_ERROR_PAUSE_MS = 100;
 
 /** Version string sent to clients in WELCOME. */
-export const SERVER_AGENT = "ferry-server/0.1.0";
+export const SERVER_AGENT: string = `ferry-server/${VERSION}`;
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
@@ -47,7 +51,7 @@ export interface ServeOptions {
   cert: string;
   /** Server private key, PEM (PKCS#8). */
   key: string;
-  /** Accounts whose tokens are accepted. */
+  /** Accounts whose tokens are accepted (replaced later with {@linkcode FerryServer.setAccounts}). */
   accounts: readonly Account[];
   /** Limits and deadlines; unset fields take {@linkcode DEFAULT_LIMITS}. */
   limits?: Partial<Limits>;
@@ -68,6 +72,11 @@ export interface FerryServer {
    * every connection. Resolves when done; safe to call more than once.
    */
   shutdown(reason?: string): Promise<void>;
+  /**
+   * Replaces the accounts whose tokens are accepted, for logins from now on; sessions already
+   * logged in keep theirs.
+   */
+  setAccounts(accounts: readonly Account[]): void;
 }
 
 /**
@@ -133,19 +142,22 @@ export async function serveIsolate(
     throw err;
   }
   const addr = listener.addr as Deno.NetAddr;
-  const sessions = new Set<Session>();
-  const sockets = new Set<Deno.TlsConn>();
-  const connections = new Set<Promise<void>>();
+  const handles = new Map<number, ConnectionHandle>();
   let shuttingDown: Promise<void> | null = null;
   let connCount = 0;
+  let accounts = options.accounts;
 
+  const reaper = createSocketReaper();
+  const preLoginLog = new PreLoginLogGate(log, limits);
   const quota = sharing?.quota ??
     createQuota(limits.quotaBytes, limits.quotaBytes > 0 ? await storage.usage() : 0);
   const ctx: ServerContext = {
     storage,
     quota,
-    logins: sharing?.logins ?? createLogins(() => options.accounts, new AuthThrottle(limits)),
+    logins: sharing?.logins ?? createLogins(() => accounts, new AuthThrottle(limits)),
     connections: sharing?.connections ?? new ConnectionCaps(limits, MAX_REFUSING),
+    preLoginLog,
+    reaper,
     limits,
     log,
     agent: SERVER_AGENT,
@@ -154,6 +166,16 @@ export async function serveIsolate(
       ? (by) => void shutdown(`requested by ${by}`)
       : (by) => sharing.requestShutdown(by),
   };
+
+  /** Closes a connection that gets no handshake at all. */
+  function drop(conn: Deno.TlsConn): void {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    reaper.reap(conn);
+  }
 
   async function acceptLoop(): Promise<void> {
     while (true) {
@@ -170,27 +192,24 @@ export async function serveIsolate(
       const n = sharing === undefined ? ++connCount : sharing.nextConnection();
       const remote = conn.remoteAddr as Deno.NetAddr;
       const address = addressKey(remote.hostname);
-      const admission = ctx.connections.admit(address);
+      // The eviction callback runs only on a later accept, once the handle exists.
+      const evictable: { handle?: ConnectionHandle } = {};
+      const admission = ctx.connections.admit(address, () => {
+        if (preLoginLog.admit()) log({ conn: n, peer: address, event: "evicted", result: "BUSY" });
+        evictable.handle?.close(EVICTED);
+      });
       if (admission === undefined) {
-        log({ conn: n, peer: address, event: "refused", result: "BUSY", handshake: false });
-        try {
-          conn.close();
-        } catch {
-          // already closed
+        if (preLoginLog.admit()) {
+          log({ conn: n, peer: address, event: "refused", result: "BUSY", handshake: false });
         }
+        drop(conn);
         continue;
       }
-      const done = handleConnection(conn, ctx, {
-        conn: n,
-        refuse: admission.refuse,
-        onSession: (s) => sessions.add(s),
-      });
-      connections.add(done);
-      sockets.add(conn);
-      done.finally(() => {
-        connections.delete(done);
-        sockets.delete(conn);
-        for (const s of sessions) if (s.conn === n) sessions.delete(s);
+      const handle = serveConnection(conn, ctx, { conn: n, admission });
+      evictable.handle = handle;
+      handles.set(n, handle);
+      handle.finished.finally(() => {
+        handles.delete(n);
         admission.end();
       });
     }
@@ -203,7 +222,7 @@ export async function serveIsolate(
     : { stop: () => Promise.resolve() };
 
   async function drain(reason: string): Promise<void> {
-    log({ event: "shutdown", reason, connections: connections.size });
+    log({ event: "shutdown", reason, connections: handles.size });
     const cleaned = cleanup.stop();
     try {
       listener.close();
@@ -211,21 +230,31 @@ export async function serveIsolate(
       // already closed
     }
     await accepting;
+    // Every connection is told SHUTTING_DOWN (id 0) before it is closed: idle ones at once,
+    // the others once their work is done or the grace period is over.
+    const stopping = new FerryError(
+      "SHUTTING_DOWN",
+      "the server is shutting down and accepts no new operations",
+    );
+    const parting = new Map<number, Promise<void>>();
+    const tell = (h: ConnectionHandle) => {
+      if (!parting.has(h.id)) parting.set(h.id, h.closeWith(stopping, "server shutting down"));
+    };
     const deadline = Date.now() + limits.shutdownGraceMs;
-    while (connections.size > 0 && Date.now() < deadline) {
-      for (const s of sessions) if (s.inFlight === 0) s.close();
+    while (handles.size > 0 && Date.now() < deadline) {
+      for (const h of handles.values()) {
+        if (h.session === undefined) h.close("server shutting down");
+        else if (h.session.inFlight === 0) tell(h);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const s of sessions) s.close();
-    for (const socket of sockets) {
-      try {
-        socket.close();
-      } catch {
-        // closed by its session meanwhile
-      }
-    }
-    await Promise.allSettled([...connections]);
+    for (const h of handles.values()) tell(h);
+    await Promise.allSettled(parting.values());
+    for (const h of handles.values()) h.close("server shutting down");
+    await Promise.allSettled([...handles.values()].map((h) => h.finished));
     await cleaned;
+    preLoginLog.report();
+    reaper.stop();
     opened.close();
     log({ event: "stopped" });
   }
@@ -240,6 +269,9 @@ export async function serveIsolate(
     await shuttingDown;
   })();
 
+  if (!reaper.active) {
+    log({ event: "reaper", result: "inactive", reason: reaper.reason });
+  }
   log({
     event: "listening",
     address: `${addr.hostname}:${addr.port}`,
@@ -247,5 +279,11 @@ export async function serveIsolate(
     storage: opened.kind,
     why: opened.reason,
   });
-  return { addr, storage: { kind: opened.kind, reason: opened.reason }, finished, shutdown };
+  return {
+    addr,
+    storage: { kind: opened.kind, reason: opened.reason },
+    finished,
+    shutdown,
+    setAccounts: (next) => void (accounts = next),
+  };
 }

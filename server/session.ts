@@ -7,10 +7,13 @@
  */
 
 import type { Account } from "./auth.ts";
-import type { ConnectionCaps, Limits } from "./limits.ts";
+import type { Limits } from "./limits.ts";
 import type { Logins } from "./logins.ts";
+import type { ConnectionCaps } from "./connection_caps.ts";
 import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
+import type { ConnectionLogger, PreLoginLogGate } from "./log_gate.ts";
+import type { SocketReaper } from "./socket_reaper.ts";
 import type { Storage } from "./storage/storage.ts";
 import { createUploads, type Uploads } from "./uploads.ts";
 import type { FrameWriter } from "../protocol/frame_writer.ts";
@@ -35,8 +38,12 @@ export interface ServerContext {
   readonly quota: Quota;
   /** Checks tokens, under the back-off after failed logins per client address. */
   readonly logins: Logins;
-  /** Connections in all and per client address. */
+  /** Connections in all and per client address, logged in or not yet. */
   readonly connections: Pick<ConnectionCaps, "admit">;
+  /** The shared log budget of connections not logged in yet. */
+  readonly preLoginLog: PreLoginLogGate;
+  /** Frees the sockets of TLS connections closed before their handshake or mid-write. */
+  readonly reaper: SocketReaper;
   /** True once shutdown has begun. */
   isShuttingDown(): boolean;
   /** Begins a graceful shutdown. */
@@ -47,7 +54,7 @@ export interface ServerContext {
 export interface Task {
   /** Service name, for logs. */
   readonly op: string;
-  /** Aborted by CANCEL or by the connection closing. */
+  /** Aborted by CANCEL or by the connection closing (at once, not when its reading ends). */
   readonly abort: AbortController;
 }
 
@@ -69,10 +76,19 @@ export interface Session {
   readonly ctx: ServerContext;
   /** Outgoing frames. */
   readonly writer: FrameWriter;
+  /**
+   * This connection's log: its lines are rate-limited until it logs in (see
+   * `server/log_gate.ts`).
+   */
+  readonly log: ConnectionLogger;
+  /** Aborted once the connection is closed, by either side. */
+  readonly closed: AbortSignal;
   /** The authenticated account, or `null` before AUTH succeeded. */
   account: Account | null;
   /** Failed AUTH attempts so far. */
   authFailures: number;
+  /** HELLO frames received so far (only the first is logged). */
+  hellos: number;
   /** Background requests in flight, by id. */
   readonly tasks: Map<number, Task>;
   /** Uploads in flight, and rejected ones whose data frames are still being dropped. */
@@ -81,12 +97,20 @@ export interface Session {
   readonly inFlight: number;
   /** Closes the connection. */
   close(): void;
+  /** Tells the client `error` with request id 0, then closes the connection. */
+  closeWith(error: FerryError, reason: string): Promise<void>;
+  /**
+   * Counts the connection among the logged-in ones, before its AUTH_OK is sent; returns the
+   * error to close it with when the server or its address is at the limit of those.
+   */
+  admitLogin(): FerryError | undefined;
   /**
    * Runs `body` in the background as request `id` (listings, downloads), so the connection keeps
    * reading; a throw is answered with an ERROR frame. The reader stops reading while
    * `maxInflightPerConnection` operations run.
    *
-   * @throws {FerryError} `DUPLICATE_REQUEST` when `id` is already in flight.
+   * @throws {FerryError} `DUPLICATE_REQUEST` when `id` is already in flight,
+   * `CONNECTION_CLOSED` when the connection is closed (the work never starts).
    */
   run(id: number, op: string, body: (signal: AbortSignal) => Promise<void>): void;
   /**
@@ -97,9 +121,9 @@ export interface Session {
   /** Resolves once fewer than `maxInflightPerConnection` operations run. */
   whenRoom(): Promise<void>;
   /**
-   * Ends the session when its connection is done: aborts the background requests, closes the
-   * connection, waits for every operation in flight, then interrupts the uploads still
-   * receiving (which keeps the resumable ones).
+   * Ends the session when its connection is done: aborts the background requests (closing the
+   * connection does that by itself), closes the connection, waits for every operation in
+   * flight, then interrupts the uploads still receiving (which keeps the resumable ones).
    */
   end(): Promise<void>;
 }
@@ -110,8 +134,16 @@ export interface SessionConnection {
   readonly id: number;
   /** Peer address as `ip:port`. */
   readonly peer: string;
+  /** The connection's log. */
+  readonly log: ConnectionLogger;
+  /** Aborted once the connection is closed. */
+  readonly closed: AbortSignal;
   /** Closes the connection. */
   close(): void;
+  /** Tells the client `error` (id 0), then closes. */
+  closeWith(error: FerryError, reason: string): Promise<void>;
+  /** Moves the connection to the logged-in pool; the error when that is full. */
+  admitLogin(): FerryError | undefined;
 }
 
 /** Creates the session of a connection whose handshake is done. */
@@ -122,6 +154,13 @@ export function createSession(
 ): Session {
   const running = new Set<Promise<void>>();
   const tasks = new Map<number, Task>();
+  const closedError = () => new FerryError("CONNECTION_CLOSED", "connection closed");
+  const abortAll = () => {
+    for (const task of tasks.values()) task.abort.abort(closedError());
+  };
+  // The moment the connection closes, whoever closes it, every background request stops:
+  // none waits for the read loop to notice.
+  conn.closed.addEventListener("abort", abortAll, { once: true });
 
   function track(work: Promise<void>): void {
     running.add(work);
@@ -133,8 +172,11 @@ export function createSession(
     peer: conn.peer,
     ctx,
     writer,
+    log: conn.log,
+    closed: conn.closed,
     account: null,
     authFailures: 0,
+    hellos: 0,
     tasks,
     uploads: createUploads({
       quota: ctx.quota,
@@ -145,8 +187,12 @@ export function createSession(
       return tasks.size + session.uploads.size;
     },
     close: () => conn.close(),
+    closeWith: (error, reason) => conn.closeWith(error, reason),
+    admitLogin: () => conn.admitLogin(),
     run(id, op, body) {
       assertNewRequest(session, id);
+      // Work for a connection already closed never starts.
+      if (conn.closed.aborted) throw closedError();
       const abort = new AbortController();
       tasks.set(id, { op, abort });
       track((async () => {
@@ -165,12 +211,12 @@ export function createSession(
     },
     track,
     async whenRoom() {
-      while (running.size >= ctx.limits.maxInflightPerConnection) await Promise.race(running);
+      while (running.size >= ctx.limits.maxInflightPerConnection && !conn.closed.aborted) {
+        await Promise.race(running);
+      }
     },
     async end() {
-      for (const task of tasks.values()) {
-        task.abort.abort(new FerryError("CONNECTION_CLOSED", "connection closed"));
-      }
+      abortAll();
       conn.close();
       await Promise.allSettled(running);
       await session.uploads.interruptAll();
@@ -186,9 +232,9 @@ export function assertNewRequest(session: Session, id: number): void {
   }
 }
 
-/** Logs one line for an operation of `session`. */
+/** Logs one line for an operation of `session` (rate-limited before login). */
 export function logOp(session: Session, fields: LogFields): void {
-  session.ctx.log({ conn: session.conn, user: session.account?.user, ...fields });
+  session.log({ conn: session.conn, user: session.account?.user, ...fields });
 }
 
 /** Converts anything thrown to a {@linkcode FerryError}. */

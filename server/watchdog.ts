@@ -6,7 +6,8 @@
  * - idle (nothing received, nothing written, and nothing running but uploads that wait for
  *   the client's data) for `idleTimeoutMs`: TIMEOUT, closed;
  * - a write that made no progress for `writeStallTimeoutMs` (the peer stopped reading):
- *   closed at once, as nothing more can be written to it.
+ *   closed at once, as nothing more can be written to it, and its socket shut down at once
+ *   (a close alone would wait for the peer to read what is stuck).
  *
  * @module
  */
@@ -30,9 +31,13 @@ export interface Activity {
 
 /**
  * A sink writing to `conn` that notes every write's progress in `activity` (a new one, which
- * it returns too).
+ * it returns too), and calls `onFailure` with the error when a write fails (the connection is
+ * gone).
  */
-export function watchedSink(conn: ByteSink): { sink: ByteSink; activity: Activity } {
+export function watchedSink(
+  conn: ByteSink,
+  onFailure: (err: unknown) => void = () => {},
+): { sink: ByteSink; activity: Activity } {
   const now = Date.now();
   const activity: Activity = {
     lastActivity: now,
@@ -47,6 +52,9 @@ export function watchedSink(conn: ByteSink): { sink: ByteSink; activity: Activit
         const n = await conn.write(p);
         activity.writeProgressAt = activity.lastActivity = Date.now();
         return n;
+      } catch (err) {
+        onFailure(err);
+        throw err;
       } finally {
         activity.writesPending--;
       }

@@ -32,15 +32,32 @@ export interface ErrorMessage {
 /** Most UTF-8 bytes of an ERROR message; a longer one is cut (see {@linkcode encodeError}). */
 export const MAX_MESSAGE_BYTES = 1024;
 
+/** `…` (U+2026) in UTF-8: what a cut message ends with. */
+const ELLIPSIS = new Uint8Array([0xe2, 0x80, 0xa6]);
+
 /**
- * Encodes an ERROR frame. A message over {@linkcode MAX_MESSAGE_BYTES} UTF-8 bytes is cut to its
- * first 256 UTF-16 units followed by `…`.
+ * A message as UTF-8 of at most {@linkcode MAX_MESSAGE_BYTES} bytes: as is when it fits,
+ * otherwise its longest prefix of whole code points of at most `MAX_MESSAGE_BYTES − 3` bytes
+ * followed by `…` (3 bytes). The cut is made on the UTF-8 bytes, so any implementation can
+ * make the same one (a lone surrogate in `message` is encoded as U+FFFD first).
+ */
+export function errorMessageBytes(message: string): Uint8Array {
+  const bytes = utf8Bytes(message);
+  if (bytes.length <= MAX_MESSAGE_BYTES) return bytes;
+  let cut = MAX_MESSAGE_BYTES - ELLIPSIS.length;
+  while (cut > 0 && (bytes[cut] & 0xc0) === 0x80) cut--; // back to a code point's first byte
+  const out = new Uint8Array(cut + ELLIPSIS.length);
+  out.set(bytes.subarray(0, cut));
+  out.set(ELLIPSIS, cut);
+  return out;
+}
+
+/**
+ * Encodes an ERROR frame. A message over {@linkcode MAX_MESSAGE_BYTES} UTF-8 bytes is cut on a
+ * code point boundary and ends in `…` (see {@linkcode errorMessageBytes}).
  */
 export function encodeError(m: ErrorMessage): Uint8Array {
-  let message = utf8Bytes(m.message);
-  if (message.length > MAX_MESSAGE_BYTES) {
-    message = utf8Bytes(m.message.slice(0, MAX_MESSAGE_BYTES / 4) + "…");
-  }
+  const message = errorMessageBytes(m.message);
   return frameWith(SERVICES.ERROR, 4 + 2 + 2 + message.length, (b) => {
     putU32(b, m.id);
     putU16(b, ERROR_CODES[m.code]);

@@ -15,7 +15,10 @@ import { FerryError } from "../../protocol/errors.ts";
 import { peerAddressKey } from "../limits.ts";
 import { logOp, sendError, type Session } from "../session.ts";
 
-/** HELLO (4,0): answers WELCOME with the newest version both sides speak. */
+/**
+ * HELLO (4,0): answers WELCOME with the newest version both sides speak. Only a connection's
+ * first HELLO is logged (the disconnect line counts them all): repeating HELLO makes no log.
+ */
 export function handleHello(session: Session, payload: Uint8Array): void {
   const hello = decodeHello(payload);
   const version = Math.min(hello.maxVersion, MAX_VERSION);
@@ -25,7 +28,7 @@ export function handleHello(session: Session, payload: Uint8Array): void {
       `client speaks versions ${hello.minVersion}..${hello.maxVersion}, server ${MIN_VERSION}..${MAX_VERSION}`,
     );
   }
-  logOp(session, { op: "hello", agent: hello.agent, version });
+  if (session.hellos <= 1) logOp(session, { op: "hello", agent: hello.agent, version });
   // Deferred: a client pipelines HELLO and AUTH, and WELCOME then leaves in the same write as
   // AUTH_OK. Two small writes would wait out the client's delayed ACK (Deno's server-side TLS
   // connections cannot turn Nagle's algorithm off): about 40 ms per connection.
@@ -85,6 +88,14 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
     return;
   }
   const { account } = outcome;
+  // Logged in: the connection leaves the pool of those not logged in for the logged-in one,
+  // which may be full for the server or this address.
+  const full = session.admitLogin();
+  if (full !== undefined) {
+    logOp(session, { op: "auth", result: full.code, error: full.message });
+    await session.closeWith(full, "connection limit");
+    return;
+  }
   session.account = account;
   logOp(session, { op: "auth", role: account.role, result: "ok" });
   await session.writer.send(encodeAuthOk({ id: auth.id, role: account.role, user: account.user }));

@@ -24,7 +24,6 @@ import {
   createAtomicFile,
   createDirectorySync,
   resumeAtomicFile,
-  WRITE_BUFFER_SIZE,
 } from "../../common/atomic_file.ts";
 import { createHasher, hashPrefix } from "../../common/hash_file.ts";
 import { fsError } from "./fs_errors.ts";
@@ -38,6 +37,7 @@ import {
   partialName,
   randomPartName,
   type StagingShared,
+  UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
 
@@ -158,8 +158,8 @@ export function createLocalStaging(root: string, shared?: StagingShared): LocalS
   /** The write buffer of an upload with `remaining` bytes to come (small for small files). */
   function bufferSize(request: StageRequest, received: number): number {
     return request.size === UNKNOWN_SIZE
-      ? WRITE_BUFFER_SIZE
-      : Math.max(1, Math.min(WRITE_BUFFER_SIZE, request.size - received));
+      ? UPLOAD_BUFFER_SIZE
+      : Math.max(1, Math.min(UPLOAD_BUFFER_SIZE, request.size - received));
   }
 
   /** Creates the temporary `temp`, reserved by the caller; the reservation ends on failure. */

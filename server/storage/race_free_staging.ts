@@ -32,6 +32,7 @@ import {
   partialName,
   randomPartName,
   type StagingShared,
+  UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
 
@@ -164,7 +165,7 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
   ): StagedUpload {
     const key = `${target.dirId}/${temp}`;
     const path = request.path;
-    const size = Math.max(1, Math.min(WRITE_BUFFER_SIZE, bufferSize(request, kept.length)));
+    const size = Math.max(1, Math.min(UPLOAD_BUFFER_SIZE, bufferSize(request, kept.length)));
     const hasher = kept.hasher;
     let length = kept.length;
     let position = kept.length;
@@ -419,5 +420,5 @@ function nothingKept(request: ResumeRequest): FerryError {
 
 /** The write buffer of an upload with `received` bytes so far (small for small files). */
 function bufferSize(request: StageRequest, received: number): number {
-  return request.size === UNKNOWN_SIZE ? WRITE_BUFFER_SIZE : request.size - received;
+  return request.size === UNKNOWN_SIZE ? UPLOAD_BUFFER_SIZE : request.size - received;
 }

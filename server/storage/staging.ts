@@ -21,6 +21,14 @@ import type { HashAlgorithm, Hasher } from "../../common/hash_file.ts";
 import { TEMP_PREFIX } from "./paths.ts";
 import type { ExpectedContent, StageRequest } from "./storage.ts";
 
+/**
+ * Each of an upload's two write buffers, at most: the server holds up to two of them for each
+ * upload in flight (100 concurrent uploads: 50 MiB, where 1 MiB buffers made it 200 MiB). Four
+ * data frames; disk writes of this size cost no more per byte than 1 MiB ones. Both storages'
+ * staging use it.
+ */
+export const UPLOAD_BUFFER_SIZE = 256 * 1024;
+
 /** Suffix of a resumable upload's temporary file. */
 export const PARTIAL_SUFFIX = ".partial";
 /** Suffix of a non-resumable upload's temporary file (size unknown, or its partial is busy). */

@@ -11,11 +11,11 @@
  * @module
  */
 
-import { FerryError } from "../../protocol/errors.ts";
+import { type ErrorCode, FerryError } from "../../protocol/errors.ts";
 import { AuthThrottle, DEFAULT_LIMITS, type Limits } from "../limits.ts";
 import { createLogins } from "../logins.ts";
 import { type Logger, stderrLogger } from "../log.ts";
-import { type FerryServer, MAX_REFUSING, type ServeOptions } from "../server.ts";
+import type { FerryServer, ServeOptions } from "../server.ts";
 import { openStorage, type StorageKind } from "../storage/open.ts";
 import { createKeyedLock } from "../storage/staging.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
@@ -74,8 +74,9 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
   } finally {
     measured.close();
   }
-  const buffers = createSharedBuffers(limits, MAX_REFUSING, used);
-  const logins = createLogins(() => options.accounts, new AuthThrottle(limits));
+  const buffers = createSharedBuffers(limits, used);
+  let accounts = options.accounts;
+  const logins = createLogins(() => accounts, new AuthThrottle(limits));
   const commits = createKeyedLock();
   const handles: WorkerHandle[] = [];
   let shuttingDown: string | undefined;
@@ -217,10 +218,7 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
   if (first.type === "failed") {
     await shutdown("start-up failed");
     finished.catch(() => {}); // the error below says it
-    throw new FerryError(
-      first.code === "USAGE" ? "USAGE" : "INTERNAL",
-      `a worker could not start: ${first.error}`,
-    );
+    throw startError(first);
   }
   const hostname = options.hostname ?? "0.0.0.0";
   const kind: StorageKind = first.kind;
@@ -237,6 +235,7 @@ export async function serveWorkers(options: WorkersOptions): Promise<WorkersServ
     storage: { kind, reason: first.reason },
     finished,
     shutdown,
+    setAccounts: (next) => void (accounts = next),
     workers: count,
   };
 }
@@ -266,4 +265,18 @@ export function parseWorkers(text: string | undefined): number {
     throw new FerryError("USAGE", `--workers must be auto or 1..${MAX_WORKERS}, not ${text}`);
   }
   return n;
+}
+
+/**
+ * The error a worker's start failed with, rebuilt in this isolate as what it was (a
+ * `FerryError` with its code, or one of `Deno.errors`, such as `AddrInUse`), so that callers
+ * explain it as they would for one isolate.
+ */
+function startError(failed: Extract<FromWorker, { type: "failed" }>): Error {
+  if (failed.code !== undefined) return new FerryError(failed.code as ErrorCode, failed.error);
+  const errors = Deno.errors as unknown as Record<string, ErrorConstructor | undefined>;
+  const Class = failed.name === undefined ? undefined : errors[failed.name];
+  return Class !== undefined
+    ? new Class(failed.error)
+    : new FerryError("INTERNAL", `a worker could not start: ${failed.error}`);
 }

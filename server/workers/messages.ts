@@ -58,7 +58,14 @@ export type FromWorker =
     readonly root: string;
   }
   /** The worker could not start. */
-  | { readonly type: "failed"; readonly error: string; readonly code?: string }
+  | {
+    readonly type: "failed";
+    readonly error: string;
+    /** The `FerryError` code, if it was one. */
+    readonly code?: string;
+    /** The error's class name (`AddrInUse`...), to rebuild one of `Deno.errors`. */
+    readonly name?: string;
+  }
   /** Checks a token from a client address. */
   | {
     readonly type: "login";

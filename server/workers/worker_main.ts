@@ -115,6 +115,7 @@ async function run(channel: Channel, start: WorkerStart): Promise<void> {
       type: "failed",
       error: messageOf(err),
       code: err instanceof FerryError ? err.code : undefined,
+      name: err instanceof Error ? err.name : undefined,
     });
     return;
   }

@@ -40,7 +40,8 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
   assert.ok(CLIENT_FLAGS.some((f) => f.startsWith("--allow-net")), String(CLIENT_FLAGS));
   // Exactly these, and no broader: writes scoped to ./data and ./certs, the environment to
   // FERRY_* (the client's to the variables it reads), FFI to the C library's usual paths
-  // (for the race-free storage), never -A.
+  // (for the race-free storage and the socket reaper), system information to the host name and
+  // network interfaces (the names the generated certificate covers), never -A.
   assert.deepEqual(SERVER_FLAGS, [
     "--v8-flags=--max-semi-space-size=2",
     "--allow-net",
@@ -48,6 +49,7 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
     "--allow-read",
     "--allow-write=./data,./certs",
     `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
+    "--allow-sys=hostname,networkInterfaces",
   ]);
   assert.deepEqual(CLIENT_FLAGS, [
     "--allow-net",
@@ -55,7 +57,11 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
     "--allow-read",
     "--allow-write",
   ]);
-  assert.deepEqual(taskFlags("certs", SERVER_SCRIPT), ["--allow-read", "--allow-write=./certs"]);
+  assert.deepEqual(taskFlags("certs", SERVER_SCRIPT), [
+    "--allow-read",
+    "--allow-write=./certs",
+    "--allow-sys=hostname,networkInterfaces",
+  ]);
   assert.deepEqual(taskFlags("compile", "scripts/compile.ts"), [
     "--allow-run",
     "--allow-env",

@@ -40,7 +40,9 @@ Deno.test("shutdown by admin: shutdown() resolves, the server finishes, new conn
       });
       const closed = await settlesWithin(other.closed, 5_000);
       assert.ok(closed.settled, "an idle client's connection was closed by the server");
-      await rejectsWith(other.list(), "CONNECTION_CLOSED", "operations on a closed connection");
+      // The server said why before closing (an id-0 SHUTTING_DOWN, PROTOCOL.md §4.6): later
+      // operations on the closed connection fail with that.
+      await rejectsWith(other.list(), "SHUTTING_DOWN", "operations on a closed connection");
       await rejectsWith(t.client(TOKENS.admin), "UNREACHABLE", "connect after shutdown");
       assert.ok(t.logs.some((l) => l.event === "stopped"));
     } finally {
@@ -96,7 +98,8 @@ Deno.test("shutdown cuts off a stalled upload when the grace period ends and rem
         feed.push(new Uint8Array(1));
         await upload.catch(() => {});
       }
-      await rejectsWith(upload, "CONNECTION_CLOSED", "the cut-off upload");
+      // Cut off with an id-0 SHUTTING_DOWN, which fails every request in flight (§2.2).
+      await rejectsWith(upload, "SHUTTING_DOWN", "the cut-off upload");
     });
     assert.deepEqual(await namesIn(t.root), ["doc.txt"], "the temp file was removed");
     assert.equal(await Deno.readTextFile(`${t.root}/doc.txt`), "version 1");

@@ -1,4 +1,6 @@
-// First: it installs the Reflect polyfill that @peculiar/x509 needs at import time.
+// First: the Reflect polyfill that @peculiar/x509 needs at import time (server/certificates.ts
+// loads both only when it makes a certificate).
+import "reflect-metadata";
 import {
   CERT_FILES,
   type CertificateSet,

@@ -61,7 +61,7 @@ Deno.test("SharedCounts: matches a Map under 20,000 random increments and decrem
 });
 
 Deno.test("sharedQuota: the same answers as createQuota, and one isolate's reservations count for the other", () => {
-  const buffers = createSharedBuffers(DEFAULT_LIMITS, 64, 600);
+  const buffers = createSharedBuffers(DEFAULT_LIMITS, 600);
   const a = sharedQuota(buffers, 1000);
   const b = sharedQuota(buffers, 1000);
   const local = createQuota(1000, 600);
@@ -81,32 +81,86 @@ Deno.test("sharedQuota: the same answers as createQuota, and one isolate's reser
   assert.deepEqual([b.used, b.reserved], [800, 200]);
 });
 
-Deno.test("SharedConnectionCaps: the global and per-address caps count the connections of both isolates; past maxRefusing, connections are dropped", () => {
-  const limits = { ...DEFAULT_LIMITS, maxConnections: 4, maxConnectionsPerIp: 3 };
-  const buffers = createSharedBuffers(limits, 2, 0);
+Deno.test("SharedConnectionCaps: both pools' caps count the connections of both isolates; refusals past maxRefusing and over the per-address pending cap are dropped", () => {
+  const limits = {
+    ...DEFAULT_LIMITS,
+    maxConnections: 4,
+    maxConnectionsPerIp: 3,
+    maxUnauthenticated: 6,
+    maxUnauthenticatedPerIp: 4,
+  };
+  const buffers = createSharedBuffers(limits, 0);
   const one = new SharedConnectionCaps(buffers, limits, 2);
   const two = new SharedConnectionCaps(buffers, limits, 2);
-  const x1 = one.admit("10.0.0.1")!;
-  const x2 = two.admit("10.0.0.1")!;
-  const x3 = one.admit("10.0.0.1")!;
-  assert.deepEqual([x1.refuse, x2.refuse, x3.refuse], [undefined, undefined, undefined]);
-  const x4 = two.admit("10.0.0.1")!;
-  assert.match(x4.refuse!.message, /your address is at its limit of 3/);
-  const y1 = two.admit("10.0.0.2")!;
-  assert.equal(y1.refuse, undefined);
-  assert.equal(one.admitted, 4);
-  const y2 = one.admit("10.0.0.2")!;
-  assert.match(y2.refuse!.message, /limit of 4 connections/);
-  assert.equal(two.admit("10.0.0.3"), undefined, "two being refused: the third is dropped");
+  const none = () => {};
+  const login = (caps: SharedConnectionCaps, address: string) => {
+    const a = caps.admit(address, none)!;
+    assert.equal(a.refuse, undefined);
+    a.handshaken();
+    assert.equal(a.login(), undefined, `${address} logs in`);
+    return a;
+  };
+  const x1 = login(one, "10.0.0.1");
+  const x2 = login(two, "10.0.0.1");
+  // A fourth from 10.0.0.1 gets in the pending pool while the third logs in: it cannot.
+  const x4 = two.admit("10.0.0.1", none)!;
+  assert.equal(x4.refuse, undefined);
+  login(one, "10.0.0.1");
+  assert.match(x4.login()!.message, /your address is at its limit of 3/);
   x4.end();
+  // The address is now refused up front, on either isolate.
+  const x5 = one.admit("10.0.0.1", none)!;
+  assert.match(x5.refuse!.message, /your address is at its limit of 3/);
+  login(two, "10.0.0.2");
+  assert.equal(one.loggedIn, 4);
+  const y2 = one.admit("10.0.0.3", none)!;
+  assert.match(y2.refuse!.message, /limit of 4 connections/);
+  assert.equal(two.admit("10.0.0.4", none), undefined, "two being refused: the third dropped");
+  x5.end();
   y2.end();
   x1.end();
-  assert.equal(two.admit("10.0.0.1")!.refuse, undefined, "room again after an end on the other");
+  x2.end();
+  // Pending pool: 4 per address at most, counted across isolates.
+  const held = [one, two, one, two].map((caps) => caps.admit("10.0.0.9", none)!);
+  assert.ok(held.every((a) => a.refuse === undefined));
+  assert.equal(one.pending, 4);
+  assert.equal(two.admit("10.0.0.9", none), undefined, "a fifth from one address is dropped");
+  held[0].end();
+  assert.notEqual(two.admit("10.0.0.9", none), undefined, "room again after an end on the other");
   assert.equal(new Set([one.nextConnection(), two.nextConnection(), one.nextConnection()]).size, 3);
 });
 
+Deno.test("SharedConnectionCaps: a full pending pool evicts a connection still handshaking, of the address holding the most places, from the newcomer's isolate", () => {
+  const limits = {
+    ...DEFAULT_LIMITS,
+    maxUnauthenticated: 4,
+    maxUnauthenticatedPerIp: 4,
+  };
+  const buffers = createSharedBuffers(limits, 0);
+  const one = new SharedConnectionCaps(buffers, limits, 2);
+  const two = new SharedConnectionCaps(buffers, limits, 2);
+  const evicted: string[] = [];
+  const admit = (caps: SharedConnectionCaps, name: string, address: string) =>
+    caps.admit(address, () => evicted.push(name));
+  admit(one, "a1", "10.0.0.1");
+  admit(two, "a2", "10.0.0.1");
+  admit(one, "a3", "10.0.0.1");
+  admit(two, "b1", "10.0.0.2")!.handshaken();
+  assert.equal(one.pending, 4);
+  // The pool is full: a newcomer on isolate two evicts two's oldest from 10.0.0.1 (3 places).
+  assert.notEqual(admit(two, "c1", "10.0.0.3"), undefined);
+  assert.deepEqual(evicted, ["a2"]);
+  // On isolate one, the same: its oldest from 10.0.0.1.
+  assert.notEqual(admit(one, "c2", "10.0.0.4"), undefined);
+  assert.deepEqual(evicted, ["a2", "a1"]);
+  // Now every address holds one place: nobody is evicted, the newcomer is dropped.
+  assert.equal(admit(two, "c3", "10.0.0.5"), undefined);
+  assert.deepEqual(evicted, ["a2", "a1"]);
+  assert.equal(two.pending, 4);
+});
+
 Deno.test("sharedTemps: a temporary claimed by one isolate cannot be claimed by the other until released", () => {
-  const buffers = createSharedBuffers(DEFAULT_LIMITS, 64, 0);
+  const buffers = createSharedBuffers(DEFAULT_LIMITS, 0);
   const a = sharedTemps(buffers);
   const b = sharedTemps(buffers);
   assert.equal(a.claim("/d/.ferry-1.partial"), true);

@@ -156,16 +156,27 @@ export const errorMessageArb: fc.Arbitrary<string> = fc.oneof(
 );
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder();
+
+const keepBom = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
- * PROTOCOL.md §3.1: "encodeError cuts a message over 1,024 UTF-8 bytes to its first 256 UTF-16
- * units plus `…`". (A cut through a surrogate pair leaves a lone surrogate, which UTF-8 encoding
- * turns into U+FFFD.)
+ * PROTOCOL.md §3.1: a message over 1,024 UTF-8 bytes is cut to its longest prefix of whole code
+ * points of at most 1,021 bytes, followed by `…` (U+2026, 3 bytes). Written here over code
+ * points (a lone surrogate is U+FFFD, as UTF-8 encoding makes it), apart from the encoder's
+ * byte-level cut.
  */
 export function cutMessage(message: string): string {
-  if (utf8.encode(message).length <= MAX_MESSAGE_BYTES) return message;
-  return utf8Decoder.decode(utf8.encode(message.slice(0, 256) + "…"));
+  const whole = keepBom.decode(utf8.encode(message));
+  if (utf8.encode(whole).length <= MAX_MESSAGE_BYTES) return whole;
+  let kept = "";
+  let bytes = 0;
+  for (const ch of whole) {
+    const n = utf8.encode(ch).length;
+    if (bytes + n > MAX_MESSAGE_BYTES - 3) break;
+    kept += ch;
+    bytes += n;
+  }
+  return kept + "…";
 }
 
 /** Encodes one data frame the way senders do, through a data-frame buffer. */

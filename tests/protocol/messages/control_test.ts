@@ -25,7 +25,7 @@ Deno.test("messages: the ERROR message generator reaches past the 1 KiB cut", ()
   assert.ok(samples.some((n) => n === MAX_MESSAGE_BYTES + 1), "one byte past it");
 });
 
-Deno.test("messages: ERROR messages over 1 KiB are cut to 256 UTF-16 units and …", () => {
+Deno.test("messages: ERROR messages over 1,024 UTF-8 bytes are cut on a code point boundary to at most 1,021 bytes and …", () => {
   fc.assert(
     fc.property(errorMessageArb, (message) => {
       const got =
@@ -41,6 +41,25 @@ Deno.test("messages: ERROR messages over 1 KiB are cut to 256 UTF-16 units and �
     }),
     { numRuns: 1000, ...BOUNDED },
   );
+});
+
+Deno.test("messages: the ERROR cut in bytes: 1,021 ASCII bytes, 510 two-byte or 255 four-byte code points, then … (3 bytes)", () => {
+  const wire = (message: string) =>
+    encodeError({ id: 1, code: "INTERNAL", message }).subarray(HEADER_SIZE + 8);
+  assert.deepEqual(wire("x".repeat(1024)), utf8.encode("x".repeat(1024)), "1,024 bytes: kept");
+  const cases: [string, string, number][] = [
+    ["x".repeat(1025), "x".repeat(1021), 1024],
+    ["é".repeat(600), "é".repeat(510), 1023],
+    ["😀".repeat(300), "😀".repeat(255), 1023],
+    // A 3-byte character straddling byte 1,021 is left out whole.
+    ["x".repeat(1019) + "€".repeat(10), "x".repeat(1019), 1022],
+  ];
+  for (const [message, kept, length] of cases) {
+    const bytes = wire(message);
+    assert.equal(bytes.length, length);
+    assert.deepEqual(bytes, utf8.encode(kept + "…"));
+    assert.equal(new TextDecoder("utf-8", { fatal: true }).decode(bytes), kept + "…");
+  }
 });
 
 Deno.test("messages: ERROR reads an unknown code number as INTERNAL", () => {

@@ -2,7 +2,7 @@
  * Tests for server/storage/paths.ts and server/storage/fs_errors.ts (and the local storage's
  * delete and upload over a symlink): catalogue rows 10–15, 17–20 and 22.
  *
- * Run: deno test --allow-read --allow-write tests/paths_test.ts
+ * Run: deno test --allow-read --allow-write tests/server/storage/paths_test.ts
  */
 
 import assert from "node:assert/strict";

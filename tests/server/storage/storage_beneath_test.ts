@@ -8,7 +8,7 @@
  * positive control runs the plain path-based way (check the real path, then open by path)
  * under the same race and must be caught escaping, so the detector can fail.
  *
- * Run: deno test --allow-read --allow-write --allow-ffi tests/storage_beneath_test.ts
+ * Run: deno test --allow-read --allow-write --allow-ffi tests/server/storage/storage_beneath_test.ts
  * Longer race by hand: FERRY_RACE_SECONDS=60 (same command, plus --allow-env).
  */
 

@@ -1,5 +1,5 @@
 /**
- * Worker of {@linkcode SymlinkRace} (tests/symlink_race.ts): exchanges two names with
+ * Worker of {@linkcode SymlinkRace} (tests/server/storage/symlink_race.ts): exchanges two names with
  * `renameat2(RENAME_EXCHANGE)` in a tight loop on its own thread, through the same FFI
  * bindings as the storage layer, until the shared stop flag is set. It always stops after an
  * even number of successful exchanges, so both names end as they started.
