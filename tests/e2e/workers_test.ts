@@ -13,8 +13,11 @@
 
 import assert from "node:assert/strict";
 import { connect, type FerryClient, FerryError } from "../../mod.ts";
+import { userRecord } from "../../server/auth.ts";
 import {
+  encodeAuth,
   encodeEof,
+  encodeHello,
   encodeIdOnly,
   encodeUpload,
   encodeUploadResume,
@@ -24,12 +27,14 @@ import { decodeDigest } from "../../protocol/messages/common.ts";
 import { SERVICES } from "../../protocol/services.ts";
 import { encodeDataFrames } from "../protocol/_frames.ts";
 import {
+  closeQuietly,
   errorOf,
   expectError,
   expectFrame,
   KiB,
   namesIn,
   openRaw,
+  openTcp,
   randomBytes,
   type RawConn,
   rawLogin,
@@ -176,6 +181,33 @@ Deno.test("workers: the per-address connection cap holds across isolates", async
     );
   } finally {
     await closeAll(held);
+    await server.stop();
+  }
+});
+
+Deno.test("workers: the cap on connections not logged in, per address, holds across isolates", async () => {
+  const server = await spawnTestServer(["--workers", "2", "--max-unauthenticated-per-ip", "4"]);
+  const silent: Deno.TcpConn[] = [];
+  try {
+    // Silent sockets (no TLS handshake) hold places in the pool of connections not logged in.
+    for (let i = 0; i < 10; i++) silent.push(await openTcp(server.port));
+    await waitFor(
+      () => logLines(server).filter((l) => l.event === "refused").length === 6,
+      "six refusals",
+    );
+    const refused = logLines(server).filter((l) => l.event === "refused");
+    assert.ok(refused.every((l) => l.handshake === "false"), "dropped without a handshake");
+    for (const conn of silent) closeQuietly(conn);
+    silent.length = 0;
+    // Once they are gone, the address gets in again.
+    let c: FerryClient | undefined;
+    await waitFor(async () => {
+      c = await client(server, server.tokens.read).catch(() => undefined);
+      return c !== undefined;
+    }, "a login once the silent sockets are closed");
+    await closeAll([c!]);
+  } finally {
+    for (const conn of silent) closeQuietly(conn);
     await server.stop();
   }
 });
@@ -397,6 +429,59 @@ Deno.test("workers: --workers takes auto or 1..64; a bad value is a usage error"
   assert.ok(bad, "--workers 0 is refused");
 });
 
+Deno.test("workers: a user added to the users file while the server runs logs in on every isolate; a removed one on none", async () => {
+  const server = await spawnTestServer(["--workers", "2"]);
+  const users = `${server.root}/../certs/users.json`;
+  const attempt = async (token: string) => {
+    const raw = await openRaw(server.port, server.ca);
+    try {
+      await raw.send(
+        encodeHello({ id: 1, minVersion: 1, maxVersion: 1, agent: "raw" }),
+        encodeAuth({ id: 2, token }),
+      );
+      await raw.next(); // WELCOME
+      const answer = await raw.next();
+      return {
+        worker: await workerOf(server, raw.localAddr.port),
+        ok: answer !== null && errorOf(answer) === undefined,
+      };
+    } finally {
+      await raw.close();
+    }
+  };
+  /** Logins with `token` until both workers answered, or 40 tries; the answers per worker. */
+  const onBoth = async (token: string) => {
+    const seen = new Map<string, boolean[]>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      const { worker, ok } = await attempt(token);
+      seen.set(worker, [...(seen.get(worker) ?? []), ok]);
+    }
+    assert.equal(seen.size, 2, "logins reached both workers");
+    return [...seen.values()].flat();
+  };
+  try {
+    const carol = "carol-token-for-workers";
+    const records = JSON.parse(await Deno.readTextFile(users));
+    await Deno.writeTextFile(
+      users,
+      JSON.stringify([...records, userRecord("carol", "read", carol)]),
+    );
+    await waitFor(
+      () => /event=users result=reloaded .*users=3/.test(server.stderr()),
+      "the reload",
+    );
+    assert.ok((await onBoth(carol)).every((ok) => ok), "carol logs in on both workers");
+    await Deno.writeTextFile(users, JSON.stringify(records));
+    await waitFor(
+      () => /event=users result=reloaded .*users=2/.test(server.stderr()),
+      "the removal",
+    );
+    assert.ok((await onBoth(carol)).every((ok) => !ok), "carol is refused on both workers");
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("workers: a port already in use stops the start with an error, not a server on some isolates", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
@@ -408,7 +493,7 @@ Deno.test("workers: a port already in use stops the start with an error, not a s
       },
       (err) => String(err),
     );
-    assert.match(failure, /a worker could not start: .*(in use|AddrInUse)/i);
+    assert.match(failure, /the port is already in use/);
   } finally {
     taken.close();
   }
