@@ -96,7 +96,7 @@ export async function startFerry(
     "--certs",
     d.certs,
     ...extraFlags,
-  ], /ferry-server listening on [^\s]*:(\d+)/);
+  ], /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/); // "ferry-server 0.1.0 listening on …"
   return { service, port: Number(match![1]), certs: d.certs };
 }
 
