@@ -28,7 +28,7 @@ export interface FerryServer {
 
 /** What the server and the CLI of this tree can do, read from their `--help`. */
 export interface Features {
-  /** Extra server flags: a per-address connection limit above the many-clients count. */
+  /** Extra server flags: per-address connection limits above the many-clients count. */
   serverFlags: string[];
   /** Whether the CLI has `--streams N` (one file over several connections). */
   streams: boolean;
@@ -62,9 +62,10 @@ export async function readFeatures(clients: number): Promise<Features> {
   const server = await help("server");
   const cli = await help("cli");
   return {
-    serverFlags: server.includes("--max-connections-per-ip")
-      ? ["--max-connections-per-ip", String(Math.max(64, clients * 2))]
-      : [],
+    // Every client connects from 127.0.0.1, all at once: room for them in both pools.
+    serverFlags: ["--max-connections-per-ip", "--max-unauthenticated-per-ip"]
+      .filter((flag) => server.includes(flag))
+      .flatMap((flag) => [flag, String(Math.max(64, clients * 2))]),
     streams: /--streams\b/.test(cli),
     serverS3: /--s3[\w-]*/.test(server),
     serverWorkers: /--workers\b/.test(server),
