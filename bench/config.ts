@@ -8,6 +8,8 @@
  * | BENCH_BIG_MIB | 1024 | size of the big file |
  * | BENCH_FILES, BENCH_FILE_KIB | 1000, 4 | the many-small-files cases |
  * | BENCH_CLIENTS, BENCH_CLIENT_MIB | 50, 20 | the many-clients case |
+ * | BENCH_CLIENT_PROCS | the cores (≤ 8) | processes the many clients are spread over |
+ * | BENCH_WORKERS | auto | the server's `--workers` in the many-clients case (one isolate per core) |
  * | BENCH_LS_ENTRIES | 100000 | entries of the listed directory |
  * | BENCH_DELAY_MS | 25 | one-way delay of the relay |
  * | BENCH_RELAY_REPS | 3 | repetitions through the relay for ferry and the ceiling |
@@ -58,6 +60,10 @@ export interface BenchConfig {
   clients: number;
   /** Size of each client's file in MiB. */
   clientMiB: number;
+  /** The server's `--workers` in the many-clients case (`auto`: one isolate per core). */
+  workers: string;
+  /** Processes the many clients are spread over (so that one client process is not the bound). */
+  clientProcs: number;
   /** Entries of the listed directory. */
   lsEntries: number;
   /** One-way delay of the relay in ms. */
@@ -113,6 +119,11 @@ export function readConfig(
     fileKiB: int("BENCH_FILE_KIB", 4),
     clients: int("BENCH_CLIENTS", quick ? 10 : 50),
     clientMiB: int("BENCH_CLIENT_MIB", quick ? 4 : 20),
+    workers: env("BENCH_WORKERS") || "auto",
+    clientProcs: Math.max(
+      1,
+      int("BENCH_CLIENT_PROCS", Math.min(8, navigator.hardwareConcurrency || 1)),
+    ),
     lsEntries: int("BENCH_LS_ENTRIES", quick ? 10_000 : 100_000),
     delayMs: int("BENCH_DELAY_MS", 25),
     relayReps: int("BENCH_RELAY_REPS", quick ? 1 : 3),

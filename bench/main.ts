@@ -43,12 +43,16 @@ function recorded(config: BenchConfig) {
   return { ...config, s3: config.s3 && { ...config.s3, secretKey: "(set)" } };
 }
 
-/** Runs `body` against a server of its own, stopped afterwards, noting its RSS at start. */
+/**
+ * Runs `body` against a server of its own (with `extraFlags`), stopped afterwards, noting its
+ * RSS at start.
+ */
 async function withFreshServer(
   b: Bench,
   body: (server: FerryServer) => Promise<void>,
+  extraFlags: string[] = [],
 ): Promise<void> {
-  const server = await startFerry(b.services, b.data, b.features.serverFlags);
+  const server = await startFerry(b.services, b.data, [...b.features.serverFlags, ...extraFlags]);
   try {
     const rss = await statusBytes(b.procfs, server.service.pid, "VmRSS");
     await body(server);
@@ -125,7 +129,11 @@ async function main(): Promise<void> {
     if (on("streams")) await streams(b);
     if (on("many")) await manyFiles(b, directPorts(b));
     // A fresh server for each of these, so that its peak RSS is theirs alone.
-    if (on("clients")) await withFreshServer(b, (server) => manyClients(b, server));
+    // The many-clients server runs one isolate per core (BENCH_WORKERS), where it can.
+    if (on("clients")) {
+      const workers = b.features.serverWorkers ? ["--workers", config.workers] : [];
+      await withFreshServer(b, (server) => manyClients(b, server, workers), workers);
+    }
     if (on("ls")) await withFreshServer(b, (server) => listing(b, server));
     if (on("relay")) await relay(b);
     if (on("s3")) await s3(b);

@@ -79,9 +79,10 @@ export const BINARIES = [
       // The generated certificate covers this machine's host name and addresses.
       "--allow-sys=hostname,networkInterfaces",
     ],
-    // The S3 storage, which the server imports only when `--storage s3` is chosen (by a
-    // specifier made at run time, which deno compile cannot see by itself).
-    include: ["server/storage/s3/settings.ts"],
+    // Modules the server imports at run time, which deno compile cannot see by itself: the S3
+    // storage (only when `--storage s3` is chosen) and the module each worker isolate runs
+    // (`--workers N`, server/workers/coordinator.ts).
+    include: ["server/storage/s3/settings.ts", "server/workers/worker_main.ts"],
   },
   {
     name: "ferry",
@@ -141,7 +142,10 @@ export async function compile(outDir: string, target?: string): Promise<string[]
     const args = [
       "compile",
       ...bin.permissions,
+      // Modules loaded at run time, and Deno's unstable APIs deno.json enables (`reusePort` of
+      // the worker isolates' listeners).
       ...bin.include.flatMap((file) => ["--include", file]),
+      "--unstable-net",
       "--no-check",
       ...(target ? ["--target", target] : []),
       "--output",

@@ -328,6 +328,7 @@ export const SETTINGS: readonly string[] = [
   "users",
   "storage",
   "log-format",
+  "workers",
   ...S3_FLAGS,
   ...LIMIT_FLAGS.map(({ flag }) => flag),
 ];

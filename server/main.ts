@@ -33,6 +33,7 @@ import {
   SETTINGS,
 } from "./config.ts";
 import { serve } from "./server.ts";
+import { parseWorkers, serveWorkers } from "./workers/coordinator.ts";
 import { parseStorageChoice } from "./storage/open.ts";
 import { openS3Backend, S3_HELP, S3_OPTIONS } from "./s3_flags.ts";
 
@@ -68,6 +69,9 @@ over the file):
                      auto takes race-free where it can run and says which it took.
 ${S3_HELP}
   --log-format FMT   text (key=value) or json (one object a line)   (default text)
+  --workers N        isolates serving connections, one per core with "auto" (Linux,
+                     SO_REUSEPORT); limits, quota, logins and shutdown hold across them
+                     (default 1)
 
 Limits, with their defaults (TIME: 500ms, 30s, 5m, 1h, or seconds; BYTES: 1048576, 512M, 10G):
 ${LIMITS_HELP}
@@ -117,6 +121,7 @@ function parseFlags(args: string[]) {
         storage: { type: "string" },
         "log-format": { type: "string" },
         ...S3_OPTIONS,
+        workers: { type: "string" },
         ...Object.fromEntries(LIMIT_FLAGS.map(({ flag }) => [flag, { type: "string" as const }])),
         force: { type: "boolean", default: false },
         role: { type: "string", default: "write" },
@@ -167,6 +172,14 @@ async function main(args: string[]): Promise<number> {
 
   const backend = await openS3Backend(values, readEnv); // undefined: the local disk
   const storage = backend === undefined ? parseStorageChoice(values.storage ?? "auto") : undefined;
+  const workers = parseWorkers(values.workers);
+  if (workers > 1 && backend !== undefined) {
+    throw new FerryError(
+      "USAGE",
+      "--workers above 1 does not work with --storage s3 yet; run one server process per core on " +
+        "the bucket instead (README: Two servers behind one name)",
+    );
+  }
   const logFormat = values["log-format"] ?? "text";
   if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
     throw new FerryError("USAGE", `--log-format must be ${LOG_FORMATS.join(" or ")}`);
@@ -254,7 +267,7 @@ async function main(args: string[]): Promise<number> {
     const port = intOption(values.port, "port", 4433);
     try {
       if (backend === undefined) await Deno.mkdir(rootDir, { recursive: true });
-      running = await serve({
+      const options = {
         hostname,
         port,
         root: rootDir,
@@ -265,7 +278,8 @@ async function main(args: string[]): Promise<number> {
         accounts: [admin, ...users.accounts],
         limits: limitsFromFlags(values),
         log,
-      });
+      };
+      running = workers > 1 ? await serveWorkers({ ...options, workers }) : await serve(options);
     } catch (err) {
       users.close();
       const own = values.cert !== undefined;

@@ -1,6 +1,7 @@
 /**
  * The ferry server as a library: start one in-process with {@linkcode serve} (tests and embedding
- * do; people run `deno task serve`, which is `server/main.ts`).
+ * do; people run `deno task serve`, which is `server/main.ts`), or one serving from several
+ * isolates on one port with {@linkcode serveWorkers} (Linux, `--unstable-net`).
  *
  * @example Serving a directory
  * ```ts ignore
@@ -20,6 +21,12 @@
  */
 
 export { type FerryServer, serve, type ServeOptions } from "./server.ts";
+export {
+  parseWorkers,
+  serveWorkers,
+  type WorkersOptions,
+  type WorkersServer,
+} from "./workers/coordinator.ts";
 export { type Account, hashToken } from "./auth.ts";
 export { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 export type { LogFields, Logger } from "./log.ts";

@@ -14,7 +14,9 @@ import { PreLoginLogGate } from "./log_gate.ts";
 import { createSocketReaper } from "./socket_reaper.ts";
 import type { ServerContext } from "./session.ts";
 import { FerryError } from "../protocol/errors.ts";
-import { createQuota } from "./quota.ts";
+import { createQuota, type Quota } from "./quota.ts";
+import { createLogins, type Logins } from "./logins.ts";
+import type { StagingShared } from "./storage/staging.ts";
 import {
   type OpenedStorage,
   openStorage,
@@ -89,6 +91,27 @@ export interface FerryServer {
 }
 
 /**
+ * What one isolate of a server running several shares with the others (`server/workers/`):
+ * it replaces the isolate's own quota, caps, logins and upload state, and its shutdown.
+ */
+export interface IsolateSharing {
+  /** The quota of the root, over every isolate. */
+  readonly quota: Quota;
+  /** The connection caps, over every isolate. */
+  readonly connections: Pick<ConnectionCaps, "admit">;
+  /** The next connection number, unique across isolates. */
+  nextConnection(): number;
+  /** The logins (checked by the coordinator). */
+  readonly logins: Logins;
+  /** The temporaries being written and the commit lock, over every isolate. */
+  readonly staging: StagingShared;
+  /** True for the one isolate that runs the cleanup of stale temporaries. */
+  readonly cleanup: boolean;
+  /** Asks every isolate to shut down (an admin's CLOSE_SERVER). */
+  requestShutdown(by: string): void;
+}
+
+/**
  * Starts a server.
  *
  * @example
@@ -97,11 +120,22 @@ export interface FerryServer {
  * await server.finished;
  * ```
  */
-export async function serve(options: ServeOptions): Promise<FerryServer> {
+export function serve(options: ServeOptions): Promise<FerryServer> {
+  return serveIsolate(options, undefined);
+}
+
+/**
+ * Starts a server in this isolate; with `sharing`, as one of several isolates listening on one
+ * port (`SO_REUSEPORT`), whose state is `sharing`'s.
+ */
+export async function serveIsolate(
+  options: ServeOptions,
+  sharing: IsolateSharing | undefined,
+): Promise<FerryServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = options.log ?? stderrLogger();
   const opened = options.backend === undefined
-    ? await openStorage(options.root, { choice: options.storage })
+    ? await openStorage(options.root, { choice: options.storage, shared: sharing?.staging })
     : openedBackend(options.backend);
   const { storage } = opened;
   let listener: Deno.TlsListener;
@@ -111,6 +145,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
       port: options.port ?? 4433,
       cert: options.cert,
       key: options.key,
+      ...(sharing === undefined ? {} : { reusePort: true }),
     });
   } catch (err) {
     opened.close();
@@ -124,22 +159,22 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
 
   const reaper = createSocketReaper();
   const preLoginLog = new PreLoginLogGate(log, limits);
-  const quota = createQuota(limits.quotaBytes, limits.quotaBytes > 0 ? await storage.usage() : 0);
+  const quota = sharing?.quota ??
+    createQuota(limits.quotaBytes, limits.quotaBytes > 0 ? await storage.usage() : 0);
   const ctx: ServerContext = {
     storage,
     quota,
-    authThrottle: new AuthThrottle(limits),
-    connections: new ConnectionCaps(limits, MAX_REFUSING),
+    logins: sharing?.logins ?? createLogins(() => accounts, new AuthThrottle(limits)),
+    connections: sharing?.connections ?? new ConnectionCaps(limits, MAX_REFUSING),
     preLoginLog,
     reaper,
-    get accounts() {
-      return accounts;
-    },
     limits,
     log,
     agent: SERVER_AGENT,
     isShuttingDown: () => shuttingDown !== null,
-    requestShutdown: (by) => void shutdown(`requested by ${by}`),
+    requestShutdown: sharing === undefined
+      ? (by) => void shutdown(`requested by ${by}`)
+      : (by) => sharing.requestShutdown(by),
   };
 
   /** Closes a connection that gets no handshake at all. */
@@ -164,7 +199,7 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
         await new Promise((r) => setTimeout(r, ACCEPT_ERROR_PAUSE_MS));
         continue;
       }
-      const n = ++connCount;
+      const n = sharing === undefined ? ++connCount : sharing.nextConnection();
       const remote = conn.remoteAddr as Deno.NetAddr;
       const address = addressKey(remote.hostname);
       // The eviction callback runs only on a later accept, once the handle exists.
@@ -192,7 +227,9 @@ export async function serve(options: ServeOptions): Promise<FerryServer> {
 
   const accepting = acceptLoop();
   // Stale temporary files: once now, in the background, then every cleanupIntervalMs.
-  const cleanup = startCleanup(storage, limits, log);
+  const cleanup = sharing === undefined || sharing.cleanup
+    ? startCleanup(storage, limits, log)
+    : { stop: () => Promise.resolve() };
 
   async function drain(reason: string): Promise<void> {
     log({ event: "shutdown", reason, connections: handles.size });

@@ -7,7 +7,8 @@
  */
 
 import type { Account } from "./auth.ts";
-import type { AuthThrottle, Limits } from "./limits.ts";
+import type { Limits } from "./limits.ts";
+import type { Logins } from "./logins.ts";
 import type { ConnectionCaps } from "./connection_caps.ts";
 import type { Quota } from "./quota.ts";
 import type { LogFields, Logger } from "./log.ts";
@@ -21,15 +22,13 @@ import { encodeError } from "../protocol/messages/mod.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 
 /**
- * What every connection of one server shares. The quota, the login throttle and the
- * connection caps are small objects, so that a later version running several processes can
- * back them with a shared coordinator.
+ * What every connection of one server shares. The quota, the logins and the connection caps
+ * are small objects: a server running several isolates backs them with shared memory and its
+ * coordinator (`server/workers/`), and the handlers do not know which they run on.
  */
 export interface ServerContext {
   /** The files served. */
   readonly storage: Storage;
-  /** Accounts whose tokens are accepted. */
-  readonly accounts: readonly Account[];
   /** Limits and deadlines. */
   readonly limits: Limits;
   /** Where log lines go. */
@@ -38,10 +37,10 @@ export interface ServerContext {
   readonly agent: string;
   /** The data root's quota and usage. */
   readonly quota: Quota;
-  /** Failed logins per client address, and their lockouts. */
-  readonly authThrottle: AuthThrottle;
+  /** Checks tokens, under the back-off after failed logins per client address. */
+  readonly logins: Logins;
   /** Connections in all and per client address, logged in or not yet. */
-  readonly connections: ConnectionCaps;
+  readonly connections: Pick<ConnectionCaps, "admit">;
   /** The shared log budget of connections not logged in yet. */
   readonly preLoginLog: PreLoginLogGate;
   /** Frees the sockets of TLS connections closed before their handshake or mid-write. */

@@ -1,7 +1,9 @@
 /**
- * Many clients at once (50, each downloading its own 20 MiB file, one connection each, from one
- * `ferry_ops.ts` process): the aggregate rate against one client downloading the same files one
- * after another over one connection, the server's CPU (cores and CPU-seconds) and its peak RSS.
+ * Many clients at once (50, each downloading its own 20 MiB file, one connection each, spread
+ * over `BENCH_CLIENT_PROCS` `ferry_ops.ts` processes, so that one client process's single thread
+ * is not what bounds the aggregate): the aggregate rate against one client downloading the same
+ * files one after another over one connection, the server's CPU (cores and CPU-seconds, the
+ * utime + stime of its process, every isolate's thread included) and its peak RSS.
  *
  * @module
  */
@@ -16,8 +18,15 @@ import { fmt, maxOf, medianOf } from "../report.ts";
 import { addFigure } from "../results.ts";
 import { type Bench, mbps, measure } from "./context.ts";
 
-/** Runs the case against `server` (a fresh one, so that its peak RSS is this case's alone). */
-export async function manyClients(b: Bench, server: FerryServer): Promise<void> {
+/**
+ * Runs the case against `server` (a fresh one, so that its peak RSS is this case's alone),
+ * started with `serverFlags` (noted in the case).
+ */
+export async function manyClients(
+  b: Bench,
+  server: FerryServer,
+  serverFlags: string[] = [],
+): Promise<void> {
   const n = b.config.clients;
   const c = b.results.add(
     "clients",
@@ -27,16 +36,32 @@ export async function manyClients(b: Bench, server: FerryServer): Promise<void> 
   const bytes = n * b.config.clientMiB * MiB;
   const outDir = `${b.data.out}/clients`;
   const pid = server.service.pid;
+  const procs = Math.min(b.config.clientProcs, n);
+  /** The files, dealt round-robin over `count` client processes. */
+  const slices = (count: number) =>
+    Array.from(
+      { length: count },
+      (_, p) => b.data.clientFiles.filter((_, i) => i % count === p),
+    );
   const getMany = (serial: boolean) =>
-    withCpu(b.procfs, pid, () =>
-      ferryOps(server, server.port, [
-        "get-many",
-        ...(serial ? ["--serial"] : []),
-        "--files",
-        b.data.clientFiles.join(","),
-        "--out",
-        outDir,
-      ]));
+    withCpu(b.procfs, pid, async () => {
+      const started = performance.now();
+      // Each process writes under a directory of its own (their files are named by index).
+      const runs = await Promise.all(
+        slices(serial ? 1 : procs).map((files, p) =>
+          ferryOps(server, server.port, [
+            "get-many",
+            ...(serial ? ["--serial"] : []),
+            "--files",
+            files.join(","),
+            "--out",
+            `${outDir}/p${p}`,
+          ])
+        ),
+      );
+      const got = runs.reduce((sum, r) => sum + r.result.bytes, 0);
+      return { ms: performance.now() - started, result: { bytes: got } };
+    });
   for (let rep = 0; rep < b.config.reps; rep++) {
     await measure(b, c, "ferry", async () => {
       const [[r, cpu], peak] = await withPeak(b.procfs, pid, () => getMany(false));
@@ -80,6 +105,8 @@ export async function manyClients(b: Bench, server: FerryServer): Promise<void> 
         (singleCores !== null ? `, single stream ${singleCores.toFixed(2)} cores` : ""),
     );
   }
+  if (serverFlags.length > 0) c.notes.push(`server started with ${serverFlags.join(" ")}`);
+  c.notes.push(`clients spread over ${procs} processes`);
   const rss = maxOf(c.figures.serverPeakRssMiB);
   if (rss !== null) c.notes.push(`server peak RSS ${rss.toFixed(0)} MiB`);
 }

@@ -28,7 +28,7 @@ export interface FerryServer {
 
 /** What the server and the CLI of this tree can do, read from their `--help`. */
 export interface Features {
-  /** Extra server flags: a per-address connection limit above the many-clients count. */
+  /** Extra server flags: per-address connection limits above the many-clients count. */
   serverFlags: string[];
   /** Whether the CLI has `--streams N` (one file over several connections). */
   streams: boolean;
@@ -36,6 +36,8 @@ export interface Features {
   putStreams: boolean;
   /** Whether the server has an S3 storage option (`--s3…`). */
   serverS3: boolean;
+  /** Whether the server can serve from several isolates (`--workers N`). */
+  serverWorkers: boolean;
 }
 
 /** The flags of a `deno.json` task (the words starting with `--`). */
@@ -62,12 +64,14 @@ export async function readFeatures(clients: number): Promise<Features> {
   const server = await help("server");
   const cli = await help("cli");
   return {
-    serverFlags: server.includes("--max-connections-per-ip")
-      ? ["--max-connections-per-ip", String(Math.max(64, clients * 2))]
-      : [],
+    // Every client connects from 127.0.0.1, all at once: room for them in both pools.
+    serverFlags: ["--max-connections-per-ip", "--max-unauthenticated-per-ip"]
+      .filter((flag) => server.includes(flag))
+      .flatMap((flag) => [flag, String(Math.max(64, clients * 2))]),
     streams: /--streams\b/.test(cli),
     putStreams: /ferry \[options\] put [^\n]*--streams/.test(cli),
     serverS3: /--s3[\w-]*/.test(server),
+    serverWorkers: /--workers\b/.test(server),
   };
 }
 
@@ -96,7 +100,7 @@ export async function startFerry(
     "--certs",
     d.certs,
     ...extraFlags,
-  ], /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/);
+  ], /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/); // "ferry-server 0.1.0 listening on …"
   return { service, port: Number(match![1]), certs: d.certs };
 }
 

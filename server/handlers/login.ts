@@ -15,7 +15,6 @@ import {
 } from "../../protocol/messages/mod.ts";
 import { MAX_VERSION, MIN_VERSION } from "../../protocol/services.ts";
 import { FerryError } from "../../protocol/errors.ts";
-import { authenticate } from "../auth.ts";
 import { peerAddressKey } from "../limits.ts";
 import { logOp, sendError, type Session } from "../session.ts";
 
@@ -69,10 +68,11 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
   if (session.account !== null) {
     throw new FerryError("BAD_ARGUMENT", "this connection is already authenticated");
   }
-  const { limits, authThrottle: throttle } = session.ctx;
+  const { limits, logins } = session.ctx;
   const address = peerAddressKey(session.peer);
-  const locked = throttle.lockedFor(address);
-  if (locked > 0) {
+  const outcome = await logins.attempt(address, auth.token);
+  if (outcome.kind === "locked") {
+    const locked = outcome.lockedMs;
     session.authFailures++;
     logOp(session, {
       op: "auth",
@@ -92,10 +92,9 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
     if (session.authFailures >= limits.maxAuthFailures) session.close();
     return;
   }
-  const account = authenticate(session.ctx.accounts, auth.token);
-  if (account === undefined) {
+  if (outcome.kind === "failed") {
     session.authFailures++;
-    const lockout = throttle.fail(address);
+    const lockout = outcome.lockoutMs;
     logOp(session, {
       op: "auth",
       result: "UNAUTHENTICATED",
@@ -111,6 +110,7 @@ export async function handleAuth(session: Session, payload: Uint8Array): Promise
     if (session.authFailures >= limits.maxAuthFailures) session.close();
     return;
   }
+  const { account } = outcome;
   // Logged in: the connection leaves the pool of those not logged in for the logged-in one,
   // which may be full for the server or this address.
   const full = session.admitLogin();

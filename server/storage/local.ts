@@ -15,6 +15,7 @@ import { HASH_ALGORITHMS, hashPrefix } from "../../common/hash_file.ts";
 import { fsError } from "./fs_errors.ts";
 import { isTempName, parsePath, resolveExisting, resolveParent } from "./paths.ts";
 import { createLocalStaging } from "./local_staging.ts";
+import type { StagingShared } from "./staging.ts";
 import { cleanTemporaryFiles, measureTree } from "./local_walk.ts";
 import { makeEntry, wireMtime } from "./entries.ts";
 import { listedName, lossyListedName } from "./listed_names.ts";
@@ -34,17 +35,20 @@ export interface LocalStorage extends Storage {
 }
 
 /**
- * Opens the directory `path` as a storage.
+ * Opens the directory `path` as a storage; `shared` when other isolates serve it too.
  *
  * @throws {FerryError} `USAGE` when it is not a directory; what `Deno.realPath` throws when
  * it does not exist.
  */
-export async function createLocalStorage(path: string): Promise<LocalStorage> {
+export async function createLocalStorage(
+  path: string,
+  shared?: StagingShared,
+): Promise<LocalStorage> {
   const root = await Deno.realPath(path);
   if (!(await Deno.stat(root)).isDirectory) {
     throw new FerryError("USAGE", `data root ${path} is not a directory`);
   }
-  const staging = createLocalStaging(root);
+  const staging = createLocalStaging(root, shared);
 
   /** Locates an existing path and stats it, following symlinks inside the root. */
   async function statPath(

@@ -31,9 +31,12 @@ import { type ResolvedName, resolveParent } from "./paths.ts";
 import {
   checkReceived,
   checkStageRequest,
+  claimFresh,
   createKeyedLock,
+  createTempRegistry,
   partialName,
   randomPartName,
+  type StagingShared,
   UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
@@ -69,17 +72,20 @@ interface Target extends ResolvedName {
   replacing: number;
 }
 
-/** Creates the staging of uploads into `root`, an absolute, real path. */
-export function createLocalStaging(root: string): LocalStaging {
+/**
+ * Creates the staging of uploads into `root`, an absolute, real path; `shared` when other
+ * isolates serve the same root.
+ */
+export function createLocalStaging(root: string, shared?: StagingShared): LocalStaging {
   /**
-   * Temporary files being written right now by this storage: a resumable partial is never
-   * opened twice, and the cleanup never removes one of these.
+   * Temporary files being written right now by this storage (by every isolate of the server):
+   * a resumable partial is never opened twice, and the cleanup never removes one of these.
    */
-  const active = new Set<string>();
+  const active = shared?.temps ?? createTempRegistry();
   /** Directory fsyncs of commits, shared so that concurrent commits share them. */
   const directorySync = createDirectorySync();
   /** Commits to one target run one at a time: the last to commit is what the name holds. */
-  const commits = createKeyedLock();
+  const commits = shared?.commits ?? createKeyedLock();
 
   /** Locates the target's directory and checks what the target is now. */
   async function prepareTarget(path: string): Promise<Target> {
@@ -109,7 +115,7 @@ export function createLocalStaging(root: string): LocalStaging {
     resumable: boolean,
   ): StagedUpload {
     const { path, mtime } = request;
-    const end = () => active.delete(file.temp);
+    const end = () => active.release(file.temp);
     const discard = async () => {
       await file.discard();
       end();
@@ -174,7 +180,7 @@ export function createLocalStaging(root: string): LocalStaging {
       });
       return staged(file, request, target, resumable);
     } catch (err) {
-      active.delete(temp);
+      active.release(temp);
       throw fsError(err, request.path);
     }
   }
@@ -184,10 +190,13 @@ export function createLocalStaging(root: string): LocalStaging {
       checkStageRequest(request);
       const target = await prepareTarget(request.path);
       let temp = request.size === UNKNOWN_SIZE ? null : partialOf(request, target);
-      if (temp !== null && active.has(temp)) temp = null; // the same upload runs elsewhere
+      // Claimed before any await: no other upload can take it.
+      if (temp !== null && !active.claim(temp)) temp = null; // the same upload runs elsewhere
       const resumable = temp !== null;
-      temp ??= `${target.dir}/${randomPartName()}`;
-      active.add(temp); // reserved before any await: no other upload can take it
+      if (temp === null) {
+        temp = `${target.dir}/${randomPartName()}`;
+        claimFresh(active, temp);
+      }
       return await create(request, target, temp, resumable);
     },
 
@@ -201,17 +210,16 @@ export function createLocalStaging(root: string): LocalStaging {
         );
       }
       const temp = partialOf(request, target);
-      if (active.has(temp)) {
+      if (!active.claim(temp)) {
         throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
       }
-      active.add(temp);
       const info = await Deno.lstat(temp).catch(() => null);
       if (info === null && request.offset === 0) {
         // Nothing kept and nothing asked to keep: a fresh resumable upload (§4.5a).
         return await create(request, target, temp, true);
       }
       if (!info?.isFile || info.size < request.offset) {
-        active.delete(temp);
+        active.release(temp);
         throw new FerryError(
           "BAD_ARGUMENT",
           `the server holds ${
@@ -232,7 +240,7 @@ export function createLocalStaging(root: string): LocalStaging {
         });
         return staged(file, request, target, true);
       } catch (err) {
-        active.delete(temp);
+        active.release(temp);
         throw fsError(err, request.path);
       }
     },

@@ -12,6 +12,7 @@ import { checkSupport, findLibc } from "./beneath/mod.ts";
 import { createLocalStorage } from "./local.ts";
 import { createRaceFreeStorage } from "./race_free.ts";
 import type { Storage } from "./storage.ts";
+import type { StagingShared } from "./staging.ts";
 
 /** The two storages: race-free by descriptor, or portable by path. */
 export type StorageKind = "race-free" | "path";
@@ -59,6 +60,11 @@ export interface OpenStorageOptions {
   readonly choice?: StorageChoice;
   /** The C library to load for the race-free storage (default: `findLibc()`). */
   readonly libraryPath?: string;
+  /**
+   * What the uploads share with the other isolates serving the same root (temporaries being
+   * written, the commit lock); default: this storage's own.
+   */
+  readonly shared?: StagingShared;
 }
 
 /**
@@ -83,7 +89,7 @@ export async function openStorage(
     const libraryPath = options.libraryPath ?? findLibc();
     const support = checkSupport(libraryPath);
     if (support.supported) {
-      const storage = await createRaceFreeStorage(root, { libraryPath });
+      const storage = await createRaceFreeStorage(root, { libraryPath, shared: options.shared });
       return {
         storage,
         kind: "race-free",
@@ -96,7 +102,7 @@ export async function openStorage(
     if (choice === "race-free") {
       throw new FerryError("USAGE", `the race-free storage cannot run here: ${support.reason}`);
     }
-    const storage = await createLocalStorage(root);
+    const storage = await createLocalStorage(root, options.shared);
     return {
       storage,
       kind: "path",
@@ -106,7 +112,7 @@ export async function openStorage(
       close: () => {},
     };
   }
-  const storage = await createLocalStorage(root);
+  const storage = await createLocalStorage(root, options.shared);
   return {
     storage,
     kind: "path",

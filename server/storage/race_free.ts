@@ -32,6 +32,7 @@ import { makeEntry, wireMtime } from "./entries.ts";
 import { escapeNameBytes, listedName } from "./listed_names.ts";
 import { isTempName, parsePath } from "./paths.ts";
 import { createRaceFreeStaging } from "./race_free_staging.ts";
+import type { StagingShared } from "./staging.ts";
 import { cleanTemporaryFiles, measureTree } from "./race_free_walk.ts";
 import type { FileReader, Storage } from "./storage.ts";
 
@@ -50,6 +51,8 @@ export interface RaceFreeStorage extends Storage {
 export interface RaceFreeOptions {
   /** The C library to load (default: `findLibc()` of `server/storage/beneath/`). */
   readonly libraryPath?: string;
+  /** What the uploads share with other isolates serving the same root. */
+  readonly shared?: StagingShared;
 }
 
 /**
@@ -72,7 +75,7 @@ export function createRaceFreeStorage(
     }
     throw err;
   }
-  const staging = createRaceFreeStaging(root);
+  const staging = createRaceFreeStaging(root, options.shared);
 
   /** Opens a regular file to read (links inside the root followed, anything else refused). */
   function openFile(path: string): BeneathFile {

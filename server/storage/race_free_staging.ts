@@ -26,9 +26,12 @@ import { parsePath } from "./paths.ts";
 import {
   checkReceived,
   checkStageRequest,
+  claimFresh,
   createKeyedLock,
+  createTempRegistry,
   partialName,
   randomPartName,
+  type StagingShared,
   UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
@@ -62,12 +65,15 @@ interface Target {
 /** Attempts at replacing a target that keeps changing kind under the commit. */
 const MAX_REPLACE_ATTEMPTS = 8;
 
-/** Creates the uploads of `root`. */
-export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
-  /** Temporaries being written, as `dev:ino/name`; reserved before the first await. */
-  const active = new Set<string>();
+/** Creates the uploads of `root`; `shared` when other isolates serve the same root. */
+export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared): RaceFreeStaging {
+  /**
+   * Temporaries being written (by every isolate of the server), as `dev:ino/name`; claimed
+   * before the first await.
+   */
+  const active = shared?.temps ?? createTempRegistry();
   /** Commits to one target (`dev:ino/name`) run one at a time. */
-  const commits = createKeyedLock();
+  const commits = shared?.commits ?? createKeyedLock();
   /** Directory fsyncs, by `dev:ino`, shared by the commits into one directory. */
   const directories = createGroupSync();
 
@@ -203,7 +209,7 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
     function end(): void {
       if (ended) return;
       ended = true;
-      active.delete(key);
+      active.release(key);
       target.dir.close();
     }
 
@@ -305,11 +311,18 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
       checkStageRequest(request);
       const target = openTarget(request.path);
       let temp = request.size === UNKNOWN_SIZE ? null : partialOf(request, target);
-      if (temp !== null && active.has(`${target.dirId}/${temp}`)) temp = null; // it runs elsewhere
+      if (temp !== null && !active.claim(`${target.dirId}/${temp}`)) temp = null; // runs elsewhere
       const resumable = temp !== null;
-      temp ??= randomPartName();
+      if (temp === null) {
+        temp = randomPartName();
+        try {
+          claimFresh(active, `${target.dirId}/${temp}`);
+        } catch (err) {
+          target.dir.close();
+          throw err;
+        }
+      }
       const key = `${target.dirId}/${temp}`;
-      active.add(key);
       try {
         const file = await createTemp(target, temp);
         return staged(target, file, temp, request, resumable, {
@@ -317,7 +330,7 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
           hasher: createHasher(request.algorithm),
         });
       } catch (err) {
-        active.delete(key);
+        active.release(key);
         target.dir.close();
         throw err;
       }
@@ -334,11 +347,10 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
       const target = openTarget(request.path);
       const temp = partialOf(request, target);
       const key = `${target.dirId}/${temp}`;
-      if (active.has(key)) {
+      if (!active.claim(key)) {
         target.dir.close();
         throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
       }
-      active.add(key);
       let file: BeneathFile | null = null;
       try {
         try {
@@ -365,7 +377,7 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
         return staged(target, file, temp, request, true, { length: request.offset, hasher });
       } catch (err) {
         await file?.close().catch(() => {});
-        active.delete(key);
+        active.release(key);
         target.dir.close();
         throw err;
       }

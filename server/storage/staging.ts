@@ -143,3 +143,49 @@ export function createKeyedLock(): KeyedLock {
     },
   };
 }
+
+/**
+ * The temporaries being written, by key: a resumable temporary is never written by two uploads
+ * at once, and the cleanup spares them. One server's isolates share one
+ * (`server/workers/shared_state.ts`); a single isolate uses {@linkcode createTempRegistry}.
+ */
+export interface TempRegistry {
+  /** Marks `key` as being written; false when it already is (or no more can be tracked). */
+  claim(key: string): boolean;
+  /** `key` is no longer being written. */
+  release(key: string): void;
+  /** True while `key` is being written. */
+  has(key: string): boolean;
+}
+
+/** A {@linkcode TempRegistry} of one isolate, over a `Set`. */
+export function createTempRegistry(): TempRegistry {
+  const keys = new Set<string>();
+  return {
+    claim(key) {
+      if (keys.has(key)) return false;
+      keys.add(key);
+      return true;
+    },
+    release: (key) => void keys.delete(key),
+    has: (key) => keys.has(key),
+  };
+}
+
+/**
+ * What the uploads of every storage over one root must share, when several isolates serve it:
+ * the temporaries being written and the lock that orders commits to one name.
+ */
+export interface StagingShared {
+  /** Temporaries being written. */
+  readonly temps: TempRegistry;
+  /** Commits to one target, one at a time. */
+  readonly commits: KeyedLock;
+}
+
+/** Claims the random temporary `key`, which nobody else can hold. */
+export function claimFresh(temps: TempRegistry, key: string): void {
+  if (!temps.claim(key)) {
+    throw new FerryError("BUSY", "too many uploads at once; try again later");
+  }
+}
