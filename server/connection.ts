@@ -34,7 +34,11 @@ import {
 } from "./session.ts";
 import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
 import { HANDLERS } from "./handlers/mod.ts";
-import { dropRefusedUploadFrame, refusedUploadOpening } from "./handlers/upload.ts";
+import {
+  dropRefusedUploadFrame,
+  failUploadOfFrame,
+  refusedUploadOpening,
+} from "./handlers/upload.ts";
 
 /**
  * What one frame costs from the connection's flood budget: 1 for a frame refused with a
@@ -97,6 +101,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
       error: e.message,
     });
     refusedUploadOpening(session, name, frame.payload);
+    if (await failUploadOfFrame(session, name, peekRequestId(frame.payload), e)) return e.code;
     await sendError(session, id, e);
     return e.code;
   }

@@ -74,6 +74,26 @@ export function refusedUploadOpening(
   if (name !== undefined && OPENING.has(name) && id !== undefined) session.uploads.reject(id);
 }
 
+/**
+ * Called when a data frame or EOF (whose payload has an `id`) was refused with `err` (a Version the server does not speak,
+ * a payload it cannot decode): when its id is an upload receiving data, that upload fails with
+ * `err`, as one ERROR with its id (§4): its temporary is removed and, unless the refused frame
+ * was its EOF, its later data frames are dropped until its EOF. Returns true when it did so
+ * (the ERROR is sent), false when the frame belongs to no upload receiving data.
+ */
+export async function failUploadOfFrame(
+  session: Session,
+  name: string | undefined,
+  id: number | undefined,
+  err: FerryError,
+): Promise<boolean> {
+  if ((name !== "UPLOAD_DATA" && name !== "EOF") || id === undefined) return false;
+  const state = session.uploads.get(id);
+  if (state === undefined) return false;
+  await session.uploads.fail(state, err, name === "EOF");
+  return true;
+}
+
 /** Checks the role and the size limit for an upload; returns the uploading user. */
 function checkUpload(session: Session, req: Upload): string {
   requireRole(session, "write", "uploading");

@@ -34,6 +34,7 @@ import {
   createKeyedLock,
   partialName,
   randomPartName,
+  receiving,
   UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
@@ -201,9 +202,7 @@ export function createLocalStaging(root: string): LocalStaging {
         );
       }
       const temp = partialOf(request, target);
-      if (active.has(temp)) {
-        throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
-      }
+      if (active.has(temp)) throw receiving(request);
       active.add(temp);
       const info = await Deno.lstat(temp).catch(() => null);
       if (info === null && request.offset === 0) {
@@ -241,7 +240,8 @@ export function createLocalStaging(root: string): LocalStaging {
       checkStageRequest(request);
       const target = await prepareTarget(request.path);
       const temp = partialOf(request, target);
-      const info = active.has(temp) ? null : await Deno.lstat(temp).catch(() => null);
+      if (active.has(temp)) throw receiving(request);
+      const info = await Deno.lstat(temp).catch(() => null);
       if (!info?.isFile) return { length: 0, digest: createHasher(request.algorithm).digest() };
       let file: Deno.FsFile;
       try {

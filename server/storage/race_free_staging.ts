@@ -29,6 +29,7 @@ import {
   createKeyedLock,
   partialName,
   randomPartName,
+  receiving,
   UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "./storage.ts";
@@ -329,7 +330,7 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
       const key = `${target.dirId}/${temp}`;
       if (active.has(key)) {
         target.dir.close();
-        throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
+        throw receiving(request);
       }
       active.add(key);
       let file: BeneathFile | null = null;
@@ -370,7 +371,7 @@ export function createRaceFreeStaging(root: BeneathRoot): RaceFreeStaging {
       try {
         const temp = partialOf(request, target);
         const none = { length: 0, digest: createHasher(request.algorithm).digest() };
-        if (active.has(`${target.dirId}/${temp}`)) return none;
+        if (active.has(`${target.dirId}/${temp}`)) throw receiving(request);
         let file: BeneathFile;
         try {
           file = target.dir.openFile(temp);
