@@ -13,6 +13,7 @@ import {
   decodeDigest,
   decodeIdOnly,
   encodeEof,
+  encodeMkdir,
   encodePathRequest,
   encodeUpload,
   encodeUploadResume,
@@ -243,6 +244,35 @@ for (const kind of STORAGE_KINDS) {
     } finally {
       await t.close();
     }
+  });
+  Deno.test(`MKDIR with parents (${kind}): a symlink to a directory inside the root is a directory, at the path or on the way; one that dangles or leads out is not (§4.5b)`, async () => {
+    await withRaw(kind, async (t, raw) => {
+      await Deno.mkdir(`${t.root}/real`);
+      await Deno.symlink("real", `${t.root}/lnk`);
+      await Deno.symlink("nowhere", `${t.root}/dang`);
+      await Deno.symlink(t.outside, `${t.root}/out`);
+      const cases: [string, boolean, string][] = [
+        ["lnk", true, "OK"],
+        ["lnk/sub/deeper", true, "OK"],
+        ["lnk", false, "ALREADY_EXISTS"],
+        ["dang", true, "ALREADY_EXISTS"],
+        ["dang/x", true, "NOT_A_DIRECTORY"],
+        ["out", true, "ALREADY_EXISTS"],
+      ];
+      let id = 10;
+      for (const [path, parents, code] of cases) {
+        await raw.send(encodeMkdir({ id: ++id, parents, path }));
+        const what = `MKDIR(${parents ? "parents, " : ""}${path})`;
+        if (code === "OK") isOk(await raw.next(), id, what);
+        else expectError(await raw.next(), code, what, id);
+      }
+      assert.ok(
+        (await Deno.lstat(`${t.root}/real/sub/deeper`)).isDirectory,
+        "made through the link",
+      );
+      assert.ok((await Deno.lstat(`${t.root}/lnk`)).isSymlink, "the link is left as it was");
+      assert.deepEqual(await namesIn(t.outside), [], "nothing was made outside the root");
+    });
   });
 }
 
