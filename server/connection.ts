@@ -25,7 +25,6 @@ import { type ConnectionLogger, connectionLogger } from "./log_gate.ts";
 import type { SocketReaper } from "./socket_reaper.ts";
 import {
   asFerryError,
-  assertNewRequest,
   createSession,
   logOp,
   sendError,
@@ -35,6 +34,7 @@ import {
 import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
 import { HANDLERS } from "./handlers/mod.ts";
 import {
+  assertNewOpening,
   dropRefusedUploadFrame,
   failUploadOfFrame,
   refusedUploadOpening,
@@ -56,11 +56,10 @@ export function floodCost(frame: Frame, refusal: ErrorCode | undefined, hellos: 
 }
 
 /**
- * Services whose frames belong to a request already in flight (data, EOF, CANCEL), and those
- * that check a reused id themselves (an upload fails the running one too): every other
- * request is refused `DUPLICATE_REQUEST` under an id in flight.
+ * Services whose frames belong to a request already in flight (data, EOF, CANCEL): every
+ * other frame opens a request, and is refused `DUPLICATE_REQUEST` under an id in flight.
  */
-const OWN_ID_CHECK = new Set(["UPLOAD_DATA", "EOF", "CANCEL", "UPLOAD", "UPLOAD_RESUME"]);
+const PART_OF_A_REQUEST = new Set(["UPLOAD_DATA", "EOF", "CANCEL"]);
 
 /**
  * Handles one frame: checks version, service, authentication and that a new request's id is
@@ -89,7 +88,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
     if (session.account === null && !service.beforeAuth) {
       throw new FerryError("UNAUTHENTICATED", `authenticate before ${name}`);
     }
-    if (!OWN_ID_CHECK.has(name)) assertNewRequest(session, id);
+    if (!PART_OF_A_REQUEST.has(name)) await assertNewOpening(session, name, id);
     await service.handle(session, frame.payload);
     return undefined;
   } catch (err) {

@@ -94,6 +94,27 @@ export async function failUploadOfFrame(
   return true;
 }
 
+/**
+ * Refuses a frame that opens a request (`name`) under an id in flight with `DUPLICATE_REQUEST`,
+ * before its payload is decoded. When it opens an upload and the id is an upload receiving
+ * data, that upload fails too: the data frames of the two could not be told apart.
+ *
+ * @throws {FerryError} `DUPLICATE_REQUEST` when `id` is in flight.
+ */
+export async function assertNewOpening(
+  session: Session,
+  name: string,
+  id: number,
+): Promise<void> {
+  try {
+    assertNewRequest(session, id);
+  } catch (err) {
+    const running = OPENING.has(name) ? session.uploads.get(id) : undefined;
+    if (running !== undefined) await session.uploads.fail(running, asFerryError(err), false);
+    throw err;
+  }
+}
+
 /** Checks the role and the size limit for an upload; returns the uploading user. */
 function checkUpload(session: Session, req: Upload): string {
   requireRole(session, "write", "uploading");
@@ -114,37 +135,25 @@ async function open(
   received: number,
   stage: (user: string) => Promise<StagedUpload>,
 ): Promise<void> {
-  const { uploads } = session;
+  // Its id was checked by the dispatcher (assertNewOpening). What this throws is answered by
+  // the dispatcher, which drops the data frames already on their way (refusedUploadOpening).
+  const staged = await stage(checkUpload(session, req));
   try {
-    assertNewRequest(session, req.id);
-    const staged = await stage(checkUpload(session, req));
-    try {
-      uploads.open({
-        id: req.id,
-        path: req.path,
-        staged,
-        expected: req.size,
-        reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
-        started: performance.now(),
-        received,
-        released: false,
-      });
-    } catch (err) {
-      // Refused (NO_SPACE): nothing was registered, so the temporary goes now. A resumed
-      // upload keeps what it had kept.
-      if (staged.resumable && received > 0) await staged.interrupted();
-      else await staged.discard();
-      throw err;
-    }
+    session.uploads.open({
+      id: req.id,
+      path: req.path,
+      staged,
+      expected: req.size,
+      reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
+      started: performance.now(),
+      received,
+      released: false,
+    });
   } catch (err) {
-    // A second upload under the id of a running one makes their data frames indistinguishable:
-    // the running one is failed too, and everything with this id is dropped until its EOF.
-    if (err instanceof FerryError && err.code === "DUPLICATE_REQUEST") {
-      const running = uploads.get(req.id);
-      if (running !== undefined) await uploads.fail(running, err, false);
-    }
-    // Rejected before any data: the dispatcher answers it and drops the data frames already
-    // on their way (refusedUploadOpening).
+    // Refused (NO_SPACE): nothing was registered, so the temporary goes now. A resumed
+    // upload keeps what it had kept.
+    if (staged.resumable && received > 0) await staged.interrupted();
+    else await staged.discard();
     throw err;
   }
 }

@@ -190,6 +190,22 @@ for (const kind of STORAGE_KINDS) {
       expectError(await raw.next(), "DUPLICATE_REQUEST", "STAT before the refused EOF", 7);
       expectFrame(await raw.next(), SERVICES.STAT_RESULT, "STAT after that EOF");
       assert.equal(raw.pending.length, 0, "nothing else was answered");
+      // An UPLOAD under the id of an upload receiving data, even one with a bad path: refused
+      // before its payload is read, and the running upload fails too (two ERRORs, no OK);
+      // everything with that id up to the next EOF is dropped.
+      await raw.send(
+        encodeUpload({ id: 8, size: data.length, mtime: null, path: "first.bin" }),
+        dataFrame(8, data.subarray(0, 2)),
+        encodeUpload({ id: 8, size: data.length, mtime: null, path: "../second" }),
+        dataFrame(8, data.subarray(2)),
+        encodeEof({ id: 8, size: data.length, sha256: sha256(data) }),
+        encodePathRequest(SERVICES.STAT, { id: 9, path: "." }),
+      );
+      expectError(await raw.next(), "DUPLICATE_REQUEST", "the running upload", 8);
+      expectError(await raw.next(), "DUPLICATE_REQUEST", "the new UPLOAD", 8);
+      expectFrame(await raw.next(), SERVICES.STAT_RESULT, "then the STAT's answer");
+      assert.equal(raw.pending.length, 0, "nothing else was answered");
+      assert.ok(!(await namesIn(t.root)).includes("first.bin"), "the running upload failed");
     });
   });
 
