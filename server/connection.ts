@@ -25,6 +25,7 @@ import { type ConnectionLogger, connectionLogger } from "./log_gate.ts";
 import type { SocketReaper } from "./socket_reaper.ts";
 import {
   asFerryError,
+  assertNewRequest,
   createSession,
   logOp,
   sendError,
@@ -34,7 +35,6 @@ import {
 import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
 import { HANDLERS } from "./handlers/mod.ts";
 import {
-  assertNewOpening,
   dropRefusedUploadFrame,
   failUploadOfFrame,
   refusedUploadOpening,
@@ -88,7 +88,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
     if (session.account === null && !service.beforeAuth) {
       throw new FerryError("UNAUTHENTICATED", `authenticate before ${name}`);
     }
-    if (!PART_OF_A_REQUEST.has(name)) await assertNewOpening(session, name, id);
+    if (!PART_OF_A_REQUEST.has(name)) assertNewRequest(session, id);
     await service.handle(session, frame.payload);
     return undefined;
   } catch (err) {
@@ -99,7 +99,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
       result: e.code,
       error: e.message,
     });
-    refusedUploadOpening(session, name, frame.payload);
+    await refusedUploadOpening(session, name, frame.payload);
     if (await failUploadOfFrame(session, name, peekRequestId(frame.payload), e)) return e.code;
     await sendError(session, id, e);
     return e.code;

@@ -33,7 +33,6 @@ import type { UploadState } from "../uploads.ts";
 import { requireRole } from "../access.ts";
 import {
   asFerryError,
-  assertNewRequest,
   type BackgroundWork,
   logOp,
   type Session,
@@ -63,15 +62,26 @@ export function dropRefusedUploadFrame(
  * Called when a frame was refused with an ERROR: when it opened an upload (UPLOAD,
  * UPLOAD_RESUME) and carries an id, the data frames already on their way are dropped silently
  * until its EOF, whatever the refusal (a bad path or field, a short payload, a Version the
- * server does not speak, no login yet, the quota...).
+ * server does not speak, no login yet, the quota...). An upload still receiving data under
+ * that id (the refused frame reused its id) fails with `DUPLICATE_REQUEST`: from now on their
+ * frames could not be told apart.
  */
-export function refusedUploadOpening(
+export async function refusedUploadOpening(
   session: Session,
   name: string | undefined,
   payload: Uint8Array,
-): void {
+): Promise<void> {
   const id = peekRequestId(payload);
-  if (name !== undefined && OPENING.has(name) && id !== undefined) session.uploads.reject(id);
+  if (name === undefined || !OPENING.has(name) || id === undefined) return;
+  const running = session.uploads.get(id);
+  if (running !== undefined) {
+    await session.uploads.fail(
+      running,
+      new FerryError("DUPLICATE_REQUEST", `request id ${id} is already in flight`),
+      false,
+    );
+  }
+  session.uploads.reject(id);
 }
 
 /**
@@ -94,27 +104,6 @@ export async function failUploadOfFrame(
   return true;
 }
 
-/**
- * Refuses a frame that opens a request (`name`) under an id in flight with `DUPLICATE_REQUEST`,
- * before its payload is decoded. When it opens an upload and the id is an upload receiving
- * data, that upload fails too: the data frames of the two could not be told apart.
- *
- * @throws {FerryError} `DUPLICATE_REQUEST` when `id` is in flight.
- */
-export async function assertNewOpening(
-  session: Session,
-  name: string,
-  id: number,
-): Promise<void> {
-  try {
-    assertNewRequest(session, id);
-  } catch (err) {
-    const running = OPENING.has(name) ? session.uploads.get(id) : undefined;
-    if (running !== undefined) await session.uploads.fail(running, asFerryError(err), false);
-    throw err;
-  }
-}
-
 /** Checks the role and the size limit for an upload; returns the uploading user. */
 function checkUpload(session: Session, req: Upload): string {
   requireRole(session, "write", "uploading");
@@ -135,7 +124,7 @@ async function open(
   received: number,
   stage: (user: string) => Promise<StagedUpload>,
 ): Promise<void> {
-  // Its id was checked by the dispatcher (assertNewOpening). What this throws is answered by
+  // Its id was checked by the dispatcher (assertNewRequest). What this throws is answered by
   // the dispatcher, which drops the data frames already on their way (refusedUploadOpening).
   const staged = await stage(checkUpload(session, req));
   try {

@@ -206,6 +206,29 @@ for (const kind of STORAGE_KINDS) {
       expectFrame(await raw.next(), SERVICES.STAT_RESULT, "then the STAT's answer");
       assert.equal(raw.pending.length, 0, "nothing else was answered");
       assert.ok(!(await namesIn(t.root)).includes("first.bin"), "the running upload failed");
+      // The same when the reusing UPLOAD is refused before its id is looked at (a Version the
+      // server does not speak): the running upload fails too, rather than wait forever for
+      // data frames that are now dropped.
+      const v2 = encodeUpload({ id: 12, size: data.length, mtime: null, path: "v2.bin" }).slice();
+      new DataView(v2.buffer).setUint16(4, 2);
+      await raw.send(
+        encodeUpload({ id: 12, size: data.length, mtime: null, path: "third.bin" }),
+        dataFrame(12, data.subarray(0, 2)),
+        v2,
+        dataFrame(12, data.subarray(2)),
+        encodeEof({ id: 12, size: data.length, sha256: sha256(data) }),
+        encodePathRequest(SERVICES.STAT, { id: 13, path: "." }),
+      );
+      expectError(await raw.next(), "DUPLICATE_REQUEST", "the running upload (v2)", 12);
+      expectError(await raw.next(), "UNSUPPORTED_VERSION", "the new UPLOAD (v2)", 12);
+      expectFrame(await raw.next(), SERVICES.STAT_RESULT, "then the STAT's answer (v2)");
+      assert.equal(raw.pending.length, 0, "nothing else was answered (v2)");
+      assert.ok(!(await namesIn(t.root)).includes("third.bin"), "the running upload failed (v2)");
+      assert.deepEqual(
+        (await namesIn(t.root)).filter((n) => n.startsWith(".ferry-")),
+        [],
+        "no temporary is left",
+      );
     });
   });
 
