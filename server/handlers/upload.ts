@@ -31,12 +31,7 @@ import { FerryError } from "../../protocol/errors.ts";
 import type { StagedUpload } from "../storage/storage.ts";
 import type { UploadState } from "../uploads.ts";
 import { requireRole } from "../access.ts";
-import {
-  asFerryError,
-  type BackgroundWork,
-  logOp,
-  type Session,
-} from "../session.ts";
+import { asFerryError, type BackgroundWork, logOp, type Session } from "../session.ts";
 
 /** The services that open an upload, whose data frames and EOF follow without waiting. */
 const OPENING: ReadonlySet<string> = new Set(["UPLOAD", "UPLOAD_RESUME"]);
