@@ -246,8 +246,8 @@ for (const kind of STORAGE_KINDS) {
           encodeUpload({ id: 3, ...request }),
           dataFrame(3, data.subarray(0, 4)),
         );
-        // The first connection's frames are read before the other's is answered: its STAT
-        // answers once the upload is open.
+        // In-line requests are answered in order (§2.3): once the STAT is answered, the upload
+        // is open and receiving.
         await writer.send(encodePathRequest(SERVICES.STAT, { id: 4, path: "." }));
         expectFrame(await writer.next(), SERVICES.STAT_RESULT, "the writer is past its UPLOAD");
         await other.send(
