@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   IS_A_DIRECTORY: 9,
   /** A directory was expected but the path names something else. */
   NOT_A_DIRECTORY: 10,
-  /** A path component is longer than 255 bytes, or the path longer than 4096. */
+  /** A path component is longer than 255 bytes, or the path longer than 4095. */
   NAME_TOO_LONG: 11,
   /** No valid token was presented; nothing else works on this connection. */
   UNAUTHENTICATED: 12,

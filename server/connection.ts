@@ -34,7 +34,11 @@ import {
 } from "./session.ts";
 import { type Activity, startWatchdog, watchedSink } from "./watchdog.ts";
 import { HANDLERS } from "./handlers/mod.ts";
-import { dropRefusedUploadFrame, refusedUploadOpening } from "./handlers/upload.ts";
+import {
+  dropRefusedUploadFrame,
+  failUploadOfFrame,
+  refusedUploadOpening,
+} from "./handlers/upload.ts";
 
 /**
  * What one frame costs from the connection's flood budget: 1 for a frame refused with a
@@ -52,11 +56,10 @@ export function floodCost(frame: Frame, refusal: ErrorCode | undefined, hellos: 
 }
 
 /**
- * Services whose frames belong to a request already in flight (data, EOF, CANCEL), and those
- * that check a reused id themselves (an upload fails the running one too): every other
- * request is refused `DUPLICATE_REQUEST` under an id in flight.
+ * Services whose frames belong to a request already in flight (data, EOF, CANCEL): every
+ * other frame opens a request, and is refused `DUPLICATE_REQUEST` under an id in flight.
  */
-const OWN_ID_CHECK = new Set(["UPLOAD_DATA", "EOF", "CANCEL", "UPLOAD", "UPLOAD_RESUME"]);
+const PART_OF_A_REQUEST = new Set(["UPLOAD_DATA", "EOF", "CANCEL"]);
 
 /**
  * Handles one frame: checks version, service, authentication and that a new request's id is
@@ -85,7 +88,7 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
     if (session.account === null && !service.beforeAuth) {
       throw new FerryError("UNAUTHENTICATED", `authenticate before ${name}`);
     }
-    if (!OWN_ID_CHECK.has(name)) assertNewRequest(session, id);
+    if (!PART_OF_A_REQUEST.has(name)) assertNewRequest(session, id);
     await service.handle(session, frame.payload);
     return undefined;
   } catch (err) {
@@ -96,7 +99,8 @@ export async function dispatch(session: Session, frame: Frame): Promise<ErrorCod
       result: e.code,
       error: e.message,
     });
-    refusedUploadOpening(session, name, frame.payload);
+    await refusedUploadOpening(session, name, frame.payload);
+    if (await failUploadOfFrame(session, name, peekRequestId(frame.payload), e)) return e.code;
     await sendError(session, id, e);
     return e.code;
   }

@@ -31,13 +31,7 @@ import { FerryError } from "../../protocol/errors.ts";
 import type { HashAlgorithm, StagedUpload } from "../storage/storage.ts";
 import type { UploadState } from "../uploads.ts";
 import { requireRole } from "../access.ts";
-import {
-  asFerryError,
-  assertNewRequest,
-  type BackgroundWork,
-  logOp,
-  type Session,
-} from "../session.ts";
+import { asFerryError, type BackgroundWork, logOp, type Session } from "../session.ts";
 
 /** The services that open an upload, whose data frames and EOF follow without waiting. */
 const OPENING: ReadonlySet<string> = new Set(["UPLOAD", "UPLOAD_RESUME"]);
@@ -63,15 +57,46 @@ export function dropRefusedUploadFrame(
  * Called when a frame was refused with an ERROR: when it opened an upload (UPLOAD,
  * UPLOAD_RESUME) and carries an id, the data frames already on their way are dropped silently
  * until its EOF, whatever the refusal (a bad path or field, a short payload, a Version the
- * server does not speak, no login yet, the quota...).
+ * server does not speak, no login yet, the quota...). An upload still receiving data under
+ * that id (the refused frame reused its id) fails with `DUPLICATE_REQUEST`: from now on their
+ * frames could not be told apart.
  */
-export function refusedUploadOpening(
+export async function refusedUploadOpening(
   session: Session,
   name: string | undefined,
   payload: Uint8Array,
-): void {
+): Promise<void> {
   const id = peekRequestId(payload);
-  if (name !== undefined && OPENING.has(name) && id !== undefined) session.uploads.reject(id);
+  if (name === undefined || !OPENING.has(name) || id === undefined) return;
+  const running = session.uploads.get(id);
+  if (running !== undefined) {
+    await session.uploads.fail(
+      running,
+      new FerryError("DUPLICATE_REQUEST", `request id ${id} is already in flight`),
+      false,
+    );
+  }
+  session.uploads.reject(id);
+}
+
+/**
+ * Called when a data frame or EOF (whose payload has an `id`) was refused with `err` (a Version the server does not speak,
+ * a payload it cannot decode): when its id is an upload receiving data, that upload fails with
+ * `err`, as one ERROR with its id (§4): its temporary is removed and, unless the refused frame
+ * was its EOF, its later data frames are dropped until its EOF. Returns true when it did so
+ * (the ERROR is sent), false when the frame belongs to no upload receiving data.
+ */
+export async function failUploadOfFrame(
+  session: Session,
+  name: string | undefined,
+  id: number | undefined,
+  err: FerryError,
+): Promise<boolean> {
+  if ((name !== "UPLOAD_DATA" && name !== "EOF") || id === undefined) return false;
+  const state = session.uploads.get(id);
+  if (state === undefined) return false;
+  await session.uploads.fail(state, err, name === "EOF");
+  return true;
 }
 
 /** Checks the role and the size limit for an upload; returns the uploading user. */
@@ -94,39 +119,27 @@ async function open(
   received: number,
   stage: (user: string, algorithm: HashAlgorithm) => Promise<StagedUpload>,
 ): Promise<void> {
-  const { uploads } = session;
+  // Its id was checked by the dispatcher (assertNewRequest). What this throws is answered by
+  // the dispatcher, which drops the data frames already on their way (refusedUploadOpening).
   const algorithm = session.checksum;
+  const staged = await stage(checkUpload(session, req), algorithm);
   try {
-    assertNewRequest(session, req.id);
-    const staged = await stage(checkUpload(session, req), algorithm);
-    try {
-      uploads.open({
-        id: req.id,
-        path: req.path,
-        staged,
-        algorithm,
-        expected: req.size,
-        reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
-        started: performance.now(),
-        received,
-        released: false,
-      });
-    } catch (err) {
-      // Refused (NO_SPACE): nothing was registered, so the temporary goes now. A resumed
-      // upload keeps what it had kept.
-      if (staged.resumable && received > 0) await staged.interrupted();
-      else await staged.discard();
-      throw err;
-    }
+    session.uploads.open({
+      id: req.id,
+      path: req.path,
+      staged,
+      algorithm,
+      expected: req.size,
+      reserved: req.size === UNKNOWN_SIZE ? 0 : req.size,
+      started: performance.now(),
+      received,
+      released: false,
+    });
   } catch (err) {
-    // A second upload under the id of a running one makes their data frames indistinguishable:
-    // the running one is failed too, and everything with this id is dropped until its EOF.
-    if (err instanceof FerryError && err.code === "DUPLICATE_REQUEST") {
-      const running = uploads.get(req.id);
-      if (running !== undefined) await uploads.fail(running, err, false);
-    }
-    // Rejected before any data: the dispatcher answers it and drops the data frames already
-    // on their way (refusedUploadOpening).
+    // Refused (NO_SPACE): nothing was registered, so the temporary goes now. A resumed
+    // upload keeps what it had kept.
+    if (staged.resumable && received > 0) await staged.interrupted();
+    else await staged.discard();
     throw err;
   }
 }

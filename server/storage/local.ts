@@ -85,6 +85,9 @@ export async function createLocalStorage(
     } catch (err) {
       throw fsError(err, path);
     }
+    // A symlink to a directory inside the root is one, as for every other request; one that
+    // dangles, loops or leads out is something else that exists.
+    if (info.isSymlink) info = (await statPath(path).catch(() => null))?.info ?? info;
     if (!info.isDirectory) {
       throw new FerryError(
         last ? "ALREADY_EXISTS" : "NOT_A_DIRECTORY",

@@ -36,6 +36,7 @@ import {
   createTempRegistry,
   partialName,
   randomPartName,
+  receiving,
   type StagingShared,
   UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
@@ -210,9 +211,7 @@ export function createLocalStaging(root: string, shared?: StagingShared): LocalS
         );
       }
       const temp = partialOf(request, target);
-      if (!active.claim(temp)) {
-        throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
-      }
+      if (!active.claim(temp)) throw receiving(request);
       const info = await Deno.lstat(temp).catch(() => null);
       if (info === null && request.offset === 0) {
         // Nothing kept and nothing asked to keep: a fresh resumable upload (§4.5a).
@@ -249,7 +248,8 @@ export function createLocalStaging(root: string, shared?: StagingShared): LocalS
       checkStageRequest(request);
       const target = await prepareTarget(request.path);
       const temp = partialOf(request, target);
-      const info = active.has(temp) ? null : await Deno.lstat(temp).catch(() => null);
+      if (active.has(temp)) throw receiving(request);
+      const info = await Deno.lstat(temp).catch(() => null);
       if (!info?.isFile) return { length: 0, digest: createHasher(request.algorithm).digest() };
       let file: Deno.FsFile;
       try {

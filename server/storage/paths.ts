@@ -33,8 +33,8 @@ export const TEMP_PREFIX = ".ferry-";
 /** Longest path component, in UTF-8 bytes (the common `NAME_MAX`). */
 export const MAX_COMPONENT_BYTES = 255;
 
-/** Longest whole path, in UTF-8 bytes (the common `PATH_MAX`). */
-export const MAX_PATH_BYTES = 4096;
+/** Longest whole path, in UTF-8 bytes: `PATH_MAX` (4,096) less the NUL the kernel needs after it. */
+export const MAX_PATH_BYTES = 4095;
 
 /** Most components a path may have. */
 export const MAX_DEPTH = 256;

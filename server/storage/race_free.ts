@@ -82,6 +82,15 @@ export function createRaceFreeStorage(
     return root.openFile(parsePath(path, "read"));
   }
 
+  /** True when `components` leads to a directory, links inside the root followed. */
+  function isDirectoryInside(components: readonly string[]): boolean {
+    try {
+      return root.stat(components).kind === "dir";
+    } catch {
+      return false;
+    }
+  }
+
   /** Creates the directory `components`; with `existingOk`, an existing directory is fine. */
   function makeOne(components: readonly string[], existingOk: boolean, last: boolean): void {
     const { dir, name } = root.openParent(components);
@@ -94,7 +103,10 @@ export function createRaceFreeStorage(
           throw err;
         }
       }
-      if (dir.lstat(name).kind !== "dir") {
+      // A symlink to a directory inside the root is one, as for every other request; one that
+      // dangles, loops or leads out is something else that exists.
+      const kind = dir.lstat(name).kind;
+      if (kind !== "dir" && (kind !== "symlink" || !isDirectoryInside(components))) {
         throw new FerryError(
           last ? "ALREADY_EXISTS" : "NOT_A_DIRECTORY",
           `${quoteName(components.join("/"))} exists and is not a directory`,

@@ -31,6 +31,7 @@ import {
   createTempRegistry,
   partialName,
   randomPartName,
+  receiving,
   type StagingShared,
   UPLOAD_BUFFER_SIZE,
 } from "./staging.ts";
@@ -349,7 +350,7 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
       const key = `${target.dirId}/${temp}`;
       if (!active.claim(key)) {
         target.dir.close();
-        throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
+        throw receiving(request);
       }
       let file: BeneathFile | null = null;
       try {
@@ -389,7 +390,7 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
       try {
         const temp = partialOf(request, target);
         const none = { length: 0, digest: createHasher(request.algorithm).digest() };
-        if (active.has(`${target.dirId}/${temp}`)) return none;
+        if (active.has(`${target.dirId}/${temp}`)) throw receiving(request);
         let file: BeneathFile;
         try {
           file = target.dir.openFile(temp);

@@ -19,6 +19,7 @@ import { equalBytes, UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import type { HashAlgorithm, Hasher } from "../../common/hash_file.ts";
 import { TEMP_PREFIX } from "./paths.ts";
+import { quoteName } from "../../common/names.ts";
 import type { ExpectedContent, StageRequest } from "./storage.ts";
 
 /**
@@ -188,4 +189,15 @@ export function claimFresh(temps: TempRegistry, key: string): void {
   if (!temps.claim(key)) {
     throw new FerryError("BUSY", "too many uploads at once; try again later");
   }
+}
+
+/**
+ * The error for a kept upload that another upload is receiving right now: UPLOAD_STATUS and
+ * UPLOAD_RESUME of it are `BUSY` until that upload stops (PROTOCOL.md §4.5a).
+ */
+export function receiving(request: { path: string }): FerryError {
+  return new FerryError(
+    "BUSY",
+    `an upload of ${quoteName(request.path)} is being received; try again once it has stopped`,
+  );
 }

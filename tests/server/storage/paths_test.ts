@@ -252,7 +252,7 @@ Deno.test("parsePath: a//b is handled one way, consistently (row 18)", () => {
 
 Deno.test("parsePath length and depth limits (row 17)", () => {
   assert.equal(MAX_COMPONENT_BYTES, 255);
-  assert.equal(MAX_PATH_BYTES, 4096);
+  assert.equal(MAX_PATH_BYTES, 4095);
   assert.equal(MAX_DEPTH, 256);
   const ascii255 = "a".repeat(255);
   const mixed255 = "é".repeat(127) + "a";
@@ -268,10 +268,11 @@ Deno.test("parsePath length and depth limits (row 17)", () => {
     parseFails(`d/${"é".repeat(128)}/x`, purpose, "NAME_TOO_LONG");
     parseFails("😀".repeat(64), purpose, "NAME_TOO_LONG");
   }
-  // Whole path: 17 × 240 + 16 separators = 4096 bytes fits; a trailing "/" makes 4097.
-  const long = Array(17).fill("x".repeat(240)).join("/");
-  assert.equal(new TextEncoder().encode(long).length, 4096);
-  assert.equal(parsePath(long, "read").length, 17);
+  // Whole path: 16 × 255 + 15 separators = 4095 bytes fits (PATH_MAX less its NUL); a
+  // trailing "/" makes 4096, which does not.
+  const long = Array(16).fill("x".repeat(255)).join("/");
+  assert.equal(new TextEncoder().encode(long).length, 4095);
+  assert.equal(parsePath(long, "read").length, 16);
   parseFails(long + "/", "read", "NAME_TOO_LONG");
   parseFails(long + "/x", "create", "NAME_TOO_LONG");
   parseFails("é/".repeat(1366), "read", "NAME_TOO_LONG");
@@ -279,7 +280,7 @@ Deno.test("parsePath length and depth limits (row 17)", () => {
   // Depth: 256 components fit, 257 do not.
   assert.equal(parsePath("a/".repeat(256), "read").length, 256);
   parseFails("a/".repeat(257), "read", "BAD_NAME");
-  parseFails("a/".repeat(2048), "create", "BAD_NAME");
+  parseFails("a/".repeat(2047), "create", "BAD_NAME");
 });
 
 Deno.test("parsePath messages quote the path safely", () => {

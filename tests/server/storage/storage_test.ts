@@ -224,6 +224,7 @@ each("an interrupted upload of known size is kept, reported and resumed", async 
   const resumed = await storage.resume({ ...request, offset: 1_000_000 });
   assert.equal(resumed.length, 1_000_000);
   await rejectsWith(storage.resume({ ...request, offset: 0 }), "BUSY", f.secrets, "twice");
+  await rejectsWith(storage.partialStatus(request), "BUSY", f.secrets, "status while it runs");
   const busy = await storage.stage(request);
   assert.ok(!busy.resumable, "while the kept upload runs, another one is not resumable");
   await busy.discard();
