@@ -63,7 +63,7 @@ Deno.test("before login (§4.1, §2.2): UPLOAD_DATA, EOF and CANCEL are UNAUTHEN
     await withRaw(t, async (raw) => {
       await raw.send(
         rawFrame(SERVICES.UPLOAD_DATA, idAnd(11, new Uint8Array([1, 2]))),
-        encodeEof({ id: 12, size: 2, sha256: new Uint8Array(32) }),
+        encodeEof({ id: 12, size: 2, digest: new Uint8Array(32) }),
         encodeIdOnly(SERVICES.CANCEL, 13),
         rawFrame(SERVICES.LIST, new Uint8Array([0])),
         rawFrame(SERVICES.CANCEL, new Uint8Array()),
@@ -98,7 +98,7 @@ Deno.test("stray data (§4.7): UPLOAD_DATA and EOF under a running download's id
       await raw.send(
         encodeDownload({ id: 5, offset: 0, path: "big.bin" }),
         rawFrame(SERVICES.UPLOAD_DATA, idAnd(5, new Uint8Array([1]))),
-        encodeEof({ id: 5, size: 1, sha256: new Uint8Array(32) }),
+        encodeEof({ id: 5, size: 1, digest: new Uint8Array(32) }),
       );
       const errors: string[] = [];
       let bytes = 0;

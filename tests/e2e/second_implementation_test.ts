@@ -171,7 +171,7 @@ for (const kind of STORAGE_KINDS) {
         encodePathRequest(SERVICES.LIST, { id: 4, path: "." }),
         encodePathRequest(SERVICES.STAT, { id: 4, path: "." }),
         dataFrame(4, data.subarray(3)),
-        encodeEof({ id: 4, size: data.length, sha256: sha256(data) }),
+        encodeEof({ id: 4, size: data.length, digest: sha256(data) }),
       );
       expectError(await raw.next(), "DUPLICATE_REQUEST", "LIST under the upload's id", 4);
       expectError(await raw.next(), "DUPLICATE_REQUEST", "STAT under the upload's id", 4);
@@ -183,7 +183,7 @@ for (const kind of STORAGE_KINDS) {
         encodeUpload({ id: 7, size: 3, mtime: null, path: "../out" }),
         encodePathRequest(SERVICES.STAT, { id: 7, path: "." }),
         dataFrame(7, encoder.encode("xyz")),
-        encodeEof({ id: 7, size: 3, sha256: sha256(encoder.encode("xyz")) }),
+        encodeEof({ id: 7, size: 3, digest: sha256(encoder.encode("xyz")) }),
         encodePathRequest(SERVICES.STAT, { id: 7, path: "." }),
       );
       expectError(await raw.next(), "OUTSIDE_ROOT", "the refused upload", 7);
@@ -198,7 +198,7 @@ for (const kind of STORAGE_KINDS) {
         dataFrame(8, data.subarray(0, 2)),
         encodeUpload({ id: 8, size: data.length, mtime: null, path: "../second" }),
         dataFrame(8, data.subarray(2)),
-        encodeEof({ id: 8, size: data.length, sha256: sha256(data) }),
+        encodeEof({ id: 8, size: data.length, digest: sha256(data) }),
         encodePathRequest(SERVICES.STAT, { id: 9, path: "." }),
       );
       expectError(await raw.next(), "DUPLICATE_REQUEST", "the running upload", 8);
@@ -216,7 +216,7 @@ for (const kind of STORAGE_KINDS) {
         dataFrame(12, data.subarray(0, 2)),
         v2,
         dataFrame(12, data.subarray(2)),
-        encodeEof({ id: 12, size: data.length, sha256: sha256(data) }),
+        encodeEof({ id: 12, size: data.length, digest: sha256(data) }),
         encodePathRequest(SERVICES.STAT, { id: 13, path: "." }),
       );
       expectError(await raw.next(), "DUPLICATE_REQUEST", "the running upload (v2)", 12);
@@ -254,7 +254,7 @@ for (const kind of STORAGE_KINDS) {
           encodeUploadStatus({ id: 9, ...request }),
           encodeUploadResume({ id: 10, offset: 0, ...request }),
           dataFrame(10, data),
-          encodeEof({ id: 10, size: data.length, sha256: sha256(data) }),
+          encodeEof({ id: 10, size: data.length, digest: sha256(data) }),
         );
         // STATUS runs in the background, RESUME in line: their answers come in either order.
         const answers = [errorOf(await other.next()), errorOf(await other.next())]
