@@ -25,25 +25,14 @@ import {
   expectError,
   expectFrame,
   MiB,
-  openRaw,
   randomBytes,
-  type RawConn,
   rawLogin,
   startServer,
-  type TestServer,
   TOKENS,
+  withRawConn,
   withServer,
 } from "../_helpers/mod.ts";
 import { encodeFrame } from "../protocol/_frames.ts";
-
-async function withRaw(t: TestServer, fn: (raw: RawConn) => Promise<void>): Promise<void> {
-  const raw = await openRaw(t.port, t.ca);
-  try {
-    await fn(raw);
-  } finally {
-    await raw.close();
-  }
-}
 
 /** A frame of `service` with exactly `payload`. */
 function rawFrame(service: { type: number; num: number }, payload: Uint8Array): Uint8Array {
@@ -60,7 +49,7 @@ function idAnd(id: number, rest: Uint8Array = new Uint8Array()): Uint8Array {
 
 Deno.test("before login (§4.1, §2.2): UPLOAD_DATA, EOF and CANCEL are UNAUTHENTICATED with their id, a frame without an id ERROR(0, UNAUTHENTICATED); after login a frame without an id is ERROR(0, BAD_ARGUMENT), a CANCEL too", async () => {
   await withServer(async (t) => {
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await raw.send(
         rawFrame(SERVICES.UPLOAD_DATA, idAnd(11, new Uint8Array([1, 2]))),
         encodeEof({ id: 12, size: 2, digest: new Uint8Array(32) }),
@@ -93,7 +82,7 @@ Deno.test("before login (§4.1, §2.2): UPLOAD_DATA, EOF and CANCEL are UNAUTHEN
 Deno.test("stray data (§4.7): UPLOAD_DATA and EOF under a running download's id are UNKNOWN_REQUEST and end nothing; the download completes", async () => {
   await withServer(async (t) => {
     await Deno.writeFile(`${t.root}/big.bin`, randomBytes(8 * MiB));
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       await raw.send(
         encodeDownload({ id: 5, offset: 0, path: "big.bin" }),
@@ -122,7 +111,7 @@ Deno.test("stray data (§4.7): UPLOAD_DATA and EOF under a running download's id
 
 Deno.test("truncated frame (§2): after a close_notify the server answers ERROR(0, BAD_FRAME) and closes", async () => {
   await withServer(async (t) => {
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       await raw.send(encodePathRequest(SERVICES.LIST, { id: 9, path: "docs" }).subarray(0, 12));
       await raw.closeWrite();
@@ -139,7 +128,7 @@ Deno.test("paths (§7): the order of the checks, the empty path, .ferry- in any 
   await withServer(async (t) => {
     await Deno.mkdir(`${t.root}/d`);
     await Deno.writeTextFile(`${t.root}/d/f.txt`, "f");
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       const stat: [string, string][] = [
         ["", "BAD_NAME"],
@@ -195,7 +184,7 @@ Deno.test("LIST of a symlink (§4.2) follows it; RENAME codes (§4.5b): a direct
     await Deno.symlink("file.txt", `${t.root}/to_file`);
     await Deno.symlink("dir", `${t.root}/to_dir`);
     await Deno.mkdir(`${t.root}/other`);
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       await raw.send(encodePathRequest(SERVICES.LIST, { id: 1, path: "to_file" }));
       const one = decodeListEntries(
@@ -228,7 +217,7 @@ Deno.test("LIST of a symlink (§4.2) follows it; RENAME codes (§4.5b): a direct
 Deno.test("AUTH (§4.1): frames that test no token (short, not UTF-8) do not count as failed logins; the third wrong token closes the connection", async () => {
   const t = await startServer();
   try {
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       const notUtf8 = rawFrame(SERVICES.AUTH, idAnd(1, new Uint8Array([0, 2, 0xc3, 0x28])));
       for (let i = 0; i < 3; i++) {
         await raw.send(rawFrame(SERVICES.AUTH, idAnd(1, new Uint8Array([0]))), notUtf8);
@@ -245,7 +234,7 @@ Deno.test("AUTH (§4.1): frames that test no token (short, not UTF-8) do not cou
       assert.equal(raw.pending.length, 0, "without an id-0 frame");
     });
     // Three failures from this address so far: a right token still logs in.
-    await withRaw(t, async (raw) => await rawLogin(raw, TOKENS.read));
+    await withRawConn(t, async (raw) => await rawLogin(raw, TOKENS.read));
   } finally {
     await t.close();
   }

@@ -32,30 +32,20 @@ import {
   MiB,
   openRaw,
   randomBytes,
-  type RawConn,
   rawLogin,
   startServer,
   STORAGE_KINDS,
-  type TestServer,
   TOKENS,
+  withRawConn,
   withServer,
 } from "../_helpers/mod.ts";
-
-async function withRaw(t: TestServer, fn: (raw: RawConn) => Promise<void>): Promise<void> {
-  const raw = await openRaw(t.port, t.ca);
-  try {
-    await fn(raw);
-  } finally {
-    await raw.close();
-  }
-}
 
 const isOk = (f: Frame | null, id: number, what: string) =>
   assert.equal(decodeIdOnly(expectFrame(f, SERVICES.OK, what).payload), id, what);
 
 Deno.test("order (§2.3): requests handled in line take effect, and are answered, in the order they were sent", async () => {
   await withServer(async (t) => {
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       // All pipelined in one write, none waiting for an answer.
       await raw.send(
@@ -82,7 +72,7 @@ Deno.test("DUPLICATE_REQUEST (§2.2): STAT, MKDIR, RENAME, HASH, HELLO, AUTH and
   await withServer(async (t) => {
     await Deno.writeFile(`${t.root}/big.bin`, randomBytes(32 * MiB));
     await Deno.writeTextFile(`${t.root}/small.txt`, "s");
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw, TOKENS.admin);
       const id = 7;
       await raw.send(
@@ -125,7 +115,7 @@ Deno.test("DUPLICATE_REQUEST (§2.2): STAT, MKDIR, RENAME, HASH, HELLO, AUTH and
 Deno.test("late CANCEL (§4.7): a CANCEL for a request that has ended is ignored, and its id can be reused at once", async () => {
   await withServer(async (t) => {
     await Deno.writeTextFile(`${t.root}/a.txt`, "a");
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       await raw.send(encodePathRequest(SERVICES.STAT, { id: 5, path: "a.txt" }));
       expectFrame(await raw.next(), SERVICES.STAT_RESULT, "STAT");
@@ -144,7 +134,7 @@ Deno.test("late CANCEL (§4.7): a CANCEL for a request that has ended is ignored
 
 Deno.test("flood budget (§4.8): CANCELs of nothing are not answered but still cost; past the budget, BUSY (id 0) and a close", async () => {
   await withServer(async (t) => {
-    await withRaw(t, async (raw) => {
+    await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       await raw.send(
         ...Array.from({ length: 60 }, (_, i) => encodeIdOnly(SERVICES.CANCEL, 100 + i)),
@@ -216,7 +206,7 @@ for (const kind of STORAGE_KINDS) {
     const t = await startServer({}, { storage: kind });
     try {
       await Deno.mkdir(`${t.root}/d/sub`, { recursive: true });
-      await withRaw(t, async (raw) => {
+      await withRawConn(t, async (raw) => {
         await rawLogin(raw);
         await raw.send(
           encodePathRequest(SERVICES.DELETE, { id: 1, path: "." }),

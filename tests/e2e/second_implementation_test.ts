@@ -25,36 +25,16 @@ import {
   expectError,
   expectFrame,
   openRaw,
-  type RawConn,
   rawLogin,
   sha256Bytes as sha256,
   startServer,
   STORAGE_KINDS,
-  type TestServer,
   TOKENS,
+  withRawServer,
 } from "../_helpers/mod.ts";
 import { encodeFrame } from "../protocol/_frames.ts";
 
 const encoder = new TextEncoder();
-
-/** Runs `fn` with a server on `kind` storage and a logged-in raw connection. */
-async function withRaw(
-  kind: (typeof STORAGE_KINDS)[number],
-  fn: (t: TestServer, raw: RawConn) => Promise<void>,
-): Promise<void> {
-  const t = await startServer({}, { storage: kind });
-  try {
-    const raw = await openRaw(t.port, t.ca);
-    try {
-      await rawLogin(raw, TOKENS.write);
-      await fn(t, raw);
-    } finally {
-      await raw.close();
-    }
-  } finally {
-    await t.close();
-  }
-}
 
 const isOk = (f: Frame | null, id: number, what: string) =>
   assert.equal(decodeIdOnly(expectFrame(f, SERVICES.OK, what).payload), id, what);
@@ -114,7 +94,7 @@ for (const kind of STORAGE_KINDS) {
         eof: true,
       },
     ];
-    await withRaw(kind, async (t, raw) => {
+    await withRawServer(kind, async (t, raw) => {
       let id = 100;
       for (const c of cases) {
         const upload = ++id;
@@ -162,7 +142,7 @@ for (const kind of STORAGE_KINDS) {
   });
 
   Deno.test(`DUPLICATE_REQUEST (${kind}): it names the new frame's id and does not end the request in flight, an upload receiving data or one refused before its EOF (§2.2)`, async () => {
-    await withRaw(kind, async (t, raw) => {
+    await withRawServer(kind, async (t, raw) => {
       const data = encoder.encode("abcdef");
       // A LIST under a running upload's id: refused; the upload goes on to its OK.
       await raw.send(
@@ -285,7 +265,7 @@ for (const kind of STORAGE_KINDS) {
     }
   });
   Deno.test(`MKDIR with parents (${kind}): a symlink to a directory inside the root is a directory, at the path or on the way; one that dangles or leads out is not (§4.5b)`, async () => {
-    await withRaw(kind, async (t, raw) => {
+    await withRawServer(kind, async (t, raw) => {
       await Deno.mkdir(`${t.root}/real`);
       await Deno.symlink("real", `${t.root}/lnk`);
       await Deno.symlink("nowhere", `${t.root}/dang`);
@@ -321,7 +301,7 @@ Deno.test({
   // The path storage hands the kernel the root and the path joined, which is longer.
   ignore: !STORAGE_KINDS.includes("race-free"),
 }, async () => {
-  await withRaw("race-free", async (_t, raw) => {
+  await withRawServer("race-free", async (_t, raw) => {
     // 16 components of 255 bytes and 15 separators: 4,095 bytes.
     const fits = Array(16).fill("x".repeat(255)).join("/");
     assert.equal(encoder.encode(fits).length, 4095);

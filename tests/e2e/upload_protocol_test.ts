@@ -21,38 +21,17 @@ import {
   expectError,
   expectFrame,
   openRaw,
-  type RawConn,
   rawLogin,
   sha256Bytes as sha256,
   startServer,
   STORAGE_KINDS,
-  type TestServer,
   TOKENS,
   waitFor,
+  withRawServer,
 } from "../_helpers/mod.ts";
 import { encodeDataFrames, encodeFrame } from "../protocol/_frames.ts";
 
 const encoder = new TextEncoder();
-
-/** Runs `fn` with a server on `kind` storage and a raw connection (logged in unless told). */
-async function withRaw(
-  kind: (typeof STORAGE_KINDS)[number],
-  fn: (t: TestServer, raw: RawConn) => Promise<void>,
-  login = true,
-): Promise<void> {
-  const t = await startServer({}, { storage: kind });
-  try {
-    const raw = await openRaw(t.port, t.ca);
-    try {
-      if (login) await rawLogin(raw, TOKENS.write);
-      await fn(t, raw);
-    } finally {
-      await raw.close();
-    }
-  } finally {
-    await t.close();
-  }
-}
 
 /** 1,100 data frames of 100 bytes each for `id`, then its EOF (Version `version`). */
 function dataAndEof(id: number, version = 1): Uint8Array {
@@ -135,7 +114,7 @@ for (const kind of STORAGE_KINDS) {
         frame: (id) => encodeUpload({ id, size: 110_000, mtime: null, path: "../x" }),
       },
     ];
-    await withRaw(kind, async (_t, raw) => {
+    await withRawServer(kind, async (_t, raw) => {
       let id = 10;
       for (const c of cases) {
         const upload = ++id;
@@ -152,7 +131,7 @@ for (const kind of STORAGE_KINDS) {
       }
     });
     // Before AUTH: one UNAUTHENTICATED, silence, and the connection still logs in.
-    await withRaw(kind, async (_t, raw) => {
+    await withRawServer(kind, async (_t, raw) => {
       await raw.send(
         encodeUpload({ id: 5, size: 110_000, mtime: null, path: "early.bin" }),
         dataAndEof(5),
@@ -166,7 +145,7 @@ for (const kind of STORAGE_KINDS) {
   });
 
   Deno.test(`upload (${kind}): UPLOAD_RESUME at offset 0 with nothing kept is a fresh resumable upload (§4.5a, issue 10 (a))`, async () => {
-    await withRaw(kind, async (t, raw) => {
+    await withRawServer(kind, async (t, raw) => {
       const data = encoder.encode("resumed from nothing\n");
       await raw.send(
         encodeUploadResume({ id: 7, offset: 0, size: data.length, mtime: null, path: "r.txt" }),
@@ -187,7 +166,7 @@ for (const kind of STORAGE_KINDS) {
   });
 
   Deno.test(`upload (${kind}): after a resume, EOF carries the whole file's size and SHA-256 (§3, §4.5a, issue 10 (c))`, async () => {
-    await withRaw(kind, async (t, raw) => {
+    await withRawServer(kind, async (t, raw) => {
       const data = encoder.encode("0123456789abcdefghij");
       const request = { size: data.length, mtime: 1_600_000_000_000, path: "w.txt" };
       // Keep 8 bytes: send them and drop the connection.
@@ -229,7 +208,7 @@ for (const kind of STORAGE_KINDS) {
   });
 
   Deno.test(`upload (${kind}): an mtime outside the representable range is BAD_ARGUMENT, never stored as 1970 (issue 10 item 7)`, async () => {
-    await withRaw(kind, async (t, raw) => {
+    await withRawServer(kind, async (t, raw) => {
       for (const [id, mtime] of [[20, 8.64e15 + 1], [21, Number.MAX_SAFE_INTEGER]]) {
         await raw.send(
           encodeFrame({
