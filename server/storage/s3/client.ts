@@ -8,8 +8,7 @@
  * read twice. A body must be a `Uint8Array` or string (known length): Deno's `fetch` sends a
  * `ReadableStream` body chunked, without `Content-Length`, and S3 refuses that
  * (`MissingContentLength`). A `Uint8Array` body of 64 KiB or more goes through `node:http`
- * (`node_transport.ts`), which does not copy it, and so does a GET (its body is read with
- * backpressure), unless a `fetch` was given.
+ * (`node_transport.ts`), which does not copy it, unless a `fetch` was given.
  *
  * @module
  */
@@ -204,12 +203,10 @@ export class S3Client {
       try {
         const body = request.body;
         if (
-          this.#node !== undefined &&
-          ((body instanceof Uint8Array && body.length >= NODE_BODY_MIN) ||
-            (request.method === "GET" && body === undefined))
+          this.#node !== undefined && body instanceof Uint8Array && body.length >= NODE_BODY_MIN
         ) {
           const signed = await this.#signer.sign(url, { method: request.method, headers });
-          res = await this.#node.send(signed, body as Uint8Array | undefined, request.signal);
+          res = await this.#node.send(signed, body, request.signal);
         } else {
           const signed = await this.#signer.sign(url, {
             method: request.method,
