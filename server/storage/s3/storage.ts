@@ -60,8 +60,12 @@ export interface S3Storage extends Storage {
   readonly location: string;
 }
 
-/** Listing pages read at once (a reply and its parsed tree each), by all listings together. */
-const LIST_PAGES = 4;
+/**
+ * Listing pages read at once (a reply and its parsed tree each), by all listings together.
+ * Measured (300 listings of 100 entries, 100 at a time, on Ceph): peak RSS 80 MiB with 1 or 2,
+ * 98 MiB with 4, 147 MiB unbounded; the time was the same (the store answers them in turn).
+ */
+const LIST_PAGES = 2;
 
 /** Entries described at once in a listing: one request each, `concurrency` at a time. */
 const DESCRIBE_BATCH = 256;
