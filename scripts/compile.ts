@@ -67,7 +67,7 @@ export const BINARIES = [
       // A small young generation: many connections' short-lived garbage stays small (the
       // server's peak RSS with 50 downloads or a 100,000-entry listing), at no cost in speed.
       // The same flag is in the `serve` task.
-      "--v8-flags=--max-semi-space-size=2",
+      "--v8-flags=--max-semi-space-size=2,--optimize-for-size",
       "--allow-net",
       "--allow-read",
       "--allow-write",

@@ -44,7 +44,7 @@ Deno.test("cli: the task permission flags were read from deno.json", () => {
   // (for the race-free storage and the socket reaper), system information to the host name and
   // network interfaces (the names the generated certificate covers), never -A.
   assert.deepEqual(SERVER_FLAGS, [
-    "--v8-flags=--max-semi-space-size=2",
+    "--v8-flags=--max-semi-space-size=2,--optimize-for-size",
     "--allow-net",
     "--allow-env=FERRY_*",
     "--allow-read",

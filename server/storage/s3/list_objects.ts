@@ -13,6 +13,7 @@ import { readXmlReply, type S3Client } from "./client.ts";
 import { S3Error } from "./errors.ts";
 import { compareKeys, decodeListValue } from "./keys.ts";
 import { bareEtag } from "./object_info.ts";
+import type { Limiter } from "./limiter.ts";
 import { paginate } from "./paginate.ts";
 import { xmlChild, xmlChildren, type XmlElement, xmlText } from "./xml.ts";
 
@@ -53,6 +54,13 @@ export interface ListObjectsOptions {
   readonly pageSize?: number;
   /** Aborts the request in flight. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs each page (its request, and the reading and parsing of the reply) through this limiter:
+   * a reply's text and its parsed tree live only while the page is read, and with many listings
+   * at once (each reply of 1,000 entries is some 250 KB of text) bounding how many are read at
+   * once bounds the memory they take.
+   */
+  readonly pages?: Limiter;
 }
 
 /** One page of a listing. */
@@ -64,9 +72,20 @@ export interface ListObjectsPage {
 }
 
 /** Fetches one page of a listing; `continuationToken` comes from the page before. */
-export async function listObjectsPage(
+export function listObjectsPage(
   client: S3Client,
   options: ListObjectsOptions & { readonly continuationToken?: string } = {},
+): Promise<ListObjectsPage> {
+  const pages = options.pages;
+  return pages === undefined
+    ? readPage(client, options)
+    : pages.run(() => readPage(client, options));
+}
+
+/** {@linkcode listObjectsPage} without the limiter. */
+async function readPage(
+  client: S3Client,
+  options: ListObjectsOptions & { readonly continuationToken?: string },
 ): Promise<ListObjectsPage> {
   const pageSize = options.pageSize ?? 1000;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {

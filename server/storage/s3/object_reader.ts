@@ -5,6 +5,11 @@
  * `seek` elsewhere starts a new ranged GET pinned to the same ETag, so all bytes come from one
  * version of the object. A body that breaks off mid-way is picked up once with a new ranged GET.
  *
+ * A reply body that is a byte stream (`fetch`'s is) is read in BYOB mode into one scratch buffer
+ * of {@linkcode READ_CHUNK} bytes per reader, reused for every read: the default mode hands out
+ * each chunk in a new buffer, and under load (many downloads at once) those garbage buffers were
+ * the largest part of the server's peak memory. Another stream is read in the default mode.
+ *
  * @module
  */
 
@@ -14,6 +19,21 @@ import { isS3Error, S3Error } from "./errors.ts";
 import { getObject } from "./get_object.ts";
 import { headObject } from "./head_object.ts";
 import type { ObjectInfo } from "./object_info.ts";
+
+/** Bytes of the scratch buffer a BYOB read fills. */
+export const READ_CHUNK = 64 * 1024;
+
+/** The reader of a reply body: BYOB when the body is a byte stream. */
+type BodyReader = ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+
+/** A reader of `body`: BYOB when it is a byte stream, the default one otherwise. */
+function bodyReader(body: ReadableStream<Uint8Array>): BodyReader {
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch {
+    return body.getReader(); // not a byte stream
+  }
+}
 
 /** Options of {@linkcode ObjectReader.open}. */
 export interface ObjectReaderOptions {
@@ -32,15 +52,17 @@ export class ObjectReader {
   readonly #client: S3Client;
   readonly #signal?: AbortSignal;
   #position: number;
-  #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  #reader?: BodyReader;
   #chunk: Uint8Array = new Uint8Array(0);
+  /** What a BYOB read fills; `#chunk` is a view of it until it is used up. */
+  #scratch: Uint8Array | undefined;
   #closed = false;
 
   private constructor(
     client: S3Client,
     info: ObjectInfo,
     position: number,
-    reader: ReadableStreamDefaultReader<Uint8Array> | undefined,
+    reader: BodyReader | undefined,
     signal: AbortSignal | undefined,
   ) {
     this.#client = client;
@@ -66,7 +88,7 @@ export class ObjectReader {
         ifMatch: options.ifMatch,
         signal: options.signal,
       });
-      return new ObjectReader(client, got.info, offset, got.body.getReader(), options.signal);
+      return new ObjectReader(client, got.info, offset, bodyReader(got.body), options.signal);
     } catch (err) {
       if (!isS3Error(err, "InvalidRange")) throw err;
       // at or past the end: fine when exactly at the end (an empty rest)
@@ -135,6 +157,20 @@ export class ObjectReader {
     await reader?.cancel().catch(() => {});
   }
 
+  /** Reads the next chunk: into the scratch buffer (BYOB), or a new one (default mode). */
+  async #readBody(reader: BodyReader): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (!(reader instanceof ReadableStreamBYOBReader)) return await reader.read();
+    // a buffer lent to a read that was cancelled is not given back: take a new one then
+    const scratch = this.#scratch?.byteLength ? this.#scratch : new Uint8Array(READ_CHUNK);
+    this.#scratch = undefined;
+    const result = await reader.read(scratch);
+    if (result.value !== undefined) {
+      // the read moved the bytes to a new ArrayBuffer over the same memory: keep all of it
+      this.#scratch = new Uint8Array(result.value.buffer);
+    }
+    return result;
+  }
+
   /** The next chunk of the body; (re)opens the GET at the current position when needed. */
   async #nextChunk(): Promise<Uint8Array> {
     for (let attempt = 0;; attempt++) {
@@ -144,11 +180,11 @@ export class ObjectReader {
           ifMatch: this.info.etag,
           signal: this.#signal,
         });
-        this.#reader = got.body.getReader();
+        this.#reader = bodyReader(got.body);
       }
       try {
-        const { done, value } = await this.#reader.read();
-        if (!done) return value;
+        const { done, value } = await this.#readBody(this.#reader);
+        if (!done && value !== undefined) return value;
         // the body ended before the object did
         throw new S3Error(
           { s3Code: "IncompleteBody", status: 0, method: "GET", key: this.info.key },

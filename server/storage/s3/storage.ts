@@ -60,6 +60,13 @@ export interface S3Storage extends Storage {
   readonly location: string;
 }
 
+/**
+ * Listing pages read at once (a reply and its parsed tree each), by all listings together.
+ * Measured (300 listings of 100 entries, 100 at a time, on Ceph): peak RSS 80 MiB with 1 or 2,
+ * 98 MiB with 4, 147 MiB unbounded; the time was the same (the store answers them in turn).
+ */
+const LIST_PAGES = 2;
+
 /** Entries described at once in a listing: one request each, `concurrency` at a time. */
 const DESCRIBE_BATCH = 256;
 
@@ -73,6 +80,8 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   const times = new TimeCache();
   /** The HEADs of every listing at once, `concurrency` at a time. */
   const requests = new Limiter(concurrency);
+  /** The listing pages read at once, by every listing (see `ListObjectsOptions.pages`). */
+  const pages = new Limiter(LIST_PAGES);
   const nameOf = (at: Located) => at.components.at(-1) ?? ".";
 
   /** Throws the right error for a path that is nothing. */
@@ -132,7 +141,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     try {
       signal.throwIfAborted();
       for await (
-        const item of listObjects(client, { prefix: at.dirPrefix, delimiter: "/", signal })
+        const item of listObjects(client, { prefix: at.dirPrefix, delimiter: "/", signal, pages })
       ) {
         signal.throwIfAborted();
         batch.push(item);

@@ -230,6 +230,7 @@ export class S3Upload implements StagedUpload {
         return replaced;
       });
       this.#ended = true;
+      this.#dropBuffers();
       await this.#forgetCheckpoint();
       this.#releaseAll();
       return { replacedBytes: replaced };
@@ -274,6 +275,7 @@ export class S3Upload implements StagedUpload {
         await this.#deleteQuietly(before.key);
       }
     } finally {
+      this.#dropBuffers();
       this.#releaseAll();
     }
   }
@@ -286,6 +288,7 @@ export class S3Upload implements StagedUpload {
     this.#abort.abort(new FerryError("CANCELLED", "upload discarded"));
     try {
       await this.#settle().catch(() => {});
+      this.#dropBuffers();
       await this.#forgetCheckpoint();
       await this.#abandon();
     } finally {
@@ -354,6 +357,16 @@ export class S3Upload implements StagedUpload {
     this.#inflight = sending.catch((err) => {
       this.#failure ??= err;
     });
+  }
+
+  /**
+   * Lets the part buffers go once the upload has ended: the connection may keep this object a
+   * while longer, and under load the buffers of many ended uploads add up until it lets go.
+   */
+  #dropBuffers(): void {
+    this.#buffer = new Uint8Array(0);
+    this.#filled = 0;
+    this.#spare = undefined;
   }
 
   /** The buffered bytes (a view: the buffer must not change until they are sent). */
