@@ -18,7 +18,7 @@ import { FerryError } from "../../../protocol/errors.ts";
 import { quoteName } from "../../../common/names.ts";
 import { createHasher } from "../../../common/hash_file.ts";
 import type { PrefixDigest, ResumeRequest, StagedUpload, StageRequest } from "../storage.ts";
-import { checkStageRequest, createKeyedLock } from "../staging.ts";
+import { checkStageRequest, createKeyedLock, receiving } from "../staging.ts";
 import { deleteObject } from "./delete_object.ts";
 import { getObject } from "./get_object.ts";
 import { abortMultipartUpload } from "./multipart.ts";
@@ -116,9 +116,7 @@ export class S3Staging {
       );
     }
     const checkpointKey = this.#checkpointKey(request, target);
-    if (this.#active.has(checkpointKey)) {
-      throw new FerryError("BUSY", `an upload of ${quoteName(request.path)} is running`);
-    }
+    if (this.#active.has(checkpointKey)) throw receiving(request);
     this.#active.add(checkpointKey);
     try {
       const kept = await this.#inspect(checkpointKey, request.path, request.signal);
@@ -184,7 +182,8 @@ export class S3Staging {
     if (request.size === UNKNOWN_SIZE) return none;
     const target = await this.#prepare(request.path);
     const checkpointKey = this.#checkpointKey(request, target);
-    if (this.#active.has(checkpointKey)) return none;
+    // Being received right now (on this server): BUSY, as on a disk (PROTOCOL.md §4.5a).
+    if (this.#active.has(checkpointKey)) throw receiving(request);
     try {
       const kept = await this.#inspect(checkpointKey, request.path, signal);
       if (kept === undefined) return none;
