@@ -51,6 +51,32 @@ export async function ferry(
   }
 }
 
+/**
+ * Runs `cmd ARGS` in `cwd` with the test environment (`childEnv(env)`), no standard input, and
+ * its output collected; it is killed after `timeoutMs` (default 30 s).
+ */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<Run> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    clearEnv: true,
+    env: childEnv(options.env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
+  try {
+    return runOf(await child.output());
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A finished process's status and decoded output. */
 function runOf(out: Deno.CommandOutput): Run {
   const decoder = new TextDecoder();

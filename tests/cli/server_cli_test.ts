@@ -13,10 +13,10 @@ import { CERT_FILES, generateCertificates, writeCertificates } from "../../serve
 import { certificateNames } from "../../server/certificate_names.ts";
 import { SERVER_AGENT } from "../../server/server.ts";
 import {
-  childEnv,
   describe,
   freePort,
   type Run,
+  runCommand,
   SERVER,
   SERVER_FLAGS,
   taskFlags,
@@ -25,27 +25,7 @@ import {
 
 /** Runs `ferry-server ARGS` in `cwd` with the serve task's flags (killed after 30 s). */
 async function ferryServer(cwd: string, args: string[], flags = SERVER_FLAGS): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, SERVER, ...args],
-    cwd,
-    clearEnv: true,
-    env: childEnv(),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  try {
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+  return await runCommand(Deno.execPath(), ["run", ...flags, SERVER, ...args], { cwd });
 }
 
 /** Exit `code` and exactly one line on stderr, `ferry-server: …`, matching `pattern`. */

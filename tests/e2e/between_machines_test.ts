@@ -30,6 +30,7 @@ import {
   freePort,
   randomBytes,
   type Run,
+  runCommand,
   SERVER,
   SERVER_FLAGS,
   sleep,
@@ -248,29 +249,12 @@ Deno.test("between machines: a client in another network namespace reaches the s
     }
 
     /** The client CLI, run inside the namespace. */
-    const ferryIn = async (cwd: string, args: string[]): Promise<Run> => {
-      const child = new Deno.Command("ip", {
-        args: ["netns", "exec", ns, Deno.execPath(), "run", ...CLIENT_FLAGS, CLIENT, ...args],
-        cwd,
-        clearEnv: true,
-        env: childEnv({ FERRY_CONFIG_DIR: `${cwd}/config` }),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-      try {
-        const out = await child.output();
-        const decoder = new TextDecoder();
-        return {
-          code: out.code,
-          stdout: decoder.decode(out.stdout),
-          stderr: decoder.decode(out.stderr),
-        };
-      } finally {
-        clearTimeout(timer);
-      }
-    };
+    const ferryIn = (cwd: string, args: string[]): Promise<Run> =>
+      runCommand(
+        "ip",
+        ["netns", "exec", ns, Deno.execPath(), "run", ...CLIENT_FLAGS, CLIENT, ...args],
+        { cwd, env: { FERRY_CONFIG_DIR: `${cwd}/config` }, timeoutMs: 60_000 },
+      );
 
     // 1. A fresh server: its generated certificate covers the pair's address by itself.
     await using fresh = await tempDir("ferry-netns-");
