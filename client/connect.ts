@@ -6,32 +6,22 @@
  * @module
  */
 
-import {
-  decodeAuthOk,
-  decodeWelcome,
-  encodeAuth,
-  encodeHello,
-  FEATURES,
-  type Role,
-  type Welcome,
-} from "../protocol/messages/mod.ts";
-import { MAX_VERSION, MIN_VERSION, SERVICES } from "../protocol/services.ts";
+import { FEATURES, type Role } from "../protocol/messages/mod.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
 import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
 import { isNameMismatch, nameMismatch } from "./name_mismatch.ts";
 import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
-import { is, request, unexpected, withDeadline } from "./requests.ts";
+import { withDeadline } from "./requests.ts";
 import type { ConnectOptions, FerryClient, ServerTrust } from "./types.ts";
 import { createClient } from "./client.ts";
 import { createThrottle } from "./throttle.ts";
 import { DEFAULT_STALL_MS, type TransferSettings } from "./transfer_settings.ts";
-import { VERSION } from "../common/version.ts";
-import { HASH_ALGORITHMS, type HashAlgorithm } from "../common/hash_file.ts";
+import { HASH_ALGORITHMS } from "../common/hash_file.ts";
 import { createDirectorySync } from "../common/atomic_file.ts";
+import { CLIENT_AGENT, login } from "./login.ts";
 
-/** Version string sent to servers in HELLO. */
-export const CLIENT_AGENT = `ferry/${VERSION}`;
+export { CLIENT_AGENT };
 
 /** Default server port. */
 export const DEFAULT_PORT = 4433;
@@ -208,56 +198,6 @@ async function openTrusted(
     conn: opened.conn,
     trust: { method: "fingerprint", fingerprint: opened.certificate.fingerprint },
   };
-}
-
-/**
- * HELLO (offering `checksums`) and AUTH, pipelined; on failure or after `timeoutMs` the
- * connection is closed.
- */
-async function login(
-  mux: Mux,
-  token: string,
-  checksums: HashAlgorithm[],
-  timeoutMs: number,
-): Promise<{ welcome: Welcome; role: Role; user: string }> {
-  const helloId = mux.nextId();
-  const authId = mux.nextId();
-  const welcome = request(
-    mux,
-    helloId,
-    encodeHello({
-      id: helloId,
-      minVersion: MIN_VERSION,
-      maxVersion: MAX_VERSION,
-      agent: CLIENT_AGENT,
-      checksums,
-    }),
-    (f) =>
-      is(f, SERVICES.WELCOME)
-        ? decodeWelcome(f.payload)
-        : Promise.reject(unexpected(f, "greeting")),
-  );
-  const authOk = request(
-    mux,
-    authId,
-    encodeAuth({ id: authId, token }),
-    (f) =>
-      is(f, SERVICES.AUTH_OK)
-        ? decodeAuthOk(f.payload)
-        : Promise.reject(unexpected(f, "authenticating")),
-  );
-  try {
-    const [hello, auth] = await withDeadline(
-      Promise.all([welcome, authOk]),
-      timeoutMs,
-      () => mux.close(),
-    );
-    return { welcome: hello, role: auth.role, user: auth.user };
-  } catch (err) {
-    mux.close();
-    await mux.closed;
-    throw err;
-  }
 }
 
 /**
