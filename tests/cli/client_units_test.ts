@@ -110,21 +110,35 @@ Deno.test("client units: fingerprints and unsafe names", () => {
   }
 });
 
-Deno.test("client units: the progress display throttles, erases and keeps finished lines", () => {
-  let out = "";
-  let t = 0;
+/**
+ * Runs `fn` with `setTimeout`/`clearTimeout` replaced by a manual clock: each timer waits in
+ * the array `fn` gets until the test runs it; the real timers come back afterwards.
+ */
+function withManualTimers(fn: (timers: (() => void)[]) => void): void {
   const timers: (() => void)[] = [];
   const realSetTimeout = globalThis.setTimeout;
   const realClear = globalThis.clearTimeout;
   const realUnref = Deno.unrefTimer;
-  // A fake clock: timers run only when the test says so.
-  globalThis.setTimeout =
-    ((fn: () => void) => (timers.push(fn), timers.length)) as unknown as typeof setTimeout;
+  globalThis.setTimeout = ((
+    callback: () => void,
+  ) => (timers.push(callback), timers.length)) as unknown as typeof setTimeout;
   globalThis.clearTimeout = ((id: number) => {
     if (id) timers[id - 1] = () => {};
   }) as unknown as typeof clearTimeout;
   Deno.unrefTimer = () => {};
   try {
+    fn(timers);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.clearTimeout = realClear;
+    Deno.unrefTimer = realUnref;
+  }
+}
+
+Deno.test("client units: the progress display throttles, erases and keeps finished lines", () => {
+  let out = "";
+  let t = 0;
+  withManualTimers((timers) => {
     const display = createProgressDisplay({
       enabled: true,
       write: (s) => out += s,
@@ -154,29 +168,15 @@ Deno.test("client units: the progress display throttles, erases and keeps finish
     for (const line of visible.split("\n")) {
       assert.ok(line.length < 100, `never wider than the terminal: ${JSON.stringify(line)}`);
     }
-  } finally {
-    globalThis.setTimeout = realSetTimeout;
-    globalThis.clearTimeout = realClear;
-    Deno.unrefTimer = realUnref;
-  }
+  });
 });
 
 Deno.test("client units: a resume's check shows as verifying; a skipped file leaves the totals", () => {
   let out = "";
-  const timers: (() => void)[] = [];
-  const realSetTimeout = globalThis.setTimeout;
-  const realClear = globalThis.clearTimeout;
-  const realUnref = Deno.unrefTimer;
-  globalThis.setTimeout =
-    ((fn: () => void) => (timers.push(fn), timers.length)) as unknown as typeof setTimeout;
-  globalThis.clearTimeout = ((id: number) => {
-    if (id) timers[id - 1] = () => {};
-  }) as unknown as typeof clearTimeout;
-  Deno.unrefTimer = () => {};
-  const flush = () => {
-    for (const fn of timers.splice(0)) fn();
-  };
-  try {
+  withManualTimers((timers) => {
+    const flush = () => {
+      for (const fn of timers.splice(0)) fn();
+    };
     const display = createProgressDisplay({
       enabled: true,
       write: (s) => out += s,
@@ -203,11 +203,7 @@ Deno.test("client units: a resume's check shows as verifying; a skipped file lea
       "the skipped file counts, its bytes leave the total",
     );
     display.close();
-  } finally {
-    globalThis.setTimeout = realSetTimeout;
-    globalThis.clearTimeout = realClear;
-    Deno.unrefTimer = realUnref;
-  }
+  });
 });
 
 Deno.test("client units: the throttle paces to its rate after a short burst", async () => {
