@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Entry, FerryError } from "../../../mod.ts";
+import { type Entry, type FerryClient, FerryError } from "../../../mod.ts";
 import {
   escapeNameBytes,
   listedName,
@@ -22,6 +22,33 @@ import {
 } from "../../_helpers/mod.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
+
+/**
+ * Asserts that get, rm and ls of each listed `name` are refused with BAD_NAME (and a message
+ * matching `message`, when given).
+ */
+async function expectBadNameEverywhere(
+  c: FerryClient,
+  names: string[],
+  message?: RegExp,
+): Promise<void> {
+  for (const name of names) {
+    for (
+      const [what, op] of [
+        ["get", () => c.download(name, new WritableStream())],
+        ["rm", () => c.remove(name)],
+        ["ls", () => c.list(name)],
+      ] as const
+    ) {
+      await assert.rejects(op(), (err) => {
+        assert.ok(err instanceof FerryError, `${what} ${name}: ${err}`);
+        assert.equal(err.code, "BAD_NAME", `${what} ${name}: ${err.message}`);
+        if (message !== undefined) assert.match(err.message, message, `${what} ${name}`);
+        return true;
+      });
+    }
+  }
+}
 
 Deno.test("listed names: valid UTF-8 stays, other bytes are \\xNN, backslashes are doubled", () => {
   assert.equal(escapeNameBytes(new TextEncoder().encode("plain été 👨‍👩‍👧")), "plain été 👨‍👩‍👧");
@@ -103,22 +130,7 @@ async function badNamesOnDisk(kind: StorageKind): Promise<void> {
     } else {
       assert.equal(entries.get(file)?.kind, "other", "the portable storage cannot read them");
     }
-    for (const name of [file, dir, "x\\\\y"]) {
-      for (
-        const [what, op] of [
-          ["get", () => c.download(name, new WritableStream())],
-          ["rm", () => c.remove(name)],
-          ["ls", () => c.list(name)],
-        ] as const
-      ) {
-        await assert.rejects(op(), (err) => {
-          assert.ok(err instanceof FerryError, `${what} ${name}: ${err}`);
-          assert.equal(err.code, "BAD_NAME", `${what} ${name}: ${err.message}`);
-          assert.match(err.message, /not valid UTF-8 on the server/, `${what} ${name}`);
-          return true;
-        });
-      }
-    }
+    await expectBadNameEverywhere(c, [file, dir, "x\\\\y"], /not valid UTF-8 on the server/);
     assert.equal(
       [...Deno.readDirSync(t.root)].length,
       4,
@@ -149,21 +161,7 @@ Deno.test({
         ["file", 9, "dir"],
       );
       assert.equal(unescapeListedName("x\\\\y")?.length, 3, "unescaping gives the key's name back");
-      for (const name of ["x\\\\y", "d\\\\e"]) {
-        for (
-          const [what, op] of [
-            ["get", () => c.download(name, new WritableStream())],
-            ["rm", () => c.remove(name)],
-            ["ls", () => c.list(name)],
-          ] as const
-        ) {
-          await assert.rejects(op(), (err) => {
-            assert.ok(err instanceof FerryError, `${what} ${name}: ${err}`);
-            assert.equal(err.code, "BAD_NAME", `${what} ${name}: ${err.message}`);
-            return true;
-          });
-        }
-      }
+      await expectBadNameEverywhere(c, ["x\\\\y", "d\\\\e"]);
       assert.deepEqual(await t.files.names(), ["d\\e", "ok.txt", "x\\y"], "nothing removed");
     } finally {
       c.close();
