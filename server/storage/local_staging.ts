@@ -32,6 +32,7 @@ import {
   checkReceived,
   checkStageRequest,
   claimFresh,
+  claimKept,
   createKeyedLock,
   createTempRegistry,
   partialName,
@@ -211,7 +212,7 @@ export function createLocalStaging(root: string, shared?: StagingShared): LocalS
         );
       }
       const temp = partialOf(request, target);
-      if (!active.claim(temp)) throw receiving(request);
+      claimKept(active, temp, request);
       const info = await Deno.lstat(temp).catch(() => null);
       if (info === null && request.offset === 0) {
         // Nothing kept and nothing asked to keep: a fresh resumable upload (§4.5a).

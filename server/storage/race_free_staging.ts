@@ -27,6 +27,7 @@ import {
   checkReceived,
   checkStageRequest,
   claimFresh,
+  claimKept,
   createKeyedLock,
   createTempRegistry,
   partialName,
@@ -348,9 +349,11 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
       const target = openTarget(request.path);
       const temp = partialOf(request, target);
       const key = `${target.dirId}/${temp}`;
-      if (!active.claim(key)) {
+      try {
+        claimKept(active, key, request);
+      } catch (err) {
         target.dir.close();
-        throw receiving(request);
+        throw err;
       }
       let file: BeneathFile | null = null;
       try {

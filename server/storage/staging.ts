@@ -186,9 +186,20 @@ export interface StagingShared {
 
 /** Claims the random temporary `key`, which nobody else can hold. */
 export function claimFresh(temps: TempRegistry, key: string): void {
-  if (!temps.claim(key)) {
-    throw new FerryError("BUSY", "too many uploads at once; try again later");
-  }
+  if (!temps.claim(key)) throw tooManyUploads();
+}
+
+/**
+ * Claims the kept temporary `key` of `request`'s upload for a resume: `BUSY` because another
+ * upload is receiving it, or because no more temporaries can be tracked (a full shared table).
+ */
+export function claimKept(temps: TempRegistry, key: string, request: { path: string }): void {
+  if (temps.has(key)) throw receiving(request);
+  if (!temps.claim(key)) throw tooManyUploads();
+}
+
+function tooManyUploads(): FerryError {
+  return new FerryError("BUSY", "too many uploads at once; try again later");
 }
 
 /**
