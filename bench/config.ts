@@ -21,7 +21,8 @@
  * | BENCH_DIR | a new temp dir | where data goes (kept if given) |
  * | BENCH_KEEP=1 | | keep the temp dir |
  * | BENCH_UPDATE_DOC=1 | | replace the table in BENCHMARKS.md between its bench markers |
- * | S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION | | the S3 store of the s3 section |
+ * | BENCH_S3_REPS | 1 | repetitions of the S3 rows (each 1 GiB moves at some 30-100 MB/s through a one-node Ceph) |
+ * | S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION | | the S3 store of the s3 section (else a Ceph cluster of the run's own, see `harness/ceph.ts`) |
  *
  * @module
  */
@@ -88,6 +89,8 @@ export interface BenchConfig {
   updateDoc: boolean;
   /** The S3 store, when S3_ENDPOINT and its keys are set. */
   s3: S3Config | null;
+  /** Repetitions of the S3 rows. */
+  s3Reps: number;
 }
 
 /** Reads the configuration from `env` (the process environment by default). */
@@ -135,6 +138,7 @@ export function readConfig(
     dir: env("BENCH_DIR") || undefined,
     keep: Boolean(env("BENCH_DIR")) || env("BENCH_KEEP") === "1",
     updateDoc: env("BENCH_UPDATE_DOC") === "1",
+    s3Reps: int("BENCH_S3_REPS", 1),
     s3: endpoint && accessKey && secretKey
       ? { endpoint, accessKey, secretKey, region: env("S3_REGION") || "us-east-1" }
       : null,

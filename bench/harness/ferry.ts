@@ -77,30 +77,37 @@ export async function readFeatures(clients: number): Promise<Features> {
 
 /**
  * Starts a server on a free port with the `serve` task's flags, its writes limited to the run's
- * root and certificates.
+ * root and certificates; `env` is added to its environment (the S3 keys).
  */
 export async function startFerry(
   services: Services,
   d: Data,
   extraFlags: string[],
+  env?: Record<string, string>,
 ): Promise<FerryServer> {
   const flags = taskFlags("serve").map((f) =>
     f.startsWith("--allow-write") ? `--allow-write=${d.root},${d.certs}` : f
   );
-  const { service, match } = await services.start("ferry-server", DENO, [
-    "run",
-    ...flags,
-    `${REPO}/server/main.ts`,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--root",
-    d.root,
-    "--certs",
-    d.certs,
-    ...extraFlags,
-  ], /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/); // "ferry-server 0.1.0 listening on …"
+  const { service, match } = await services.start(
+    "ferry-server",
+    DENO,
+    [
+      "run",
+      ...flags,
+      `${REPO}/server/main.ts`,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--root",
+      d.root,
+      "--certs",
+      d.certs,
+      ...extraFlags,
+    ],
+    /ferry-server (?:\S+ )?listening on [^\s]*:(\d+)/,
+    { env },
+  ); // "ferry-server 0.1.0 listening on …"
   return { service, port: Number(match![1]), certs: d.certs };
 }
 

@@ -171,6 +171,14 @@ export interface Service {
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode Services.start}. */
+export interface StartOptions {
+  /** How long to wait for the ready line (default 60 s). */
+  timeoutMs?: number;
+  /** Variables added to {@linkcode childEnv}. */
+  env?: Record<string, string>;
+}
+
 /** The services of one run, so that all of them are stopped at its end. */
 export interface Services {
   /**
@@ -182,7 +190,7 @@ export interface Services {
     cmd: string,
     args: string[],
     ready: RegExp | null,
-    timeoutMs?: number,
+    options?: StartOptions,
   ): Promise<{ service: Service; match: RegExpMatchArray | null }>;
   /** Stops every service still running, the last started first. */
   stopAll(): Promise<void>;
@@ -192,8 +200,9 @@ export interface Services {
 export function createServices(): Services {
   const started: Service[] = [];
   return {
-    async start(name, cmd, args, ready, timeoutMs = 60_000) {
-      const child = spawn(cmd, args, REPO);
+    async start(name, cmd, args, ready, options = {}) {
+      const timeoutMs = options.timeoutMs ?? 60_000;
+      const child = spawn(cmd, args, REPO, options.env);
       const tail: string[] = [];
       let onMatch: (m: RegExpMatchArray) => void = () => {};
       const matched = new Promise<RegExpMatchArray>((resolve) => onMatch = resolve);
