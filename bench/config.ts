@@ -12,9 +12,10 @@
  * | BENCH_WORKERS | auto | the server's `--workers` in the many-clients case (one isolate per core) |
  * | BENCH_LS_ENTRIES | 100000 | entries of the listed directory |
  * | BENCH_DELAY_MS | 25 | one-way delay of the relay |
- * | BENCH_RELAY_REPS | 3 | repetitions through the relay for ferry and the ceiling |
+ * | BENCH_RELAY_REPS | 2 | repetitions through the relay for ferry and the ceiling |
  * | BENCH_RELAY_SSH_REPS | 1 | repetitions through the relay for scp and sftp (about 35 s each per GiB) |
- * | BENCH_RELAY_SSH_FILES | 100 | files scp and sftp put through the relay (3-4 round trips each) |
+ * | BENCH_RELAY_SSH_MIB | 256 | size of the big file scp and sftp move through the relay (their rate is bound by their request window there, the same at any size) |
+ * | BENCH_RELAY_SSH_FILES | 50 | files scp and sftp put through the relay (3-4 round trips each) |
  * | BENCH_STREAMS | 4 | connections of the `--streams N` rows (once the CLI has the flag) |
  * | BENCH_ONLY | all | comma list of sections: big, many, clients, ls, relay, streams, s3 |
  * | BENCH_NO_SSH=1 | | skip scp and sftp |
@@ -75,6 +76,8 @@ export interface BenchConfig {
   relaySshReps: number;
   /** Files scp and sftp put through the relay. */
   relaySshFiles: number;
+  /** Size in MiB of the big file scp and sftp move through the relay (at most `bigMiB`). */
+  relaySshMiB: number;
   /** Connections of the `--streams N` rows. */
   streams: number;
   /** Sections to run. */
@@ -129,9 +132,10 @@ export function readConfig(
     ),
     lsEntries: int("BENCH_LS_ENTRIES", quick ? 10_000 : 100_000),
     delayMs: int("BENCH_DELAY_MS", 25),
-    relayReps: int("BENCH_RELAY_REPS", quick ? 1 : 3),
+    relayReps: int("BENCH_RELAY_REPS", quick ? 1 : 2),
     relaySshReps: int("BENCH_RELAY_SSH_REPS", 1),
-    relaySshFiles: int("BENCH_RELAY_SSH_FILES", quick ? 20 : 100),
+    relaySshFiles: int("BENCH_RELAY_SSH_FILES", quick ? 20 : 50),
+    relaySshMiB: Math.min(int("BENCH_RELAY_SSH_MIB", 256), int("BENCH_BIG_MIB", quick ? 64 : 1024)),
     streams: int("BENCH_STREAMS", 4),
     sections: sections as Section[],
     ssh: env("BENCH_NO_SSH") !== "1",

@@ -27,6 +27,7 @@ export async function relay(b: Bench): Promise<void> {
     ports,
     reps: b.config.relayReps,
     sshReps: b.config.relaySshReps,
+    sshFile: { path: b.data.relaySshBig, bytes: b.data.relaySshBytes },
   });
 
   const n = b.config.files;

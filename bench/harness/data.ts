@@ -25,6 +25,10 @@ export interface Data {
   big: string;
   /** Its size in bytes. */
   bigBytes: number;
+  /** What scp and sftp move through the relay: the big file, or a smaller one beside it. */
+  relaySshBig: string;
+  /** Its size in bytes. */
+  relaySshBytes: number;
   /** Local directory of the small files that are uploaded. */
   manyDir: string;
   /** Their names, sorted. */
@@ -51,6 +55,10 @@ export async function prepareData(config: BenchConfig, base: string, log: Log): 
     out: `${base}/out`,
     big: `${root}/big.bin`,
     bigBytes: config.bigMiB * MiB,
+    relaySshBig: config.relaySshMiB < config.bigMiB
+      ? `${root}/big-relay-ssh.bin`
+      : `${root}/big.bin`,
+    relaySshBytes: Math.min(config.relaySshMiB, config.bigMiB) * MiB,
     manyDir: `${local}/many`,
     manyNames: [],
     remoteMany: "many",
@@ -65,6 +73,9 @@ export async function prepareData(config: BenchConfig, base: string, log: Log): 
   }
   log(`preparing data in ${base}`);
   await makeFile(d.big, d.bigBytes, randomBytes(16 * MiB));
+  if (d.relaySshBig !== d.big && config.sections.includes("relay")) {
+    await makeFile(d.relaySshBig, d.relaySshBytes, randomBytes(16 * MiB));
+  }
   for (let i = 0; i < config.clients; i++) {
     const name = `clients/c${String(i).padStart(3, "0")}.bin`;
     await makeFile(`${root}/${name}`, config.clientMiB * MiB, randomBytes(MiB));
