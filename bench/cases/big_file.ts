@@ -101,7 +101,7 @@ export async function bigFile(b: Bench, route: Route): Promise<void> {
     for (const c of Object.values(cases)) {
       c.notes.push(
         `scp and sftp move ${sizeLabel(sshFile.bytes / 1024 / 1024)} (their rate through the ` +
-          `relay is bound by their request window, the same at any size)`,
+          `relay is bound by their request window; their start-up, some 0.5 s, counts as for every tool)`,
       );
     }
   }
