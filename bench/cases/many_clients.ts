@@ -13,6 +13,7 @@ import type { FerryServer } from "../harness/ferry.ts";
 import { ferryOps } from "../harness/ferry.ts";
 import { MiB } from "../harness/files.ts";
 import { errorMessage } from "../harness/process.ts";
+import { threadCpuSeconds } from "../harness/procfs.ts";
 import { withCpu, withPeak } from "../harness/sampling.ts";
 import { fmt, maxOf, medianOf } from "../report.ts";
 import { addFigure } from "../results.ts";
@@ -64,7 +65,15 @@ export async function manyClients(
     });
   for (let rep = 0; rep < b.config.reps; rep++) {
     await measure(b, c, "ferry", async () => {
+      const threads0 = await threadCpuSeconds(b.procfs, pid);
       const [[r, cpu], peak] = await withPeak(b.procfs, pid, () => getMany(false));
+      const threads1 = await threadCpuSeconds(b.procfs, pid);
+      // Each isolate of `--workers` runs on a thread of its own (Deno names them worker-N).
+      for (const [name, seconds] of threads1) {
+        if (/^worker-\d+$/.test(name)) {
+          addFigure(c, `isolateCpuSeconds:${name}`, seconds - (threads0.get(name) ?? 0));
+        }
+      }
       if (r.result.bytes !== bytes) throw new Error(`got ${r.result.bytes} bytes of ${bytes}`);
       addFigure(c, "serverPeakRssMiB", peak / MiB);
       if (cpu !== null) {
@@ -104,6 +113,16 @@ export async function manyClients(
       `server CPU ${cores.toFixed(2)} cores (${seconds.toFixed(1)} CPU-s)` +
         (singleCores !== null ? `, single stream ${singleCores.toFixed(2)} cores` : ""),
     );
+  }
+  const isolates = Object.entries(c.figures)
+    .filter(([name]) => name.startsWith("isolateCpuSeconds:"))
+    .map(([name, v]) => `${name.slice("isolateCpuSeconds:".length)} ${medianOf(v)!.toFixed(1)}`);
+  if (isolates.length > 0) {
+    c.notes.push(`CPU-s of the serving isolates (one thread each): ${isolates.join(", ")}`);
+  }
+  const clientSeconds = medianOf(c.figures.clientCpuSeconds);
+  if (clientSeconds !== null) {
+    c.notes.push(`the client processes' CPU ${clientSeconds.toFixed(1)} CPU-s (same cores)`);
   }
   if (serverFlags.length > 0) c.notes.push(`server started with ${serverFlags.join(" ")}`);
   c.notes.push(`clients spread over ${procs} processes`);

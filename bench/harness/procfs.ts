@@ -19,7 +19,8 @@ const MISSING = "\x1d";
 
 /**
  * The helper: `R PATH` answers the file's lines, or MISSING; `W VALUE PATH` writes VALUE to the
- * file through the shell (an awk redirection that fails would end awk) and answers its status.
+ * file through the shell (an awk redirection that fails would end awk) and answers its status;
+ * `T PID` answers the stat line of every thread of PID (/proc/PID/task/TID/stat).
  */
 const PROGRAM = `
 {
@@ -31,6 +32,10 @@ const PROGRAM = `
     close(path)
   } else if (op == "W") {
     print system("printf %s " $2 " > " $3 " 2>/dev/null")
+  } else if (op == "T") {
+    cmd = "cat /proc/" $2 "/task/*/stat 2>/dev/null"
+    while ((cmd | getline line) > 0) print line
+    close(cmd)
   }
   print "\\036"
   fflush()
@@ -42,6 +47,8 @@ export interface Procfs {
   read(path: string): Promise<string | null>;
   /** Writes `value` to the file; false when that was refused. */
   write(path: string, value: string): Promise<boolean>;
+  /** The /proc/PID/task/TID/stat lines of every thread of `pid` (none when it is gone). */
+  threads(pid: number): Promise<string[]>;
   /** Ends the helper process. */
   close(): Promise<void>;
 }
@@ -95,6 +102,10 @@ export async function createProcfs(): Promise<Procfs> {
       const out = await ask(`W ${value} ${path}`);
       return out[0] === "0";
     },
+    threads(pid) {
+      if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`not a process id: ${pid}`);
+      return ask(`T ${pid}`);
+    },
     async close() {
       await writer.close().catch(() => {});
       await Promise.race([child.status, new Promise((r) => setTimeout(r, 2000))]);
@@ -131,6 +142,26 @@ export async function cpuTimes(procfs: Procfs, pid: number): Promise<CpuTimes | 
   // cutime 13, cstime 14.
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
   return { self: (f[11] + f[12]) / TICKS, children: (f[13] + f[14]) / TICKS };
+}
+
+/**
+ * CPU seconds (user + system) of each thread name of `pid` (/proc/PID/task/TID/comm, e.g. Deno's
+ * `worker-1` for a Worker's isolate, `deno` for the main one), threads of one name added up.
+ */
+export async function threadCpuSeconds(
+  procfs: Procfs,
+  pid: number,
+): Promise<Map<string, number>> {
+  const byName = new Map<string, number>();
+  for (const stat of await procfs.threads(pid)) {
+    const open = stat.indexOf("(");
+    const close = stat.lastIndexOf(")");
+    if (open < 0 || close < open) continue;
+    const f = stat.slice(close + 2).split(" ").map(Number);
+    const name = stat.slice(open + 1, close);
+    byName.set(name, (byName.get(name) ?? 0) + (f[11] + f[12]) / TICKS);
+  }
+  return byName;
 }
 
 /**
