@@ -12,10 +12,10 @@ import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
 import {
   formatLong,
-  formatNames,
   formatRate,
   formatSize,
   formatTime,
+  nameLines,
   printable,
   toJson,
 } from "./format.ts";
@@ -40,6 +40,8 @@ export interface Context {
   interactive: boolean;
   /** Writes one line of data to standard output. */
   print(text: string): void;
+  /** Writes lines of data to standard output, in large writes (a long listing). */
+  printLines(lines: Iterable<string>): void;
   /** Writes a notice to standard error (not with `quiet`). */
   notice(text: string): void;
   /**
@@ -215,6 +217,8 @@ function byName(a: Entry, b: Entry): number {
 }
 
 async function ls(ctx: Context, client: FerryClient, path: string, flags: CommandFlags) {
+  // Names and kinds are all that plain `ls` prints: the server need not stat each entry.
+  const namesOnly = !flags.long && !ctx.json;
   let entries: Entry[];
   let glob;
   try {
@@ -224,20 +228,18 @@ async function ls(ctx: Context, client: FerryClient, path: string, flags: Comman
   }
   if (glob !== null) {
     const match = globMatcher(glob.pattern);
-    entries = (await client.list(glob.dir)).filter((e) => match(e.name));
+    entries = (await client.list(glob.dir, { namesOnly })).filter((e) => match(e.name));
     if (entries.length === 0) {
       throw new FerryError("NOT_FOUND", `no remote file matches ${printable(path)}`);
     }
   } else {
-    entries = await client.list(unquote(path));
+    entries = await client.list(unquote(path), { namesOnly });
   }
   entries.sort(byName);
   if (ctx.json) ctx.print(toJson(entries));
-  else if (entries.length > 0) {
-    ctx.print(
-      flags.long ? formatLong(entries, flags["human-readable"] ?? false) : formatNames(entries),
-    );
-  }
+  else if (flags.long) {
+    if (entries.length > 0) ctx.print(formatLong(entries, flags["human-readable"] ?? false));
+  } else ctx.printLines(nameLines(entries));
 }
 
 async function stat(ctx: Context, client: FerryClient, path: string) {

@@ -35,7 +35,7 @@ export function createClient(
     serverAgent,
     trust,
     checksum: transfers.checksum ?? "sha256",
-    list: (path, options) => list(mux, path, options),
+    list: (path, options) => list(mux, path, options, transfers.listNames ?? false),
     download: (remote, destination, options) =>
       download(mux, remote, destination, options, transfers, dial),
     upload: (source, remote, options) => upload(mux, source, remote, options, transfers),

@@ -11,6 +11,7 @@ import {
   decodeStatResult,
   encodeHashRequest,
   encodeIdOnly,
+  encodeList,
   encodeMkdir,
   encodePathRequest,
   encodeRename,
@@ -21,22 +22,28 @@ import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { HashAlgorithm } from "../common/hash_file.ts";
 import type { Mux } from "./mux.ts";
+import type { ListOptions } from "./types.ts";
 import { is, request, unexpected, withAbort } from "./requests.ts";
 import { wirePath } from "./wire_values.ts";
 
-/** Lists a remote directory (default: the root), or describes one remote file. */
+/**
+ * Lists a remote directory (default: the root), or describes one remote file. `namesOnly` is
+ * sent only to a server that announced `LIST_NAMES` (`listNames`), as PROTOCOL.md §8 asks.
+ */
 export async function list(
   mux: Mux,
   path = ".",
-  options: { signal?: AbortSignal } = {},
+  options: ListOptions = {},
+  listNames = false,
 ): Promise<Entry[]> {
   const id = mux.nextId();
   const entries: Entry[] = [];
   const wire = wirePath(path);
-  const done = request(mux, id, encodePathRequest(SERVICES.LIST, { id, path: wire }), (f) => {
+  const namesOnly = options.namesOnly === true && listNames ? true : undefined;
+  const done = request(mux, id, encodeList({ id, path: wire, namesOnly }), (f) => {
     if (!is(f, SERVICES.LIST_ENTRIES)) throw unexpected(f, "listing");
     const batch = decodeListEntries(f.payload);
-    entries.push(...batch.entries);
+    for (const entry of batch.entries) entries.push(entry);
     return batch.last ? entries : undefined;
   });
   return await withAbort(mux, done, id, options.signal);
