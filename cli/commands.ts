@@ -10,16 +10,9 @@ import { basename } from "node:path";
 import { type ErrorCode, FerryError, messageOf } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
-import {
-  formatLong,
-  formatRate,
-  formatSize,
-  formatTime,
-  nameLines,
-  printable,
-  toJson,
-} from "./format.ts";
+import { formatLong, formatRate, formatSize, formatTime, printable, toJson } from "./format.ts";
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
+import { NameList } from "./name_list.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { confirm, stderr } from "./prompt.ts";
 import { outputStream } from "./std_streams.ts";
@@ -217,29 +210,31 @@ function byName(a: Entry, b: Entry): number {
 }
 
 async function ls(ctx: Context, client: FerryClient, path: string, flags: CommandFlags) {
-  // Names and kinds are all that plain `ls` prints: the server need not stat each entry.
-  const namesOnly = !flags.long && !ctx.json;
-  let entries: Entry[];
   let glob;
   try {
     glob = splitGlob(path);
   } catch (err) {
     throw usage(`${printable(path)}: ${messageOf(err)}`);
   }
-  if (glob !== null) {
-    const match = globMatcher(glob.pattern);
-    entries = (await client.list(glob.dir, { namesOnly })).filter((e) => match(e.name));
-    if (entries.length === 0) {
-      throw new FerryError("NOT_FOUND", `no remote file matches ${printable(path)}`);
-    }
-  } else {
-    entries = await client.list(unquote(path), { namesOnly });
+  const match = glob === null ? () => true : globMatcher(glob.pattern);
+  const dir = glob === null ? unquote(path) : glob.dir;
+  const noMatch = () => new FerryError("NOT_FOUND", `no remote file matches ${printable(path)}`);
+  if (!flags.long && !ctx.json) {
+    // Names and kinds are all that plain `ls` prints: the server need not stat each entry, and
+    // only the names are kept here until they are sorted and printed.
+    const names = new NameList();
+    await client.listEach(dir, (batch) => names.add(batch, match), { namesOnly: true });
+    if (glob !== null && names.length === 0) throw noMatch();
+    ctx.printLines(names.lines());
+    return;
   }
+  const entries = (await client.list(dir)).filter((e) => match(e.name));
+  if (glob !== null && entries.length === 0) throw noMatch();
   entries.sort(byName);
   if (ctx.json) ctx.print(toJson(entries));
-  else if (flags.long) {
-    if (entries.length > 0) ctx.print(formatLong(entries, flags["human-readable"] ?? false));
-  } else ctx.printLines(nameLines(entries));
+  else if (entries.length > 0) {
+    ctx.print(formatLong(entries, flags["human-readable"] ?? false));
+  }
 }
 
 async function stat(ctx: Context, client: FerryClient, path: string) {

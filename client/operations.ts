@@ -36,15 +36,41 @@ export async function list(
   options: ListOptions = {},
   listNames = false,
 ): Promise<Entry[]> {
-  const id = mux.nextId();
   const entries: Entry[] = [];
+  await listEach(
+    mux,
+    path,
+    (batch) => {
+      for (const entry of batch) entries.push(entry);
+    },
+    options,
+    listNames,
+  );
+  return entries;
+}
+
+/**
+ * Lists like {@linkcode list}, but hands each batch of entries to `visit` as it arrives
+ * (one LIST_ENTRIES frame, a few thousand entries at most) instead of collecting them, and
+ * resolves to the number of entries.
+ */
+export async function listEach(
+  mux: Mux,
+  path: string,
+  visit: (entries: Entry[]) => void,
+  options: ListOptions = {},
+  listNames = false,
+): Promise<number> {
+  const id = mux.nextId();
+  let count = 0;
   const wire = wirePath(path);
   const namesOnly = options.namesOnly === true && listNames ? true : undefined;
   const done = request(mux, id, encodeList({ id, path: wire, namesOnly }), (f) => {
     if (!is(f, SERVICES.LIST_ENTRIES)) throw unexpected(f, "listing");
     const batch = decodeListEntries(f.payload);
-    for (const entry of batch.entries) entries.push(entry);
-    return batch.last ? entries : undefined;
+    count += batch.entries.length;
+    visit(batch.entries);
+    return batch.last ? count : undefined;
   });
   return await withAbort(mux, done, id, options.signal);
 }

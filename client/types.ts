@@ -174,6 +174,17 @@ export interface FerryClient {
   /** Lists a remote directory (default: the root), or describes one remote file. */
   list(path?: string, options?: ListOptions): Promise<Entry[]>;
   /**
+   * Lists like {@linkcode FerryClient.list}, but hands the entries to `visit` batch by batch as
+   * they arrive (a few thousand at most each) instead of collecting them; resolves to their
+   * number. A caller that keeps only what it needs of each entry lists any directory in
+   * bounded memory.
+   */
+  listEach(
+    path: string,
+    visit: (entries: Entry[]) => void,
+    options?: ListOptions,
+  ): Promise<number>;
+  /**
    * Downloads a remote file to a local path (written to a temporary file, verified, then
    * renamed into place; an existing directory receives the file under its remote name) or to a
    * writable stream (aborted when verification fails).
