@@ -20,6 +20,7 @@ import { cleanTemporaryFiles, measureTree } from "./local_walk.ts";
 import { makeEntry, wireMtime } from "./entries.ts";
 import { listedName, lossyListedName } from "./listed_names.ts";
 import type { FileReader, Storage } from "./storage.ts";
+import { nextTurn } from "./next_turn.ts";
 
 /**
  * Entries stat'ed in one synchronous slice. One async lstat per entry costs a thread hand-off
@@ -267,7 +268,7 @@ async function* directoryEntries(
     }
     names = [];
     yield* entries;
-    await new Promise((resolve) => setTimeout(resolve, 0)); // let other connections run
+    await nextTurn(); // let other connections run
   };
   try {
     for await (const dirEntry of Deno.readDir(absolute)) {
@@ -277,7 +278,7 @@ async function* directoryEntries(
         named.push(makeEntry(listedName(dirEntry.name), kindOf(dirEntry), 0, null));
         if (named.length >= STAT_BATCH) {
           yield* named.splice(0);
-          await new Promise((resolve) => setTimeout(resolve, 0)); // let other connections run
+          await nextTurn(); // let other connections run
         }
         continue;
       }

@@ -35,6 +35,7 @@ import { createRaceFreeStaging } from "./race_free_staging.ts";
 import type { StagingShared } from "./staging.ts";
 import { cleanTemporaryFiles, measureTree } from "./race_free_walk.ts";
 import type { FileReader, Storage } from "./storage.ts";
+import { nextTurn } from "./next_turn.ts";
 
 /** Entries stat'ed between two turns of the event loop while listing. */
 const LIST_BATCH = 512;
@@ -321,7 +322,7 @@ async function* directoryEntries(
         if (batch.length >= LIST_BATCH) {
           yield* batch;
           batch = [];
-          await new Promise((resolve) => setTimeout(resolve, 0)); // let other connections run
+          await nextTurn(); // let other connections run
           signal.throwIfAborted();
         }
       }
