@@ -49,7 +49,7 @@ export interface Listing {
 }
 
 /** Options for {@linkcode Storage.list}. */
-export interface ListOptions {
+export interface ListingOptions {
   /** Only names and kinds are needed (default false: sizes and times too). */
   namesOnly?: boolean;
 }
@@ -187,7 +187,7 @@ export interface Storage {
    * any entry size 0 and an unknown time instead of looking them up (a directory's entries
    * then cost no stat each); the path's own entry is always complete.
    */
-  list(path: string, signal: AbortSignal, options?: ListOptions): Promise<Listing>;
+  list(path: string, signal: AbortSignal, options?: ListingOptions): Promise<Listing>;
   /**
    * Opens a regular file for reading from `offset` on. `signal` aborts the opening and, for
    * back ends whose reads are requests, the reads in flight (a reader's caller still checks
