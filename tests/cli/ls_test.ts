@@ -101,6 +101,17 @@ Deno.test("cli ls: a directory larger than one frame, sorted, directories marked
     expected.filter((l) => l.startsWith("01")).map((l) => `${l}\n`).join(""),
   );
   assertFails(await s.run(["ls", "big/*.zip"]), 6, "NOT_FOUND", "no match");
+  // -U: the server's order, batch by batch as it arrives; the same lines.
+  const unsorted = await s.run(["ls", "-U", "big"]);
+  assertOk(unsorted, "ls -U");
+  assert.deepEqual(unsorted.stdout.split("\n").slice(0, -1).sort(), expected);
+  const someUnsorted = await s.run(["ls", "--unsorted", "big/01*"]);
+  assertOk(someUnsorted, "ls -U with a wildcard");
+  assert.deepEqual(
+    someUnsorted.stdout.split("\n").slice(0, -1).sort(),
+    expected.filter((l) => l.startsWith("01")),
+  );
+  assertFails(await s.run(["ls", "-U", "big/*.zip"]), 6, "NOT_FOUND", "no match, unsorted");
   // The long listing still has sizes (it does not ask for names only).
   const long = await s.run(["ls", "-l", "big/0001*"]);
   assertOk(long, "ls -l");
