@@ -45,6 +45,7 @@ export type {
   DownloadOptions,
   FerryClient,
   HashAlgorithm,
+  ListOptions,
   Progress,
   ServerTrust,
   TransferOptions,

@@ -12,14 +12,15 @@ import type { Entry } from "../protocol/messages/mod.ts";
 import type { FerryClient } from "../client/types.ts";
 import {
   formatLong,
-  formatNames,
   formatRate,
   formatSize,
   formatTime,
+  nameLines,
   printable,
   toJson,
 } from "./format.ts";
 import { globMatcher, splitGlob, unquote } from "./glob.ts";
+import { NameList } from "./name_list.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { confirm, stderr } from "./prompt.ts";
 import { outputStream } from "./std_streams.ts";
@@ -40,6 +41,8 @@ export interface Context {
   interactive: boolean;
   /** Writes one line of data to standard output. */
   print(text: string): void;
+  /** Writes lines of data to standard output, in large writes (a long listing). */
+  printLines(lines: Iterable<string>): void;
   /** Writes a notice to standard error (not with `quiet`). */
   notice(text: string): void;
   /**
@@ -67,6 +70,8 @@ export interface CommandFlags {
   long?: boolean;
   /** `-h` after `ls` (`ls -lh`): sizes as 1.5 KiB. */
   "human-readable"?: boolean;
+  /** `-U`: ls prints entries in the server's order, as they arrive, unsorted. */
+  unsorted?: boolean;
   /** `-u`: get/put skip files the destination already has unchanged (size and time). */
   update?: boolean;
   /** `-c`: with `--update` (or alone), compare checksums instead of the time. */
@@ -106,6 +111,7 @@ export const COMMAND_OPTIONS = {
   yes: { type: "boolean", short: "y" },
   long: { type: "boolean", short: "l" },
   "human-readable": { type: "boolean" },
+  unsorted: { type: "boolean", short: "U" },
   update: { type: "boolean", short: "u" },
   checksum: { type: "boolean", short: "c" },
   streams: { type: "string" },
@@ -144,9 +150,9 @@ export const COMMANDS: Record<string, CommandSpec> = {
   ls: {
     min: 0,
     max: 1,
-    usage: "ls [-l] [-h] [--json] [PATH]",
+    usage: "ls [-l] [-h] [-U] [--json] [PATH]",
     summary: "list a remote directory",
-    options: ["-l", "--long", "-h", "--human-readable"],
+    options: ["-l", "--long", "-h", "--human-readable", "-U", "--unsorted"],
   },
   get: {
     min: 1,
@@ -215,28 +221,42 @@ function byName(a: Entry, b: Entry): number {
 }
 
 async function ls(ctx: Context, client: FerryClient, path: string, flags: CommandFlags) {
-  let entries: Entry[];
   let glob;
   try {
     glob = splitGlob(path);
   } catch (err) {
     throw usage(`${printable(path)}: ${messageOf(err)}`);
   }
-  if (glob !== null) {
-    const match = globMatcher(glob.pattern);
-    entries = (await client.list(glob.dir)).filter((e) => match(e.name));
-    if (entries.length === 0) {
-      throw new FerryError("NOT_FOUND", `no remote file matches ${printable(path)}`);
-    }
-  } else {
-    entries = await client.list(unquote(path));
+  const match = glob === null ? () => true : globMatcher(glob.pattern);
+  const dir = glob === null ? unquote(path) : glob.dir;
+  const noMatch = () => new FerryError("NOT_FOUND", `no remote file matches ${printable(path)}`);
+  if (!flags.long && !ctx.json && flags.unsorted) {
+    // In the order the server reads the directory, each batch printed as it arrives: nothing
+    // is kept, however large the directory.
+    let matched = 0;
+    await client.listEach(dir, (batch) => {
+      const kept = batch.filter((e) => match(e.name));
+      matched += kept.length;
+      ctx.printLines(nameLines(kept));
+    }, { namesOnly: true });
+    if (glob !== null && matched === 0) throw noMatch();
+    return;
   }
-  entries.sort(byName);
+  if (!flags.long && !ctx.json) {
+    // Names and kinds are all that plain `ls` prints: the server need not stat each entry, and
+    // only the names are kept here until they are sorted and printed.
+    const names = new NameList();
+    await client.listEach(dir, (batch) => names.add(batch, match), { namesOnly: true });
+    if (glob !== null && names.length === 0) throw noMatch();
+    ctx.printLines(names.lines());
+    return;
+  }
+  const entries = (await client.list(dir)).filter((e) => match(e.name));
+  if (glob !== null && entries.length === 0) throw noMatch();
+  if (!flags.unsorted) entries.sort(byName);
   if (ctx.json) ctx.print(toJson(entries));
   else if (entries.length > 0) {
-    ctx.print(
-      flags.long ? formatLong(entries, flags["human-readable"] ?? false) : formatNames(entries),
-    );
+    ctx.print(formatLong(entries, flags["human-readable"] ?? false));
   }
 }
 

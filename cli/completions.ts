@@ -33,6 +33,7 @@ export const OPTION_HELP: Readonly<Record<string, string>> = {
   yes: "do not ask",
   long: "kind, size and modification time",
   "human-readable": "sizes as 1.5 KiB",
+  unsorted: "in the server's order, as it arrives",
   update: "skip files the destination has unchanged",
   checksum: "compare checksums, not times",
   streams: "connections per large file of a get",

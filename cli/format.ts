@@ -77,7 +77,12 @@ export function toJson(value: unknown): string {
 
 /** Names, one per line, directories with a trailing `/`. */
 export function formatNames(entries: Entry[]): string {
-  return entries.map((e) => `${printable(e.name)}${e.kind === "dir" ? "/" : ""}`).join("\n");
+  return [...nameLines(entries)].join("\n");
+}
+
+/** The lines of {@linkcode formatNames}, one at a time. */
+export function* nameLines(entries: Iterable<Entry>): Generator<string> {
+  for (const e of entries) yield e.kind === "dir" ? `${printable(e.name)}/` : printable(e.name);
 }
 
 /** The long listing: kind, size (as `1.5 KiB` when `human`), modification time, name. */

@@ -22,6 +22,7 @@ import { parseHostOption, type ServerRef, splitServers } from "./address.ts";
 import { completionScript } from "./completions.ts";
 import { parseBatchLine } from "./batch.ts";
 import { printable } from "./format.ts";
+import { writeLines } from "./line_output.ts";
 import { closeAllDisplays, createProgressDisplay, NO_PROGRESS } from "./progress.ts";
 import { stderr, stdinLines } from "./prompt.ts";
 import { createReconnector, type Reconnector } from "./reconnect.ts";
@@ -42,6 +43,7 @@ function context(
     quiet,
     interactive,
     print: (text) => console.log(text),
+    printLines: (lines) => writeLines(lines),
     notice: (text) => {
       if (!quiet) stderr(text);
     },

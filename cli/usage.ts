@@ -48,6 +48,8 @@ Command options:
   -l, --long       ls: kind, size and modification time too
   -h, --human-readable
                    ls (after ls, as in ls -lh): sizes as 1.5 MiB; elsewhere -h is --help
+  -U, --unsorted   ls: in the server's order, unsorted; a plain ls then prints each batch as
+                   it arrives and keeps nothing (any size of directory in constant memory)
   --json           print one JSON document (ls, stat, get, put)
   -q, --quiet      no progress bars, summaries or notices
 

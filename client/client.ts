@@ -11,7 +11,7 @@ import type { Mux } from "./mux.ts";
 import type { FerryClient, ServerTrust } from "./types.ts";
 import { download } from "./download.ts";
 import { upload } from "./upload.ts";
-import { hashRemote, list, mkdir, remove, rename, shutdown, stat } from "./operations.ts";
+import { hashRemote, list, listEach, mkdir, remove, rename, shutdown, stat } from "./operations.ts";
 import type { TransferSettings } from "./transfer_settings.ts";
 import type { DialOptions } from "./connect.ts";
 
@@ -35,7 +35,9 @@ export function createClient(
     serverAgent,
     trust,
     checksum: transfers.checksum ?? "sha256",
-    list: (path, options) => list(mux, path, options),
+    list: (path, options) => list(mux, path, options, transfers.listNames ?? false),
+    listEach: (path, visit, options) =>
+      listEach(mux, path, visit, options, transfers.listNames ?? false),
     download: (remote, destination, options) =>
       download(mux, remote, destination, options, transfers, dial),
     upload: (source, remote, options) => upload(mux, source, remote, options, transfers),

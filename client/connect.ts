@@ -132,7 +132,9 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
   }
   const throttle = options.limitRate === undefined ? undefined : createThrottle(options.limitRate);
   const stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
-  const ranges = ((welcome.session?.features ?? 0) & FEATURES.RANGES) !== 0;
+  const features = welcome.session?.features ?? 0;
+  const ranges = (features & FEATURES.RANGES) !== 0;
+  const listNames = (features & FEATURES.LIST_NAMES) !== 0;
   const { onUnknownCertificate: _, ...rest } = options;
   const dial: DialOptions = {
     ...rest,
@@ -145,7 +147,14 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
     role,
     user,
     trust,
-    transfers: { throttle, stallMs, checksum, ranges, directories: createDirectorySync() },
+    transfers: {
+      throttle,
+      stallMs,
+      checksum,
+      ranges,
+      listNames,
+      directories: createDirectorySync(),
+    },
     dial,
   };
 }

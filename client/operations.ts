@@ -11,6 +11,7 @@ import {
   decodeStatResult,
   encodeHashRequest,
   encodeIdOnly,
+  encodeList,
   encodeMkdir,
   encodePathRequest,
   encodeRename,
@@ -21,23 +22,55 @@ import { UNKNOWN_SIZE } from "../protocol/bytes.ts";
 import { FerryError } from "../protocol/errors.ts";
 import type { HashAlgorithm } from "../common/hash_file.ts";
 import type { Mux } from "./mux.ts";
+import type { ListOptions } from "./types.ts";
 import { is, request, unexpected, withAbort } from "./requests.ts";
 import { wirePath } from "./wire_values.ts";
 
-/** Lists a remote directory (default: the root), or describes one remote file. */
+/**
+ * Lists a remote directory (default: the root), or describes one remote file. `namesOnly` is
+ * sent only to a server that announced `LIST_NAMES` (`listNames`), as PROTOCOL.md §8 asks.
+ */
 export async function list(
   mux: Mux,
   path = ".",
-  options: { signal?: AbortSignal } = {},
+  options: ListOptions = {},
+  listNames = false,
 ): Promise<Entry[]> {
-  const id = mux.nextId();
   const entries: Entry[] = [];
+  await listEach(
+    mux,
+    path,
+    (batch) => {
+      for (const entry of batch) entries.push(entry);
+    },
+    options,
+    listNames,
+  );
+  return entries;
+}
+
+/**
+ * Lists like {@linkcode list}, but hands each batch of entries to `visit` as it arrives
+ * (one LIST_ENTRIES frame, a few thousand entries at most) instead of collecting them, and
+ * resolves to the number of entries.
+ */
+export async function listEach(
+  mux: Mux,
+  path: string,
+  visit: (entries: Entry[]) => void,
+  options: ListOptions = {},
+  listNames = false,
+): Promise<number> {
+  const id = mux.nextId();
+  let count = 0;
   const wire = wirePath(path);
-  const done = request(mux, id, encodePathRequest(SERVICES.LIST, { id, path: wire }), (f) => {
+  const namesOnly = options.namesOnly === true && listNames ? true : undefined;
+  const done = request(mux, id, encodeList({ id, path: wire, namesOnly }), (f) => {
     if (!is(f, SERVICES.LIST_ENTRIES)) throw unexpected(f, "listing");
     const batch = decodeListEntries(f.payload);
-    entries.push(...batch.entries);
-    return batch.last ? entries : undefined;
+    count += batch.entries.length;
+    visit(batch.entries);
+    return batch.last ? count : undefined;
   });
   return await withAbort(mux, done, id, options.signal);
 }

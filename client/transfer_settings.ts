@@ -25,6 +25,8 @@ export interface TransferSettings {
   checksum?: HashAlgorithm;
   /** Whether the server honours DOWNLOAD's `length` (WELCOME's `RANGES` feature). */
   ranges?: boolean;
+  /** Whether the server honours LIST's names-only option (WELCOME's `LIST_NAMES` feature). */
+  listNames?: boolean;
   /**
    * The directory fsyncs of downloads, shared so that files committed into one directory at
    * about the same time share them (group commit); each download has its own when unset.

@@ -147,6 +147,18 @@ export interface TransferResult {
   resumed: number;
 }
 
+/** Options of {@linkcode FerryClient.list}. */
+export interface ListOptions {
+  /** Stops the listing; the call then rejects with `CANCELLED`. */
+  signal?: AbortSignal;
+  /**
+   * Only names and kinds are needed: a server that can (WELCOME's `LIST_NAMES`) then skips
+   * each entry's size and time, which makes large directories much cheaper to list. Entries
+   * may come with size 0 and `mtime` null; with other servers they come complete.
+   */
+  namesOnly?: boolean;
+}
+
 /** A connected, authenticated client. Operations may run concurrently. */
 export interface FerryClient {
   /** The user the token belongs to. */
@@ -160,7 +172,18 @@ export interface FerryClient {
   /** The checksum algorithm of this connection's transfers, as the server chose it. */
   readonly checksum: HashAlgorithm;
   /** Lists a remote directory (default: the root), or describes one remote file. */
-  list(path?: string, options?: { signal?: AbortSignal }): Promise<Entry[]>;
+  list(path?: string, options?: ListOptions): Promise<Entry[]>;
+  /**
+   * Lists like {@linkcode FerryClient.list}, but hands the entries to `visit` batch by batch as
+   * they arrive (a few thousand at most each) instead of collecting them; resolves to their
+   * number. A caller that keeps only what it needs of each entry lists any directory in
+   * bounded memory.
+   */
+  listEach(
+    path: string,
+    visit: (entries: Entry[]) => void,
+    options?: ListOptions,
+  ): Promise<number>;
   /**
    * Downloads a remote file to a local path (written to a temporary file, verified, then
    * renamed into place; an existing directory receives the file under its remote name) or to a

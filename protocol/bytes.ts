@@ -83,13 +83,16 @@ export function readU32(c: ByteCursor, field: string): number {
  */
 export function readU64(c: ByteCursor, field: string): number {
   need(c, 8, field);
-  const v = c.view.getBigUint64(c.offset, false);
+  // Two u32 halves, not a BigInt: this runs twice for every listed entry.
+  const high = c.view.getUint32(c.offset, false);
+  const low = c.view.getUint32(c.offset + 4, false);
   c.offset += 8;
-  if (v === 0xffff_ffff_ffff_ffffn) return UNKNOWN_SIZE;
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (high === 0xffff_ffff && low === 0xffff_ffff) return UNKNOWN_SIZE;
+  if (high > 0x1f_ffff) {
+    const v = (BigInt(high) << 32n) | BigInt(low);
     throw new FerryError("BAD_ARGUMENT", `${field} ${v} exceeds 2^53-1`);
   }
-  return Number(v);
+  return high * 0x1_0000_0000 + low;
 }
 
 /** Reads `n` raw bytes (a view, not a copy). */
@@ -164,8 +167,15 @@ export function putU32(b: ByteBuilder, v: number): void {
  * @throws {RangeError} for a value outside 0..2^53-1 (other than `UNKNOWN_SIZE`).
  */
 export function putU64(b: ByteBuilder, v: number): void {
-  if (v !== UNKNOWN_SIZE) assertRange(v, Number.MAX_SAFE_INTEGER, 53);
-  b.view.setBigUint64(b.offset, v === UNKNOWN_SIZE ? 0xffff_ffff_ffff_ffffn : BigInt(v), false);
+  // Two u32 halves, not a BigInt: this runs twice for every listed entry.
+  if (v === UNKNOWN_SIZE) {
+    b.view.setUint32(b.offset, 0xffff_ffff, false);
+    b.view.setUint32(b.offset + 4, 0xffff_ffff, false);
+  } else {
+    assertRange(v, Number.MAX_SAFE_INTEGER, 53);
+    b.view.setUint32(b.offset, Math.floor(v / 0x1_0000_0000), false);
+    b.view.setUint32(b.offset + 4, v >>> 0, false);
+  }
   b.offset += 8;
 }
 

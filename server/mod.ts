@@ -41,6 +41,7 @@ export type {
   HashAlgorithm,
   HashOptions,
   Listing,
+  ListingOptions,
   PrefixDigest,
   ResumeRequest,
   StagedUpload,

@@ -16,6 +16,7 @@ import {
   cursor,
   putBlob,
   putBytes,
+  putU16,
   putU32,
   putU64,
   putU8,
@@ -153,6 +154,28 @@ export function putEntry(b: ByteBuilder, e: Entry, name: Uint8Array): void {
   putU64(b, e.size);
   putU64(b, e.mtime ?? UNKNOWN_SIZE);
   putBlob(b, name);
+}
+
+/** Encodes names straight into frame buffers. */
+const utf8 = new TextEncoder();
+
+/**
+ * Writes one entry at `b.offset` as {@linkcode putEntry} does, its name encoded in place, and
+ * returns true; returns false, leaving `b.offset` where it was, when the entry would pass
+ * `end`.
+ */
+export function putEntryWithin(b: ByteBuilder, e: Entry, end: number): boolean {
+  const start = b.offset;
+  const nameAt = start + entrySize(0);
+  if (nameAt > end) return false;
+  const { read, written } = utf8.encodeInto(e.name, b.bytes.subarray(nameAt, end));
+  if (read < e.name.length) return false;
+  putU8(b, KIND_NUMBERS[e.kind]);
+  putU64(b, e.size);
+  putU64(b, e.mtime ?? UNKNOWN_SIZE);
+  putU16(b, written);
+  b.offset += written;
+  return true;
 }
 
 /** Reads one entry; an unknown kind reads as `"other"`. */

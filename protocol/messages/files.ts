@@ -6,8 +6,11 @@
  * @module
  */
 
-import { type Service, SERVICES } from "../services.ts";
+import { PROTOCOL_VERSION, type Service, SERVICES } from "../services.ts";
+import { encodeHeader, HEADER_SIZE, MAX_PAYLOAD } from "../frame.ts";
 import {
+  builder,
+  type ByteBuilder,
   cursor,
   putBlob,
   putU16,
@@ -28,11 +31,15 @@ import {
   entrySize,
   frameWith,
   putEntry,
+  putEntryWithin,
   readChecksum,
   readEntry,
 } from "./common.ts";
 
-/** A request naming one remote path: LIST (0,0), DELETE (0,1) or STAT (0,3). */
+/**
+ * A request naming one remote path: DELETE (0,1) or STAT (0,3), and LIST (0,0) as older clients
+ * send it (no options: {@linkcode ListRequest}).
+ */
 export interface PathRequest {
   /** Request id. */
   id: number;
@@ -53,6 +60,44 @@ export function encodePathRequest(service: Service, m: PathRequest): Uint8Array 
 export function decodePathRequest(payload: Uint8Array): PathRequest {
   const c = cursor(payload);
   return { id: readU32(c, "id"), path: readString(c, "path") };
+}
+
+/** LIST (0,0): list a directory, or describe one file. */
+export interface ListRequest extends PathRequest {
+  /**
+   * The appended options group (PROTOCOL.md §4.2): `true` when the client needs only each
+   * entry's name and kind, so the server may leave sizes and times out (size 0, time unknown).
+   * Absent from a client that predates it, and sent only to a server announcing
+   * `FEATURES.LIST_NAMES`; absent means `false`.
+   */
+  namesOnly?: boolean;
+}
+
+/** Bits of LIST's appended `u8 options`. */
+export const LIST_OPTIONS = {
+  /** Names and kinds suffice: sizes and times may be left out. */
+  NAMES_ONLY: 1,
+} as const;
+
+/** Encodes a LIST frame; the options group is appended when `namesOnly` is given. */
+export function encodeList(m: ListRequest): Uint8Array {
+  const path = utf8Bytes(m.path);
+  const extra = m.namesOnly === undefined ? 0 : 1;
+  return frameWith(SERVICES.LIST, 4 + 2 + path.length + extra, (b) => {
+    putU32(b, m.id);
+    putBlob(b, path);
+    if (m.namesOnly !== undefined) putU8(b, m.namesOnly ? LIST_OPTIONS.NAMES_ONLY : 0);
+  });
+}
+
+/** Decodes a LIST payload (unknown option bits are ignored). */
+export function decodeList(payload: Uint8Array): ListRequest {
+  const c = cursor(payload);
+  const list: ListRequest = { id: readU32(c, "id"), path: readString(c, "path") };
+  if (c.offset < payload.length) {
+    list.namesOnly = (readU8(c, "options") & LIST_OPTIONS.NAMES_ONLY) !== 0;
+  }
+  return list;
 }
 
 /** LIST_ENTRIES (0,2): a batch of entries; the last batch has `last` set. */
@@ -78,6 +123,65 @@ export function encodeListEntries(m: ListEntries): Uint8Array {
     putU16(b, m.entries.length);
     m.entries.forEach((e, i) => putEntry(b, e, names[i]));
   });
+}
+
+/**
+ * Builds LIST_ENTRIES frames entry by entry in one buffer of the largest frame's size, reused
+ * from frame to frame: a listing of any length encodes in constant memory, each frame as full
+ * as the payload limit allows, and no entry is kept once it is written.
+ */
+export class ListEntriesEncoder {
+  readonly #b: ByteBuilder = builder(HEADER_SIZE + MAX_PAYLOAD);
+  readonly #id: number;
+  #count = 0;
+
+  /** Frames for the LIST of request `id`. */
+  constructor(id: number) {
+    this.#id = id;
+    this.#start();
+  }
+
+  /** Entries in the frame being built. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * Adds `entry` to the frame being built; false when it does not fit (take the
+   * {@linkcode ListEntriesEncoder.frame}, then add it again).
+   *
+   * @throws {RangeError} when the entry fits no frame at all (a name of about 64 KiB).
+   */
+  add(entry: Entry): boolean {
+    if (this.#count === 0xffff || !putEntryWithin(this.#b, entry, this.#b.bytes.length)) {
+      if (this.#count === 0) throw new RangeError(`entry ${entry.name} fits no frame`);
+      return false;
+    }
+    this.#count++;
+    return true;
+  }
+
+  /**
+   * The frame built so far, `last` or not, and starts the next one. The bytes are a view of
+   * the buffer: send them before the next {@linkcode ListEntriesEncoder.add}.
+   */
+  frame(last: boolean): Uint8Array {
+    const b = this.#b;
+    const length = b.offset - HEADER_SIZE;
+    encodeHeader({ ...SERVICES.LIST_ENTRIES, version: PROTOCOL_VERSION, length }, b.bytes);
+    b.view.setUint8(HEADER_SIZE + 4, last ? 1 : 0);
+    b.view.setUint16(HEADER_SIZE + 5, this.#count, false);
+    const frame = b.bytes.subarray(0, b.offset);
+    this.#start();
+    return frame;
+  }
+
+  #start(): void {
+    this.#b.offset = HEADER_SIZE;
+    putU32(this.#b, this.#id);
+    this.#b.offset = HEADER_SIZE + LIST_ENTRIES_OVERHEAD;
+    this.#count = 0;
+  }
 }
 
 /** Decodes a LIST_ENTRIES payload. */

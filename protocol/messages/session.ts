@@ -119,6 +119,8 @@ export interface WelcomeSession {
 export const FEATURES = {
   /** DOWNLOAD honours its `length` field: ranges of a file, for one file over several streams. */
   RANGES: 1,
+  /** LIST honours its `options` (PROTOCOL.md §4.2): a listing of names and kinds only. */
+  LIST_NAMES: 2,
 } as const;
 
 /** Encodes a WELCOME frame; the session part is appended when given. */

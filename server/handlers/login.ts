@@ -27,7 +27,7 @@ function chooseSession(session: Session, hello: Hello): WelcomeSession | undefin
   if (hello.checksums === undefined) return undefined;
   const offered = session.ctx.storage.checksums ?? ["sha256"];
   const checksum = hello.checksums.find((a) => offered.includes(a)) ?? "sha256";
-  return { checksum, features: FEATURES.RANGES };
+  return { checksum, features: FEATURES.RANGES | FEATURES.LIST_NAMES };
 }
 
 /**

@@ -20,6 +20,7 @@ import { cleanTemporaryFiles, measureTree } from "./local_walk.ts";
 import { makeEntry, wireMtime } from "./entries.ts";
 import { listedName, lossyListedName } from "./listed_names.ts";
 import type { FileReader, Storage } from "./storage.ts";
+import { nextTurn } from "./next_turn.ts";
 
 /**
  * Entries stat'ed in one synchronous slice. One async lstat per entry costs a thread hand-off
@@ -104,11 +105,12 @@ export async function createLocalStorage(
       return (await statPath(path)).entry;
     },
 
-    async list(path, signal) {
+    async list(path, signal, options) {
       const { absolute, info, entry } = await statPath(path);
+      const namesOnly = options?.namesOnly ?? false;
       return {
         entry,
-        entries: info.isDirectory ? directoryEntries(absolute, path, signal) : null,
+        entries: info.isDirectory ? directoryEntries(absolute, path, signal, namesOnly) : null,
       };
     },
 
@@ -239,14 +241,18 @@ export function entryOf(name: string, info: Deno.FileInfo): Entry {
 /**
  * The entries of the directory `absolute`, lstat'ed in slices; temporary files left out. A
  * name `Deno.readDir` could not decode (it holds U+FFFD and is not found under that form) is
- * listed escaped as far as the bytes are known (`lossyListedName`), as kind "other".
+ * listed escaped as far as the bytes are known (`lossyListedName`), as kind "other". With
+ * `namesOnly`, the kind `Deno.readDir` reports is taken as it is (size 0, no time), and only
+ * names holding U+FFFD are lstat'ed.
  */
 async function* directoryEntries(
   absolute: string,
   clientPath: string,
   signal: AbortSignal,
+  namesOnly: boolean,
 ): AsyncGenerator<Entry> {
   let names: string[] = [];
+  const named: Entry[] = [];
   const statBatch = async function* () {
     const entries: Entry[] = [];
     for (const name of names) {
@@ -262,12 +268,20 @@ async function* directoryEntries(
     }
     names = [];
     yield* entries;
-    await new Promise((resolve) => setTimeout(resolve, 0)); // let other connections run
+    await nextTurn(); // let other connections run
   };
   try {
     for await (const dirEntry of Deno.readDir(absolute)) {
       signal.throwIfAborted();
       if (isTempName(dirEntry.name)) continue;
+      if (namesOnly && !dirEntry.name.includes("\ufffd")) {
+        named.push(makeEntry(listedName(dirEntry.name), kindOf(dirEntry), 0, null));
+        if (named.length >= STAT_BATCH) {
+          yield* named.splice(0);
+          await nextTurn(); // let other connections run
+        }
+        continue;
+      }
       names.push(dirEntry.name);
       if (names.length >= STAT_BATCH) yield* statBatch();
     }
@@ -275,7 +289,13 @@ async function* directoryEntries(
     if (signal.aborted) throw signal.reason;
     throw fsError(err, clientPath);
   }
+  yield* named;
   yield* statBatch();
+}
+
+/** The kind `Deno.readDir` reports for an entry (a link is a link). */
+function kindOf(entry: Deno.DirEntry): Entry["kind"] {
+  return entry.isSymlink ? "symlink" : entry.isDirectory ? "dir" : entry.isFile ? "file" : "other";
 }
 
 /**

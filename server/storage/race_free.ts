@@ -35,6 +35,7 @@ import { createRaceFreeStaging } from "./race_free_staging.ts";
 import type { StagingShared } from "./staging.ts";
 import { cleanTemporaryFiles, measureTree } from "./race_free_walk.ts";
 import type { FileReader, Storage } from "./storage.ts";
+import { nextTurn } from "./next_turn.ts";
 
 /** Entries stat'ed between two turns of the event loop while listing. */
 const LIST_BATCH = 512;
@@ -128,13 +129,16 @@ export function createRaceFreeStorage(
       });
     },
 
-    list(path, signal) {
+    list(path, signal, options) {
       return attempt(() => {
         const components = parsePath(path, "read");
         const stat = root.stat(components);
+        const namesOnly = options?.namesOnly ?? false;
         return {
           entry: entryOf(components.at(-1) ?? ".", stat),
-          entries: stat.kind === "dir" ? directoryEntries(root, components, signal) : null,
+          entries: stat.kind === "dir"
+            ? directoryEntries(root, components, signal, namesOnly)
+            : null,
         };
       });
     },
@@ -289,12 +293,14 @@ async function renameBetween(
 /**
  * The entries of the directory `components`, opened when iteration starts (so that a listing
  * never iterated holds no descriptor) and closed when it ends; temporaries left out, names
- * that are not valid UTF-8 escaped.
+ * that are not valid UTF-8 escaped. With `namesOnly`, an entry whose kind the directory
+ * reports (`d_type`) is not stat'ed: it has size 0 and no time.
  */
 async function* directoryEntries(
   root: BeneathRoot,
   components: readonly string[],
   signal: AbortSignal,
+  namesOnly: boolean,
 ): AsyncGenerator<Entry> {
   signal.throwIfAborted();
   const dir = root.openDirectory(components);
@@ -309,16 +315,22 @@ async function* directoryEntries(
       }
     };
     for (let read = dir.readEntries(); read !== null; read = dir.readEntries()) {
-      for (const { name } of read.names) {
-        if (!isTempName(name)) add(name, () => dir.lstat(name));
+      for (const { name, kind } of read.names) {
+        if (isTempName(name)) continue;
+        if (namesOnly && kind !== "unknown") batch.push(makeEntry(listedName(name), kind, 0, null));
+        else add(name, () => dir.lstat(name));
         if (batch.length >= LIST_BATCH) {
           yield* batch;
           batch = [];
-          await new Promise((resolve) => setTimeout(resolve, 0)); // let other connections run
+          await nextTurn(); // let other connections run
           signal.throwIfAborted();
         }
       }
-      for (const { bytes } of read.invalid) {
+      for (const { bytes, kind } of read.invalid) {
+        if (namesOnly && kind !== "unknown") {
+          batch.push(makeEntry(escapeNameBytes(bytes), kind, 0, null));
+          continue;
+        }
         try {
           const stat = dir.lstatBytes(bytes);
           batch.push(makeEntry(escapeNameBytes(bytes), stat.kind, stat.size, stat.mtimeMs));

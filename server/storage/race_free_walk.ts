@@ -16,6 +16,7 @@ import type { BeneathDirectory, BeneathRoot, FileStat } from "./beneath/mod.ts";
 import { isTempName, MAX_DEPTH } from "./paths.ts";
 import { PARTIAL_SUFFIX } from "./staging.ts";
 import type { CleanupOptions, CleanupResult } from "./storage.ts";
+import { nextTurn } from "./next_turn.ts";
 
 /** Deepest level walked below the root. */
 export const MAX_WALK_DEPTH = MAX_DEPTH;
@@ -50,7 +51,7 @@ export async function walkTree(
   const pause = async () => {
     if (++seen % WALK_BATCH !== 0) return;
     signal?.throwIfAborted();
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await nextTurn();
   };
 
   async function walk(dir: BeneathDirectory, components: string[]): Promise<void> {

@@ -48,6 +48,12 @@ export interface Listing {
   entries: AsyncIterable<Entry> | null;
 }
 
+/** Options for {@linkcode Storage.list}. */
+export interface ListingOptions {
+  /** Only names and kinds are needed (default false: sizes and times too). */
+  namesOnly?: boolean;
+}
+
 /** An open file, read from a byte offset on. */
 export interface FileReader {
   /** The file's size in bytes when it was opened. */
@@ -175,8 +181,13 @@ export interface Storage {
   readonly checksums?: readonly HashAlgorithm[];
   /** Describes a path (symlinks inside the root followed), named by its last component. */
   stat(path: string): Promise<Entry>;
-  /** Describes a path and, when it is a directory, streams its entries. */
-  list(path: string, signal: AbortSignal): Promise<Listing>;
+  /**
+   * Describes a path and, when it is a directory, streams its entries. With
+   * `options.namesOnly` the entries need only their names and kinds: a storage may then give
+   * any entry size 0 and an unknown time instead of looking them up (a directory's entries
+   * then cost no stat each); the path's own entry is always complete.
+   */
+  list(path: string, signal: AbortSignal, options?: ListingOptions): Promise<Listing>;
   /**
    * Opens a regular file for reading from `offset` on. `signal` aborts the opening and, for
    * back ends whose reads are requests, the reads in flight (a reader's caller still checks

@@ -315,6 +315,8 @@ _ferry; printf '%s\\n' "\${COMPREPLY[@]}"`;
     "--json",
     "--long",
     "--quiet",
+    "--unsorted",
+    "-U",
     "-h",
     "-l",
     "-q",

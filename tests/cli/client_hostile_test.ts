@@ -62,7 +62,10 @@ async function fakeServer(): Promise<
           await send(encodeAuthOk({ id: decodeAuth(f.payload).id, role: "admin", user: "x" }));
         } else if (is(f, SERVICES.LIST)) {
           const { id, path } = decodePathRequest(f.payload);
-          state.requests.push(`LIST ${path}`);
+          // Bytes after the path: LIST's options, which only a server announcing LIST_NAMES
+          // may be sent (this one's WELCOME announces nothing).
+          const extra = f.payload.length - 6 - new TextEncoder().encode(path).length;
+          state.requests.push(`LIST ${path}${extra === 0 ? "" : ` +${extra} bytes`}`);
           const entries: Entry[] = path === "." || path === ""
             ? [{ name: "pkg", kind: "dir", size: 0, mtime: 0 }]
             : [{ name: "good.txt", kind: "file", size: GOOD.length, mtime: 0 }, ...state.hostile];
@@ -255,6 +258,15 @@ Deno.test("client hostile server: get -r and wildcards create nothing for unsafe
     assert.deepEqual(await everything(cwd), ["out", "out/good.txt"]);
     assert.equal(await Deno.readTextFile(`${cwd}/out/good.txt`), "good bytes\n");
     await Deno.remove(`${cwd}/out`, { recursive: true });
+  });
+
+  await t.step("ls asks a server that predates LIST_NAMES for a plain listing", async () => {
+    server.hostile = [];
+    server.requests.length = 0;
+    const run = await ferry(cwd, [...args, "ls", "pkg"], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "good.txt\n");
+    assert.deepEqual(server.requests, ["LIST pkg"], "no options byte after the path");
   });
 
   await t.step("ls prints hostile names escaped", async () => {

@@ -133,7 +133,10 @@ Deno.test("checksum: a client that lists XXH3-128 gets it in EOF and UPLOAD_PART
       encodeAuth({ id: 2, token: TOKENS.write }),
     );
     const welcome = decodeWelcome(expectFrame(await raw.next(), SERVICES.WELCOME, "HELLO").payload);
-    assert.deepEqual(welcome.session, { checksum: "xxh128", features: FEATURES.RANGES });
+    assert.deepEqual(welcome.session, {
+      checksum: "xxh128",
+      features: FEATURES.RANGES | FEATURES.LIST_NAMES,
+    });
     expectFrame(await raw.next(), SERVICES.AUTH_OK, "AUTH");
 
     await raw.send(encodeDownload({ id: 3, offset: 0, path: "f.bin" }));

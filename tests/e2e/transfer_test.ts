@@ -160,6 +160,18 @@ Deno.test("a listing of 2,000 long names spans several LIST_ENTRIES batches and 
       const entries = byName(await c.list("many"));
       assert.deepEqual(entries.map((e) => e.name), expected);
       assert.deepEqual(entries.map((e) => e.size), expected.map((_, i) => i % 17));
+      // Names only (the server announced LIST_NAMES): the same names and kinds, no times.
+      const named = byName(await c.list("many", { namesOnly: true }));
+      assert.deepEqual(named.map((e) => e.name), expected);
+      assert.ok(named.every((e) => e.kind === "file" && e.mtime === null));
+      // And batch by batch, never all at once: each batch is one LIST_ENTRIES frame.
+      const batches: number[] = [];
+      const count = await c.listEach("many", (batch) => batches.push(batch.length), {
+        namesOnly: true,
+      });
+      assert.equal(count, expected.length);
+      assert.ok(batches.length > 1, `several batches: ${batches}`);
+      assert.equal(batches.reduce((a, b) => a + b, 0), expected.length);
     });
   });
 });

@@ -10,6 +10,7 @@ import {
   cursor,
   equalBytes,
   putBlob,
+  putU64,
   readBlob,
   readString,
   readU16,
@@ -44,6 +45,24 @@ Deno.test("bytes: readU64 limits", () => {
   p.set(u64Bytes(2n ** 53n - 1n), 4);
   p.set(u64Bytes(2n ** 60n), 12);
   assertFerry(() => decodeFileInfo(p), "BAD_ARGUMENT", "FILE_INFO mtime 2^60");
+});
+
+Deno.test("bytes: putU64 writes what a big-endian BigInt write does, and readU64 reads it back", () => {
+  for (
+    const v of [0, 1, 0xffff_ffff, 0x1_0000_0000, 0x0001_0203_0405_0607, Number.MAX_SAFE_INTEGER]
+  ) {
+    const b = builder(8);
+    putU64(b, v);
+    assert.deepEqual(b.bytes, u64Bytes(BigInt(v)), `${v}`);
+    assert.equal(b.offset, 8);
+    assert.equal(readU64(cursor(b.bytes), "x"), v);
+  }
+  const unknown = builder(8);
+  putU64(unknown, UNKNOWN_SIZE);
+  assert.deepEqual(unknown.bytes, u64Bytes(2n ** 64n - 1n), "unknown is all ones");
+  for (const v of [2 ** 53, -2, 1.5, Number.NaN]) {
+    assert.throws(() => putU64(builder(8), v), RangeError, `${v}`);
+  }
 });
 
 Deno.test("bytes: integer readers are big-endian and check length", () => {

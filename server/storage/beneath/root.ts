@@ -23,6 +23,7 @@ import { Libc } from "./libc.ts";
 import { findLibc } from "./support.ts";
 import { checkComponents, type LookupRoot, openBeneath, showPath } from "./resolve.ts";
 import type { FileStat } from "./statx.ts";
+import { nextTurn } from "../next_turn.ts";
 
 /** Options of {@linkcode BeneathRoot.open}. */
 export interface BeneathRootOptions {
@@ -184,7 +185,7 @@ export class BeneathRoot {
             }
           }
           yield* batch;
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          await nextTurn();
         }
       }
     } finally {

@@ -98,15 +98,20 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     return await absent(at, signal);
   }
 
-  /** The entry of a listed key or prefix below `dirPrefix`, or undefined to leave it out. */
+  /**
+   * The entry of a listed key or prefix below `dirPrefix`, or undefined to leave it out. With
+   * `namesOnly` nothing is asked of the store: a file keeps its listed size, times are unknown.
+   */
   async function describe(
     item: ListEntry,
     dirPrefix: string,
     signal: AbortSignal,
+    namesOnly: boolean,
   ): Promise<Entry | undefined> {
     if (item.kind === "object") {
       const name = item.key.slice(dirPrefix.length);
       if (name === "" || isTempName(name)) return undefined; // the directory's own marker
+      if (namesOnly) return { name: listedName(name), kind: "file", size: item.size, mtime: null };
       const mtime = await times.lookup(item.key, item.etag, item.lastModified, async () => {
         const info = await requests.run(() => ns.head(item.key, name, signal));
         // undefined: gone meanwhile (a version replaced meanwhile lists with the new time)
@@ -118,12 +123,17 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     }
     const name = item.prefix.slice(dirPrefix.length, -1);
     if (name === "" || isTempName(name)) return undefined; // "a//b", or the server's own folder
+    if (namesOnly) return dirEntry(listedName(name), undefined);
     const marker = await requests.run(() => ns.head(item.prefix, name, signal));
     return dirEntry(listedName(name), marker);
   }
 
   /** The entries of a directory, a page at a time, each described with its kept time. */
-  async function* entries(at: Located, signal: AbortSignal): AsyncGenerator<Entry> {
+  async function* entries(
+    at: Located,
+    signal: AbortSignal,
+    namesOnly: boolean,
+  ): AsyncGenerator<Entry> {
     let batch: ListEntry[] = [];
     const flush = async function* () {
       const described: (Entry | undefined)[] = new Array(batch.length);
@@ -131,7 +141,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       const worker = async () => {
         while (next < batch.length) {
           const i = next++;
-          described[i] = await describe(batch[i], at.dirPrefix, signal);
+          described[i] = await describe(batch[i], at.dirPrefix, signal, namesOnly);
         }
       };
       await Promise.all(Array.from({ length: Math.min(concurrency, batch.length) }, worker));
@@ -217,11 +227,12 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       return describeFound(nameOf(at), found) ?? await absent(at);
     },
 
-    async list(path, signal) {
+    async list(path, signal, options) {
       const at = layout.locate(path, "read");
       const found = await ns.find(at, signal);
       const entry = describeFound(nameOf(at), found) ?? await absent(at, signal);
-      return { entry, entries: found.kind === "dir" ? entries(at, signal) : null };
+      const namesOnly = options?.namesOnly ?? false;
+      return { entry, entries: found.kind === "dir" ? entries(at, signal, namesOnly) : null };
     },
 
     async openRead(path, offset, signal) {

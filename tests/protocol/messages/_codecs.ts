@@ -31,6 +31,7 @@ import {
   decodeHashRequest,
   decodeHello,
   decodeIdOnly,
+  decodeList,
   decodeListEntries,
   decodeMkdir,
   decodePathRequest,
@@ -53,6 +54,7 @@ import {
   encodeHashRequest,
   encodeHello,
   encodeIdOnly,
+  encodeList,
   encodeListEntries,
   encodeMkdir,
   encodePathRequest,
@@ -69,6 +71,7 @@ import {
   type HashRequest,
   type Hello,
   type ListEntries,
+  type ListRequest,
   MAX_MESSAGE_BYTES,
   type Mkdir,
   type PathRequest,
@@ -220,7 +223,7 @@ const dataCodec = (service: "DOWNLOAD_DATA" | "UPLOAD_DATA", golden: Golden<Data
     golden,
   });
 
-const pathCodec = (service: "LIST" | "DELETE" | "STAT", golden: Golden<PathRequest>[]) =>
+const pathCodec = (service: "DELETE" | "STAT", golden: Golden<PathRequest>[]) =>
   codec<PathRequest>({
     service,
     module: "files",
@@ -404,10 +407,33 @@ export const CODECS: Codec<unknown>[] = [
     ],
   }),
   // ---- files
-  pathCodec("LIST", [
-    // PROTOCOL.md §9, byte for byte.
-    { value: { id: 1, path: "docs" }, frame: "0000 0000 0001 000a | 00000001 | 0004 64 6f 63 73" },
-  ]),
+  codec<ListRequest>({
+    service: "LIST",
+    module: "files",
+    arb: fc.record({ id: u32, path: text, namesOnly: fc.boolean() }, PLAIN),
+    encode: encodeList,
+    decode: decodeList,
+    older: (m, p) => ({ length: p.length - 1, value: without(m, "namesOnly") }),
+    strings: [(path) => ({ id: 3, path, namesOnly: true })],
+    minimal: { id: 3, path: "" },
+    fixed: 6,
+    golden: [
+      // PROTOCOL.md §9, byte for byte.
+      {
+        value: { id: 1, path: "docs" },
+        frame: "0000 0000 0001 000a | 00000001 | 0004 64 6f 63 73",
+      },
+      {
+        value: { id: 2, path: "d", namesOnly: true },
+        // ... | path | options (bit 0: names only)
+        frame: "0000 0000 0001 0008 | 00000002 | 0001 64 | 01",
+      },
+      {
+        value: { id: 3, path: "", namesOnly: false },
+        frame: "0000 0000 0001 0007 | 00000003 | 0000 | 00",
+      },
+    ],
+  }),
   pathCodec("DELETE", [
     {
       value: { id: 0x01020304, path: "a/b" },

@@ -5,18 +5,24 @@
 
 import assert from "node:assert/strict";
 
-import { HEADER_SIZE } from "../../../protocol/frame.ts";
+import { decodeHeader, HEADER_SIZE, MAX_PAYLOAD } from "../../../protocol/frame.ts";
 import { SERVICES } from "../../../protocol/services.ts";
+import { utf8Bytes } from "../../../protocol/bytes.ts";
 import {
+  decodeList,
   decodeListEntries,
   decodeMkdir,
   decodePathRequest,
   decodeRename,
+  encodeList,
   encodeListEntries,
   encodeMkdir,
   encodePathRequest,
   encodeRename,
+  type Entry,
+  entrySize,
   type ListEntries,
+  ListEntriesEncoder,
 } from "../../../protocol/messages/mod.ts";
 import { fromHex, hex, largest } from "../_helpers.ts";
 import { CODECS, MAX_ENTRIES } from "./_codecs.ts";
@@ -96,4 +102,83 @@ Deno.test("messages: unknown flag bits and entry kinds from a peer", () => {
   assert.equal(decodeRename(rn).replace, false);
   rn[4] = 0x03;
   assert.deepEqual(decodeRename(rn), { id: 1, replace: true, from: "a", to: "b" });
+});
+
+Deno.test("messages: ListEntriesEncoder fills frames to the payload limit, in one reused buffer", () => {
+  const encoder = new ListEntriesEncoder(9);
+  const entries: Entry[] = Array.from({ length: 10_000 }, (_, i) => ({
+    name: `entry-${i}-${"é".repeat(i % 50)}`,
+    kind: (["file", "dir", "symlink", "other"] as const)[i % 4],
+    size: i % 4 === 0 ? i * 1_000_003 : 0,
+    mtime: i % 3 === 0 ? null : 1_700_000_000_000 + i,
+  }));
+  const decoded: Entry[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  let frames = 0;
+  const take = (last: boolean) => {
+    const frame = encoder.frame(last);
+    buffers.add(frame.buffer);
+    const header = decodeHeader(frame);
+    assert.deepEqual([header.type, header.num, header.version], [0, 2, 1]);
+    assert.equal(header.length, frame.length - HEADER_SIZE);
+    const batch = decodeListEntries(frame.subarray(HEADER_SIZE));
+    assert.equal(batch.id, 9);
+    assert.equal(batch.last, last);
+    decoded.push(...batch.entries);
+    frames++;
+    return frame.length - HEADER_SIZE;
+  };
+  for (const entry of entries) {
+    if (encoder.add(entry)) continue;
+    // Full: not even this entry's fixed part and name would have fitted.
+    const count = encoder.count;
+    const length = take(false);
+    assert.ok(length + entrySize(utf8Bytes(entry.name).length) > MAX_PAYLOAD, `${length}`);
+    assert.ok(count > 0);
+    assert.equal(encoder.count, 0, "the next frame starts empty");
+    assert.ok(encoder.add(entry), "an entry that did not fit goes into the next frame");
+  }
+  take(true);
+  assert.deepEqual(decoded, entries, "every entry, in order, exactly as given");
+  assert.ok(frames > 10, `${frames} frames`);
+  assert.equal(buffers.size, 1, "every frame is a view of the same buffer: memory stays constant");
+  // Byte for byte what encodeListEntries writes for the same batch.
+  const small = new ListEntriesEncoder(3);
+  for (const e of entries.slice(0, 5)) assert.ok(small.add(e));
+  assert.equal(
+    hex(small.frame(true)),
+    hex(encodeListEntries({ id: 3, last: true, entries: entries.slice(0, 5) })),
+  );
+  // An empty last frame: a directory without entries.
+  assert.deepEqual(decodeListEntries(small.frame(true).subarray(HEADER_SIZE)), {
+    id: 3,
+    last: true,
+    entries: [],
+  });
+});
+
+Deno.test("messages: ListEntriesEncoder refuses an entry no frame can hold", () => {
+  const encoder = new ListEntriesEncoder(1);
+  const huge: Entry = { name: "x".repeat(MAX_PAYLOAD), kind: "file", size: 0, mtime: null };
+  assert.throws(() => encoder.add(huge), RangeError);
+  assert.ok(encoder.add({ name: "a", kind: "file", size: 1, mtime: null }));
+  assert.equal(encoder.add(huge), false, "after some entries: the frame is full");
+});
+
+Deno.test("messages: LIST's options byte: only bit 0 means names only; absent means full entries", () => {
+  const plain = encodeList({ id: 5, path: "d" }).subarray(HEADER_SIZE);
+  assert.deepEqual(decodeList(plain), { id: 5, path: "d" });
+  assert.equal(
+    hex(plain),
+    hex(
+      encodePathRequest(SERVICES.LIST, { id: 5, path: "d" })
+        .subarray(HEADER_SIZE),
+    ),
+    "without options, the LIST of every older client",
+  );
+  const withOptions = new Uint8Array([...plain, 0xfe]);
+  assert.deepEqual(decodeList(withOptions), { id: 5, path: "d", namesOnly: false });
+  withOptions[plain.length] = 0x81;
+  assert.deepEqual(decodeList(withOptions), { id: 5, path: "d", namesOnly: true });
+  assert.deepEqual(decodeList(new Uint8Array([...withOptions, 7, 7])).namesOnly, true);
 });

@@ -90,8 +90,8 @@ Deno.test("messages: every strict prefix of a payload throws BAD_ARGUMENT, but a
       }
     }
   }
-  // HELLO, WELCOME, HASH and DOWNLOAD, 20 samples each.
-  assert.equal(olderSeen, 4 * 20);
+  // HELLO, WELCOME, HASH, DOWNLOAD and LIST, 20 samples each.
+  assert.equal(olderSeen, 5 * 20);
 });
 
 Deno.test("messages: the shortest payloads are the 'fixed' sizes of PROTOCOL.md §3.1", () => {
@@ -278,6 +278,7 @@ Deno.test("messages: the fuzzers reach every decoder", () => {
     "decodeHashRequest",
     "decodeHello",
     "decodeIdOnly",
+    "decodeList",
     "decodeListEntries",
     "decodeMkdir",
     "decodePathRequest",

@@ -130,6 +130,12 @@ async function badNamesOnDisk(kind: StorageKind): Promise<void> {
     } else {
       assert.equal(entries.get(file)?.kind, "other", "the portable storage cannot read them");
     }
+    // A names-only listing (no stat per entry) names and kinds them exactly the same way.
+    const named = await c.list(".", { namesOnly: true });
+    assert.deepEqual(
+      named.map((e) => [e.name, e.kind]).sort(),
+      [...entries.values()].map((e) => [e.name, e.kind]).sort(),
+    );
     await expectBadNameEverywhere(c, [file, dir, "x\\\\y"], /not valid UTF-8 on the server/);
     assert.equal(
       [...Deno.readDirSync(t.root)].length,

@@ -393,6 +393,40 @@ each("refusals: paths, kinds and offsets, never naming a server path", async (f)
   for (const [what, code, fn] of cases) await rejectsWith(fn(), code, f.secrets, what);
 });
 
+each(
+  "a names-only listing has every entry's name and kind, past a batch, without looking up sizes or times",
+  async ({ storage }) => {
+    // More entries than one batch of the local storages (512) and of S3's descriptions.
+    for (let i = 0; i < 600; i++) await put(storage, `f${String(i).padStart(3, "0")}`, bytes(3, i));
+    await storage.mkdir("sub", { parents: false });
+    const open = await stage(storage, "being-written"); // its temporary is never listed
+    await open.write(bytes(1));
+    try {
+      const signal = new AbortController().signal;
+      const full = await Array.fromAsync((await storage.list(".", signal)).entries ?? []);
+      const listing = await storage.list(".", signal, { namesOnly: true });
+      assert.deepEqual([listing.entry.name, listing.entry.kind], [".", "dir"]);
+      const named = await Array.fromAsync(listing.entries ?? []);
+      const pairs = (entries: Entry[]) => entries.map((e) => `${e.kind} ${e.name}`).sort();
+      assert.equal(named.length, 601);
+      assert.deepEqual(pairs(named), pairs(full));
+      assert.ok(pairs(named).includes("dir sub"));
+      for (const e of named) {
+        assert.equal(e.mtime, null, `${e.name}: no time was looked up`);
+        // The local storages stat nothing; S3 keeps the size its listing carries anyway.
+        assert.ok(e.size === 0 || (e.kind === "file" && e.size === 3), `${e.name}: ${e.size}`);
+      }
+      // A file lists as itself, complete: only the entries of a directory are names only.
+      const file = await storage.list("f007", signal, { namesOnly: true });
+      assert.equal(file.entries, null);
+      assert.deepEqual([file.entry.name, file.entry.kind, file.entry.size], ["f007", "file", 3]);
+      assert.ok(file.entry.mtime !== null, "the path's own entry has its time");
+    } finally {
+      await open.discard();
+    }
+  },
+);
+
 each("an aborted listing or hash rejects with the signal's reason", async ({ storage }) => {
   for (let i = 0; i < 600; i++) await put(storage, `f${i}`, bytes(1, i));
   const abort = new AbortController();
