@@ -15,7 +15,6 @@
 import { dirname } from "node:path";
 import { FerryError } from "../protocol/errors.ts";
 import { createHasher, type HashAlgorithm, type Hasher, hashPrefix } from "./hash_file.ts";
-import { createCommitRounds } from "./commit_rounds.ts";
 
 /** Size of each of the two write buffers, unless a smaller one is asked for. */
 export const WRITE_BUFFER_SIZE = 1024 * 1024;
@@ -38,7 +37,64 @@ export const SYNC_EVERY = 64 * 1024 * 1024;
 export const SYNC_WRITE_MAX = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// Directory fsyncs, in commit rounds
+// Directory fsync with group commit
+
+/**
+ * Group commit of fsyncs: concurrent callers that need one object (a directory) flushed share
+ * fsyncs. Per key at most one fsync runs and one waits behind it, which every caller arriving
+ * meanwhile joins: an fsync that starts after a caller's change covers it.
+ */
+export interface GroupSync {
+  /**
+   * Resolves once a flush of `key` that started after this call has finished. `flush` is this
+   * caller's way of running it, used when its call is the one that starts the next flush (so
+   * whatever it flushes, an open descriptor say, must stay valid until this resolves).
+   */
+  sync(key: string, flush: () => Promise<void>): Promise<void>;
+}
+
+/**
+ * A {@linkcode GroupSync}. The state lives on the returned object: two servers in one process
+ * share nothing.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { createGroupSync } from "./atomic_file.ts";
+ * const syncs = createGroupSync();
+ * await syncs.sync(`${dev}:${ino}`, () => directory.sync());
+ * ```
+ */
+export function createGroupSync(): GroupSync {
+  /** Per key: the flush running, and the one queued behind it. */
+  const syncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
+
+  function advance(key: string): void {
+    const current = syncs.get(key);
+    if (current === undefined) return;
+    if (current.next === null) {
+      syncs.delete(key);
+      return;
+    }
+    const running = current.next.finally(() => advance(key));
+    running.catch(() => {}); // its waiters hold `next` and get the error
+    syncs.set(key, { running, next: null });
+  }
+
+  return {
+    sync(key, flush) {
+      const current = syncs.get(key);
+      if (current === undefined) {
+        const running = flush().finally(() => advance(key));
+        running.catch(() => {}); // the caller gets the error; the chain must not be unhandled
+        syncs.set(key, { running, next: null });
+        return running;
+      }
+      // The running flush may have started before this caller's change: join the next one.
+      current.next ??= current.running.catch(() => {}).then(flush);
+      return current.next;
+    },
+  };
+}
 
 /** Makes renames into a directory durable. */
 export interface DirectorySync {
@@ -48,45 +104,27 @@ export interface DirectorySync {
    * cannot be opened.
    */
   sync(dir: string): Promise<void>;
-  /**
-   * Runs `rename` (a rename into `dir`) at the start of the next fsync round of `dir` and
-   * resolves once that round's fsync has finished, so the rename is on disk: the renames into
-   * one directory at about the same time are made together and share one fsync
-   * (`common/commit_rounds.ts`). Rejects with what `rename` throws. On Windows, only renames.
-   */
-  commit(dir: string, rename: () => void): Promise<void>;
 }
 
 /**
- * A {@linkcode DirectorySync} in commit rounds (`common/commit_rounds.ts`): the renames into
- * one directory at about the same time are made together, then one fsync covers them, and an
- * fsync that starts after a rename covers it. The state lives on the returned object: two
- * servers in one process share nothing.
+ * A {@linkcode DirectorySync} with group commit ({@linkcode GroupSync}): an fsync that starts
+ * after a rename covers it, so concurrent commits into one directory share fsyncs. The state
+ * lives on the returned object: two servers in one process share nothing.
  *
  * @example Usage
  * ```ts ignore
  * import { createDirectorySync } from "./atomic_file.ts";
  * const directories = createDirectorySync();
- * await directories.commit("dir", () => Deno.renameSync("dir/.tmp", "dir/file"));
+ * await Deno.rename("dir/.tmp", "dir/file");
+ * await directories.sync("dir");
  * ```
  */
 export function createDirectorySync(): DirectorySync {
-  const rounds = createCommitRounds();
+  const group = createGroupSync();
   return {
     sync(dir) {
       if (Deno.build.os === "windows") return Promise.resolve();
-      return rounds.commit(dir, () => {}, () => fsyncDirectory(dir));
-    },
-    commit(dir, rename) {
-      if (Deno.build.os === "windows") {
-        try {
-          rename();
-          return Promise.resolve();
-        } catch (err) {
-          return Promise.reject(err);
-        }
-      }
-      return rounds.commit(dir, rename, () => fsyncDirectory(dir));
+      return group.sync(dir, () => fsyncDirectory(dir));
     },
   };
 }
@@ -416,12 +454,10 @@ function atomicFile(
       if (options.exactMode && Deno.build.os !== "windows") {
         Deno.chmodSync(temp, options.mode ?? 0o644);
       }
-      let replacedSize = 0;
-      await (options.directorySync ?? createDirectorySync()).commit(dirname(target), () => {
-        replacedSize = sizeOf(target);
-        Deno.renameSync(temp, target);
-        committed = true;
-      });
+      const replacedSize = sizeOf(target);
+      Deno.renameSync(temp, target);
+      committed = true;
+      await (options.directorySync ?? createDirectorySync()).sync(dirname(target));
       return { replacedSize };
     },
     async discard(keep = false) {

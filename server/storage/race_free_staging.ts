@@ -6,9 +6,8 @@
  * check that it is still the same directory at the same place inside the root, and replace the
  * target with `renameat2(RENAME_EXCHANGE)` relative to that descriptor (the old file, now
  * under the temporary's name, is then removed, so the size replaced is exact), then fsync the
- * directory. The commits into one directory go in rounds (`common/commit_rounds.ts`): their
- * renames together, then one fsync of the directory. A directory moved or swapped during the
- * upload fails the commit (`NOT_FOUND`) instead of committing into it.
+ * directory (group commit: the commits into one directory at about the same time share fsyncs). A directory moved or swapped during the upload fails the commit (`NOT_FOUND`)
+ * instead of committing into it.
  *
  * Temporary names, resumability and the order of concurrent commits are those of
  * `server/storage/staging.ts`; the key of a resumable upload is over its user, final name,
@@ -20,8 +19,7 @@
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
-import { WRITE_BUFFER_SIZE } from "../../common/atomic_file.ts";
-import { createCommitRounds } from "../../common/commit_rounds.ts";
+import { createGroupSync, WRITE_BUFFER_SIZE } from "../../common/atomic_file.ts";
 import { createHasher, type Hasher, hashPrefix } from "../../common/hash_file.ts";
 import type { BeneathDirectory, BeneathFile, BeneathRoot } from "./beneath/mod.ts";
 import { parsePath } from "./paths.ts";
@@ -78,8 +76,8 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
   const active = shared?.temps ?? createTempRegistry();
   /** Commits to one target (`dev:ino/name`) run one at a time. */
   const commits = shared?.commits ?? createKeyedLock();
-  /** Renames and directory fsyncs, by `dev:ino`: the commits into one directory, in rounds. */
-  const rounds = createCommitRounds();
+  /** Directory fsyncs, by `dev:ino`, shared by the commits into one directory. */
+  const directories = createGroupSync();
 
   /** Opens the target's directory and checks what the final name is now. */
   function openTarget(path: string): Target {
@@ -247,28 +245,23 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
         fileOpen = false;
         file.closeSync();
         const replacedBytes = await commits.run(`${target.dirId}/${target.name}`, async () => {
-          /** The directory opened for the rename, open until the round's fsync has finished. */
-          const opened: BeneathDirectory[] = [];
+          // The directory by its path now: it must still be the one the temporary is in.
+          const current = root.openParent(target.components);
           try {
-            // Commits into one directory go in rounds: their renames together, then one fsync
-            // of the directory.
-            return await rounds.commit(target.dirId, async () => {
-              // The directory by its path now: it must still be the one the temporary is in.
-              const current = root.openParent(target.components);
-              opened.push(current.dir);
-              const self = current.dir.stat();
-              if (`${self.dev}:${self.ino}` !== target.dirId) {
-                throw new FerryError(
-                  "NOT_FOUND",
-                  `${quoteName(path)}: its directory was moved or replaced during the upload`,
-                );
-              }
-              const replaced = await replace(current.dir, temp, current.name);
-              committed = true;
-              return replaced;
-            }, () => opened[0].sync());
+            const self = current.dir.stat();
+            if (`${self.dev}:${self.ino}` !== target.dirId) {
+              throw new FerryError(
+                "NOT_FOUND",
+                `${quoteName(path)}: its directory was moved or replaced during the upload`,
+              );
+            }
+            const replaced = await replace(current.dir, temp, current.name);
+            committed = true;
+            // Commits into one directory share its fsyncs (`current.dir` stays open until then).
+            await directories.sync(target.dirId, () => current.dir.sync());
+            return replaced;
           } finally {
-            for (const dir of opened) dir.close();
+            current.dir.close();
           }
         });
         end();

@@ -1,7 +1,7 @@
 /**
  * Tests for common/atomic_file.ts: a file appears under its name only once committed; a kept
  * temporary file is resumed with its prefix re-hashed; small files are written atomically
- * with their exact mode; renames into a directory share its fsyncs (in rounds); the write buffer follows the length the
+ * with their exact mode; directory fsyncs are shared; the write buffer follows the length the
  * file is expected to reach, and more bytes than that are still written whole.
  */
 
@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   createAtomicFile,
   createDirectorySync,
+  createGroupSync,
   openAtomicFile,
   resumeAtomicFile,
   SYNC_EVERY,
@@ -197,30 +198,6 @@ Deno.test("createDirectorySync: concurrent syncs of one directory all resolve; e
   });
 });
 
-Deno.test("createDirectorySync: commit renames in the round, and a refused rename fails its caller alone", async () => {
-  await withDir(async (dir) => {
-    const directories = createDirectorySync();
-    for (let i = 0; i < 20; i++) await Deno.writeFile(`${dir}/.t${i}`, bytes(10, i));
-    const results = await Promise.allSettled([
-      ...Array.from(
-        { length: 20 },
-        (_, i) => directories.commit(dir, () => Deno.renameSync(`${dir}/.t${i}`, `${dir}/f${i}`)),
-      ),
-      directories.commit(dir, () => Deno.renameSync(`${dir}/.none`, `${dir}/g`)),
-    ]);
-    assert.ok(results.slice(0, 20).every((r) => r.status === "fulfilled"));
-    assert.equal(results[20].status, "rejected");
-    assert.ok((results[20] as PromiseRejectedResult).reason instanceof Deno.errors.NotFound);
-    assert.deepEqual(
-      (await names(dir)).sort(),
-      Array.from({ length: 20 }, (_, i) => `f${i}`).sort(),
-    );
-    for (let i = 0; i < 20; i++) {
-      assert.deepEqual(await Deno.readFile(`${dir}/f${i}`), bytes(10, i));
-    }
-  });
-});
-
 Deno.test("a file past SYNC_EVERY syncs in the background and still commits, discards and restarts", async () => {
   await withDir(async (dir) => {
     const piece = bytes(1024 * 1024, 3);
@@ -279,4 +256,37 @@ Deno.test("expect: a file told its length is written whole, also when more bytes
     assert.deepEqual(await Deno.readFile(`${dir}/resumed`), data);
     assert.deepEqual(await names(dir), ["exact", "resumed", "short"]);
   });
+});
+
+Deno.test("createGroupSync: callers arriving while a flush runs share the next one; keys are apart", async () => {
+  const syncs = createGroupSync();
+  const flushed: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const flush = (key: string, who: number) => async () => {
+    flushed.push(`${key}:${who}`);
+    if (who === 0) await gate;
+  };
+  const first = syncs.sync("a", flush("a", 0)); // runs at once, held open by the gate
+  const joiners = Array.from({ length: 20 }, (_, i) => syncs.sync("a", flush("a", i + 1)));
+  const other = syncs.sync("b", flush("b", 99)); // another key does not wait
+  await other;
+  assert.deepEqual(flushed, ["a:0", "b:99"]);
+  release();
+  await Promise.all([first, ...joiners]);
+  // The twenty callers shared one flush, the first of them's, started after the first ended.
+  assert.deepEqual(flushed, ["a:0", "b:99", "a:1"]);
+  // Once idle, the next caller starts a flush of its own.
+  await syncs.sync("a", flush("a", 42));
+  assert.deepEqual(flushed, ["a:0", "b:99", "a:1", "a:42"]);
+  // A failed flush fails every caller that shares it, and the chain goes on.
+  const failing = () => Promise.reject(new Error("disk on fire"));
+  const results = await Promise.allSettled([
+    syncs.sync("c", failing),
+    syncs.sync("c", failing),
+    syncs.sync("c", failing),
+  ]);
+  assert.ok(results.every((r) => r.status === "rejected"));
+  await syncs.sync("c", flush("c", 7));
+  assert.equal(flushed.at(-1), "c:7");
 });
