@@ -3,9 +3,9 @@
  * (listings, downloads, hashes, upload statuses) up to `maxInflightPerConnection`, and upload
  * commits up to {@linkcode COMMITS_PER_REQUEST_SLOT} times as many. A commit holds little (its
  * data is written, its buffers freed; two descriptors until its directory's fsync) and spends
- * its time waiting for the disk, and the commits into one directory go in rounds sharing one
- * fsync (`common/commit_rounds.ts`), so more of them at once make larger rounds: a client that
- * pipelines many small files keeps them coming. Past either limit the connection's reader
+ * its time waiting for the disk, and the commits into one directory at about the same time
+ * share their directory fsyncs, so more of them at once share more: a client that pipelines
+ * many small files keeps them coming. Past either limit the connection's reader
  * stops reading, which pushes back on the client through TCP.
  *
  * @module
