@@ -167,7 +167,7 @@ async function execute(
   }
   // A tree's files are checked against one listing per directory; a file or two by STAT.
   const remoteIndex = new RemoteIndex(plan.files.length > 2);
-  const partials = new KeptPartials();
+  const partials = new KeptPartials(plan.files.length);
   let fatal: FerryError | null = null;
   await pool(plan.files, FILE_SLOTS, slotsOf, async (job) => {
     if (fatal !== null) {
