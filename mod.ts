@@ -54,6 +54,6 @@ export type {
 } from "./client/types.ts";
 export { isInterruption } from "./protocol/errors.ts";
 export { UnreachableError, type UnreachableReason } from "./client/dial.ts";
-export { normalizeFingerprint, type ServerCertificate } from "./client/pinned_tls.ts";
+export { normalizeFingerprint, type ServerCertificate } from "./client/fingerprints.ts";
 export type { Entry, EntryKind, Role } from "./protocol/messages/mod.ts";
 export { ERROR_CODES, type ErrorCode, FerryError, isFerryError } from "./protocol/errors.ts";

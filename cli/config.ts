@@ -9,7 +9,7 @@
 
 import { dirname, isAbsolute, join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
-import { normalizeFingerprint } from "../client/pinned_tls.ts";
+import { normalizeFingerprint } from "../client/fingerprints.ts";
 
 function env(name: string): string | undefined {
   try {

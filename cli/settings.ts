@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { HASH_ALGORITHMS, type HashAlgorithm, isHashAlgorithm } from "../common/hash_file.ts";
 import { DEFAULT_PORT } from "../client/connect.ts";
-import { normalizeFingerprint } from "../client/pinned_tls.ts";
+import { normalizeFingerprint } from "../client/fingerprints.ts";
 import { findProfile, loadProfile, type Profile } from "./config.ts";
 import { mergeServers, type ServerRef } from "./address.ts";
 import type { GlobalValues } from "./args.ts";

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { FerryError, isSessionFailure } from "../protocol/errors.ts";
 import type { FerryClient, HashAlgorithm, Progress, TransferResult } from "../client/types.ts";
-import { localError, partialPathFor } from "../client/local_files.ts";
+import { localError } from "../client/local_files.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import { type Reconnector, withReconnect } from "./reconnect.ts";
 import { formatSize, printable } from "./format.ts";
@@ -26,6 +26,7 @@ import {
   type TransferFlags,
 } from "./plan.ts";
 import { RemoteIndex, type SkipReason, skipReason } from "./skip.ts";
+import { KeptPartials } from "./kept_partials.ts";
 import { inputSource, outputSink } from "./std_streams.ts";
 
 export type { FileJob, TransferFailure, TransferFlags } from "./plan.ts";
@@ -84,28 +85,34 @@ export async function pool<T>(
   work: (item: T) => Promise<void>,
 ): Promise<void> {
   let used = 0;
-  const running = new Set<Promise<void>>();
+  let running = 0;
+  /** Wakes the loop below when a task ends (one waiter at most: the loop itself). */
+  let wake: (() => void) | null = null;
+  let allDone: (() => void) | null = null;
+  /** What a `work` that broke its promise not to reject threw, rethrown once all ended. */
+  const failures: unknown[] = [];
+  const ended = (w: number) => {
+    used -= w;
+    running--;
+    wake?.();
+    if (running === 0) allDone?.();
+  };
   for (const item of items) {
     const w = weight(item);
-    while (running.size > 0 && used + w > capacity) await Promise.race(running);
+    // Not Promise.race over the running tasks: that subscribes to each of them once per file.
+    while (running > 0 && used + w > capacity) {
+      await new Promise<void>((resolve) => wake = resolve);
+      wake = null;
+    }
     used += w;
-    const task: Promise<void> = work(item).finally(() => {
-      used -= w;
-      running.delete(task);
+    running++;
+    work(item).then(() => ended(w), (err) => {
+      failures.push(err);
+      ended(w);
     });
-    running.add(task);
   }
-  await Promise.all(running);
-}
-
-/** Size of the hidden partial file a download to `local` would continue, or `null`. */
-async function partialSize(local: string): Promise<number | null> {
-  try {
-    const info = await Deno.lstat(partialPathFor(local));
-    return info.isFile ? info.size : null;
-  } catch {
-    return null;
-  }
+  if (running > 0) await new Promise<void>((resolve) => allDone = resolve);
+  if (failures.length > 0) throw failures[0];
 }
 
 /** Moves one file (or stream); `retrying` after an interruption (files resume then). */
@@ -160,6 +167,7 @@ async function execute(
   }
   // A tree's files are checked against one listing per directory; a file or two by STAT.
   const remoteIndex = new RemoteIndex(plan.files.length > 2);
+  const partials = new KeptPartials(plan.files.length);
   let fatal: FerryError | null = null;
   await pool(plan.files, FILE_SLOTS, slotsOf, async (job) => {
     if (fatal !== null) {
@@ -194,7 +202,7 @@ async function execute(
         return;
       }
       if (direction === "get" && !flags.resume && job.stream === undefined) {
-        const kept = await partialSize(job.local);
+        const kept = await partials.sizeFor(job.local);
         if (kept !== null) {
           display.message(
             `ferry: discarding the partial download of ${printable(job.local)} (${

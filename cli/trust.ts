@@ -9,7 +9,7 @@
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { connect } from "../client/connect.ts";
 import type { FerryClient } from "../client/types.ts";
-import type { ServerCertificate } from "../client/pinned_tls.ts";
+import type { ServerCertificate } from "../client/fingerprints.ts";
 import { configDir, knownServers } from "./config.ts";
 import { printable } from "./format.ts";
 import { confirm, stderr } from "./prompt.ts";

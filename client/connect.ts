@@ -9,7 +9,7 @@
 import { FEATURES, type Role } from "../protocol/messages/mod.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
 import { type Connection, createMux, type Mux } from "./mux.ts";
-import { connectPinned, normalizeFingerprint } from "./pinned_tls.ts";
+import { normalizeFingerprint } from "./fingerprints.ts";
 import { isNameMismatch, nameMismatch } from "./name_mismatch.ts";
 import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { withDeadline } from "./requests.ts";
@@ -178,6 +178,8 @@ async function openTrusted(
       `the certificate of ${where} is not trusted (${reason}); ${TRUST_HINT}`,
     );
   }
+  // node:tls is loaded only for a connection that needs it (see pinned_tls.ts).
+  const { connectPinned } = await import("./pinned_tls.ts");
   let opened = await connectPinned(hostname, port, timeoutMs, reason);
   let accepted = opened.certificate.fingerprint === pinned;
   if (!accepted && options.onUnknownCertificate !== undefined) {

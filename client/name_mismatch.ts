@@ -8,7 +8,6 @@
 
 import { FerryError } from "../protocol/errors.ts";
 import { hostPort } from "./dial.ts";
-import { connectPinned } from "./pinned_tls.ts";
 
 /**
  * A `TLS` failure: the server's certificate is signed by a trusted CA but made for other names
@@ -54,6 +53,7 @@ export async function nameMismatch(
 ): Promise<CertificateNameError> {
   let names: string[] = [];
   try {
+    const { connectPinned } = await import("./pinned_tls.ts"); // node:tls, only when needed
     const { conn, certificate } = await connectPinned(hostname, port, timeoutMs, reason);
     conn.close();
     names = certificate.names;

@@ -2,7 +2,9 @@
  * TLS connections whose server is trusted by its certificate's fingerprint rather than by a CA
  * ("trust on first use"). `Deno.TlsConn` does not expose the peer's certificate, so the TLS of
  * these goes through `node:tls`, which does, over a `Deno.TcpConn` (see `node_tls_transport.ts`
- * for why and how).
+ * for why and how). Loaded only when such a connection is made (`node:tls` costs a CLI command
+ * that does not need it a tenth of its start-up); the fingerprints themselves are
+ * `fingerprints.ts`.
  *
  * @module
  */
@@ -13,50 +15,7 @@ import { FerryError } from "../protocol/errors.ts";
 import type { Connection } from "./mux.ts";
 import { dialTcp, handshakeFailure, hostPort } from "./dial.ts";
 import { socketConnection, tcpTransport } from "./node_tls_transport.ts";
-
-/** The certificate a server presented, as shown to the user before it is trusted. */
-export interface ServerCertificate {
-  /** The host name or address connected to. */
-  hostname: string;
-  /** The port connected to. */
-  port: number;
-  /** SHA-256 of the certificate (DER), uppercase hex pairs joined by `:`. */
-  fingerprint: string;
-  /** The certificate's subject, e.g. `CN=localhost`. */
-  subject: string;
-  /** The certificate's issuer, e.g. `CN=ferry local CA host`. */
-  issuer: string;
-  /** Start of validity, as the certificate states it. */
-  validFrom: string;
-  /** End of validity, as the certificate states it. */
-  validTo: string;
-  /**
-   * The names the certificate is valid for: its subject alternative names (DNS names and IP
-   * addresses), else its common name.
-   */
-  names: string[];
-  /** Why no trusted CA vouches for it (the TLS library's verification error). */
-  reason: string;
-}
-
-/**
- * Normalises a SHA-256 fingerprint given by a user: any case, with or without `:` separators
- * and an optional `SHA256:` prefix, to uppercase hex pairs joined by `:`.
- *
- * @throws {FerryError} `USAGE` if it is not 32 bytes of hex.
- */
-export function normalizeFingerprint(text: string): string {
-  const hex = text.trim().replace(/^sha-?256:?/i, "").replace(/[:\s]/g, "").toUpperCase();
-  if (!/^[0-9A-F]{64}$/.test(hex)) {
-    throw new FerryError(
-      "USAGE",
-      `${
-        JSON.stringify(text)
-      } is not a SHA-256 fingerprint (64 hex digits, optionally in pairs joined by ":")`,
-    );
-  }
-  return hex.match(/../g)!.join(":");
-}
+import type { ServerCertificate } from "./fingerprints.ts";
 
 function describeName(name: unknown): string {
   if (name === null || typeof name !== "object") return "";

@@ -6,7 +6,7 @@
 
 import type { Entry, Role } from "../protocol/messages/mod.ts";
 import type { HashAlgorithm } from "../common/hash_file.ts";
-import type { ServerCertificate } from "./pinned_tls.ts";
+import type { ServerCertificate } from "./fingerprints.ts";
 
 export type { HashAlgorithm };
 

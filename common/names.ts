@@ -101,8 +101,14 @@ const WINDOWS_INVALID = /[<>"|?*]/;
 /** Invisible characters: zero-width, bidi controls, BOM, soft hyphen, variation selectors... */
 const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u;
 
-/** Standard emoji sequences, whose joiners and variation selectors are legitimate. */
-const EMOJI = /\p{RGI_Emoji}/gv;
+/**
+ * Standard emoji sequences, whose joiners and variation selectors are legitimate. Built only
+ * for a name that holds an invisible character: compiling it costs every process that loads
+ * this module (a CLI command) several milliseconds.
+ */
+function emojiPattern(): RegExp {
+  return new RegExp("\\p{RGI_Emoji}", "gv");
+}
 
 /** Characters that separate paths somewhere (`/`, `\`, `:`), checked after NFKC folding. */
 const SEPARATOR_LIKE = /[/\\:]/;
@@ -159,7 +165,9 @@ export function portabilityProblem(
   if (name.endsWith(".") || name.endsWith(" ")) return "ends in a dot or a space";
   if (WINDOWS_INVALID.test(name)) return `contains one of < > " | ? *`;
   if (isWindowsDeviceName(name)) return "is a reserved device name on Windows";
-  if (INVISIBLE.test(name.replace(EMOJI, ""))) return "contains an invisible character";
+  if (INVISIBLE.test(name) && INVISIBLE.test(name.replace(emojiPattern(), ""))) {
+    return "contains an invisible character";
+  }
   const folded = name.normalize("NFKC");
   if (folded !== name && isRefusedWhenFolded(folded, options)) {
     return `reads as ${quoteName(folded)} once compatibility characters are folded (NFKC)`;

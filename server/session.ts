@@ -20,6 +20,7 @@ import { createUploads, type Uploads } from "./uploads.ts";
 import type { FrameWriter } from "../protocol/frame_writer.ts";
 import { encodeError } from "../protocol/messages/mod.ts";
 import { FerryError, messageOf } from "../protocol/errors.ts";
+import { createInflight } from "./inflight.ts";
 
 /**
  * What every connection of one server shares. The quota, the logins and the connection caps
@@ -120,11 +121,15 @@ export interface Session {
    */
   run(id: number, op: string, body: (signal: AbortSignal) => Promise<void>): void;
   /**
-   * Counts `work` (which must not reject) among the connection's operations in flight: the
-   * reader pauses at the limit, and the connection's end waits for it.
+   * Counts `work` (an upload's commit, which must not reject) among the connection's
+   * operations in flight: the reader pauses at the limit of commits (`server/inflight.ts`),
+   * and the connection's end waits for it.
    */
   track(work: Promise<void>): void;
-  /** Resolves once fewer than `maxInflightPerConnection` operations run. */
+  /**
+   * Resolves once fewer than `maxInflightPerConnection` background requests, and fewer than
+   * four times as many commits, run (`server/inflight.ts`).
+   */
   whenRoom(): Promise<void>;
   /**
    * Ends the session when its connection is done: aborts the background requests (closing the
@@ -158,7 +163,7 @@ export function createSession(
   ctx: ServerContext,
   writer: FrameWriter,
 ): Session {
-  const running = new Set<Promise<void>>();
+  const inflight = createInflight(() => ctx.limits.maxInflightPerConnection);
   const tasks = new Map<number, Task>();
   const closedError = () => new FerryError("CONNECTION_CLOSED", "connection closed");
   const abortAll = () => {
@@ -167,11 +172,6 @@ export function createSession(
   // The moment the connection closes, whoever closes it, every background request stops:
   // none waits for the read loop to notice.
   conn.closed.addEventListener("abort", abortAll, { once: true });
-
-  function track(work: Promise<void>): void {
-    running.add(work);
-    work.finally(() => running.delete(work));
-  }
 
   const session: Session = {
     conn: conn.id,
@@ -202,30 +202,29 @@ export function createSession(
       if (conn.closed.aborted) throw closedError();
       const abort = new AbortController();
       tasks.set(id, { op, abort });
-      track((async () => {
-        try {
-          await body(abort.signal);
-        } catch (err) {
-          const e = abort.signal.aborted && !(err instanceof FerryError)
-            ? asFerryError(abort.signal.reason)
-            : asFerryError(err);
-          logOp(session, { op, id, result: e.code, error: e.message });
-          await sendError(session, id, e);
-        } finally {
-          tasks.delete(id);
-        }
-      })());
+      inflight.track(
+        (async () => {
+          try {
+            await body(abort.signal);
+          } catch (err) {
+            const e = abort.signal.aborted && !(err instanceof FerryError)
+              ? asFerryError(abort.signal.reason)
+              : asFerryError(err);
+            logOp(session, { op, id, result: e.code, error: e.message });
+            await sendError(session, id, e);
+          } finally {
+            tasks.delete(id);
+          }
+        })(),
+        "request",
+      );
     },
-    track,
-    async whenRoom() {
-      while (running.size >= ctx.limits.maxInflightPerConnection && !conn.closed.aborted) {
-        await Promise.race(running);
-      }
-    },
+    track: (work) => inflight.track(work, "commit"),
+    whenRoom: () => inflight.whenRoom(() => conn.closed.aborted),
     async end() {
       abortAll();
       conn.close();
-      await Promise.allSettled(running);
+      await inflight.settled();
       await session.uploads.interruptAll();
     },
   };

@@ -86,15 +86,11 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
     try {
       const self = dir.stat();
       let replacing = 0;
-      try {
-        const existing = dir.lstat(name);
-        if (existing.kind === "dir") {
-          throw new FerryError("IS_A_DIRECTORY", `${quoteName(path)} is a directory`);
-        }
-        if (existing.kind === "file") replacing = existing.size;
-      } catch (err) {
-        if (!(err instanceof FerryError && err.code === "NOT_FOUND")) throw err;
+      const existing = dir.lstatIfAny(name);
+      if (existing?.kind === "dir") {
+        throw new FerryError("IS_A_DIRECTORY", `${quoteName(path)} is a directory`);
       }
+      if (existing?.kind === "file") replacing = existing.size;
       return { components, dir, dirId: `${self.dev}:${self.ino}`, name, replacing };
     } catch (err) {
       dir.close();

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { globMatcher, hasWildcard, splitGlob } from "../../cli/glob.ts";
 import { parseBatchLine } from "../../cli/batch.ts";
 import { printable, toJson } from "../../cli/format.ts";
-import { normalizeFingerprint } from "../../client/pinned_tls.ts";
+import { normalizeFingerprint } from "../../client/fingerprints.ts";
 import { safeEntryName } from "../../client/local_names.ts";
 import { createProgressDisplay } from "../../cli/progress.ts";
 import { createReconnector, withReconnect } from "../../cli/reconnect.ts";

@@ -126,6 +126,19 @@ export class BeneathDirectory {
   }
 
   /**
+   * As {@linkcode BeneathDirectory.lstat}, but `null` when there is no entry `name` (`ENOENT`),
+   * without building an error: an upload to a new name asks this once per file.
+   */
+  lstatIfAny(name: string): FileStat | null {
+    this.#checkName(name);
+    const buf = new Uint8Array(STATX_SIZE);
+    const r = this.#libc.statx(this.fd, name, AT.SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
+    if (r === -ERRNO.ENOENT) return null;
+    if (r < 0) throw errnoError(-r, "other", this.#shown(name));
+    return decodeStatx(buf);
+  }
+
+  /**
    * Metadata of the entry whose name is the bytes `name` (one that is not valid UTF-8, from
    * {@linkcode BeneathDirectory.readEntries}); a symbolic link is described, not followed.
    */

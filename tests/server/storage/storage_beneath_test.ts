@@ -281,6 +281,11 @@ Deno.test({
         await tmp.close();
         await top.rename(".ferry-1.part", "link", { replace: true });
         assert.equal(top.lstat("link").kind, "file");
+        // lstatIfAny: the same description, and null (not an error) for a missing name.
+        assert.deepEqual(top.lstatIfAny("link"), top.lstat("link"));
+        assert.equal(top.lstatIfAny("dirlink")?.kind, "symlink");
+        assert.equal(top.lstatIfAny("no-such-name"), null);
+        await assertCode("BAD_NAME", () => top.lstatIfAny("a/b"));
       } finally {
         top.close();
       }
