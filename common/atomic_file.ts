@@ -345,9 +345,14 @@ function atomicFile(
   let fill = 0;
   /** The write to disk under way, if any: its error surfaces at the next flush or commit. */
   let writing: Promise<void> = Promise.resolve();
-  /** The background data sync under way, if any, and the bytes written when it was started. */
+  /**
+   * The background data sync under way, if any, the bytes written when it was started, and
+   * the first one's failure, which fails the commit: Linux reports a writeback error to one
+   * fsync or fdatasync only, so the commit's own fsync could succeed after it.
+   */
   let syncing: Promise<void> | null = null;
   let syncedAt = kept;
+  let syncFailure: unknown = null;
   let open = true;
   let committed = false;
 
@@ -376,8 +381,9 @@ function atomicFile(
   function syncInBackground(): void {
     if (syncing !== null || length - syncedAt < SYNC_EVERY) return;
     syncedAt = length;
-    syncing = writing.then(() => file.syncData()).finally(() => syncing = null);
-    syncing.catch(() => {}); // a failure shows at the commit's own fsync
+    syncing = writing.then(() => file.syncData())
+      .catch((err) => void (syncFailure ??= err))
+      .finally(() => syncing = null);
   }
 
   /**
@@ -402,9 +408,9 @@ function atomicFile(
     await writing;
   }
 
-  /** Waits for a background sync (its error is the commit's fsync's to report). */
+  /** Waits for a background sync (its failure is kept for the commit to report). */
   async function syncSettled(): Promise<void> {
-    await syncing?.catch(() => {});
+    await syncing;
   }
 
   function close(): void {
@@ -461,6 +467,7 @@ function atomicFile(
       const { mtime } = commitOptions;
       if (mtime) file.utimeSync(new Date(), mtime);
       await syncSettled();
+      if (syncFailure !== null) throw syncFailure;
       await file.sync();
       close();
       if (options.exactMode && Deno.build.os !== "windows") {
