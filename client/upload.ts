@@ -166,7 +166,7 @@ async function sendData(
       const region = frames.region();
       let n = 0;
       while (n < region.length) {
-        // A small file is read on this thread: a pool call costs more than the read.
+        // Read on this thread (see SYNC_READ_MAX): a pool call costs more than the read.
         const got = region.length <= SYNC_READ_MAX
           ? file.readSync(region.subarray(n))
           : await file.read(region.subarray(n));

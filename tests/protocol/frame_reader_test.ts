@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 
 import { encodeHeader, type Frame, HEADER_SIZE, MAX_PAYLOAD } from "../../protocol/frame.ts";
-import { READ_SIZE, readFrameBatches, readFrames } from "../../protocol/frame_reader.ts";
+import {
+  BULK_READ_SIZE,
+  READ_SIZE,
+  readFrameBatches,
+  readFrames,
+  RECORD_SIZE,
+} from "../../protocol/frame_reader.ts";
 import { isFerryError } from "../../protocol/errors.ts";
 import { equalBytes } from "../../protocol/bytes.ts";
 import { concat } from "../_helpers/mod.ts";
@@ -280,11 +286,17 @@ Deno.test("reader: a stream ending mid-frame throws BAD_FRAME after the whole fr
   streams.push(concat([goodBytes, lying, new Uint8Array(10)]));
   streams.push(next.subarray(0, 5)); // truncated first frame
   for (const stream of streams) {
-    for (const sizes of [[1], [3, 5], [stream.length]]) {
+    for (
+      const [sizes, options] of [[1], [3, 5], [stream.length]].flatMap((sizes) =>
+        [16, { readSize: 16, transient: true }].map((o) => [sizes, o] as const)
+      )
+    ) {
       const seen: Frame[] = [];
       await assert.rejects(
         async () => {
-          for await (const f of readFrames(sizedSource(stream, sizes), 16)) seen.push(f);
+          for await (const f of readFrames(sizedSource(stream, sizes), options)) {
+            seen.push({ ...f, payload: f.payload.slice() });
+          }
         },
         (err: unknown) => isFerryError(err, "BAD_FRAME") && /truncated frame/.test(err.message),
         `${stream.length} bytes in reads of ${sizes}`,
@@ -348,26 +360,56 @@ Deno.test("reader, transient: any frames cut anywhere read identically, from two
 });
 
 Deno.test("reader, transient: a payload is a view valid until the next batch, then reused", async () => {
-  const frames: Frame[] = [MAX_PAYLOAD, MAX_PAYLOAD, 10, 20].map((n, i) => ({
-    type: 1,
-    num: i,
-    version: 1,
-    payload: pattern(n, i + 1),
-  }));
+  const frames: Frame[] = [10, MAX_PAYLOAD, MAX_PAYLOAD, MAX_PAYLOAD, MAX_PAYLOAD, 20].map((
+    n,
+    i,
+  ) => ({ type: 1, num: i, version: 1, payload: pattern(n, i + 1) }));
   const stream = concat(frames.map(encodeFrame));
-  // The two large frames in 16 KiB reads (as TLS delivers them), the small ones in one read.
-  const ends = [...boundaries(frames).slice(1, 2), boundaries(frames)[2], stream.length];
+  // In 16 KiB reads, as TLS delivers records.
+  const ends = Array.from(
+    { length: Math.ceil(stream.length / RECORD_SIZE) },
+    (_, i) => Math.min(stream.length, (i + 1) * RECORD_SIZE),
+  );
   const kept: Frame[] = [];
   for await (const f of readFrames(scriptedSource(stream, ends), { transient: true })) {
     kept.push(f);
   }
-  assert.equal(kept[0].payload.buffer, kept[1].payload.buffer, "one array for large payloads");
-  assert.equal(kept[2].payload.buffer, kept[3].payload.buffer, "small ones are views of one");
-  assert.notEqual(kept[0].payload.buffer, kept[2].payload.buffer);
-  // Kept past their batch, the large payloads now hold the second one's bytes: transient.
-  assert.ok(!equalBytes(kept[0].payload, frames[0].payload));
-  assert.ok(equalBytes(kept[0].payload, frames[1].payload));
+  // The large frames and the small one after them are views of one reused buffer.
+  const bulk = kept[1].payload.buffer;
+  assert.equal(bulk.byteLength, BULK_READ_SIZE);
+  for (const f of kept.slice(2)) assert.equal(f.payload.buffer, bulk);
+  // Kept past their batch, views show what was read into the buffer since: the first large
+  // payload's bytes were overwritten when the unfinished fourth frame moved to the front.
+  assert.ok(!equalBytes(kept[1].payload, frames[1].payload));
   // Owned (the default) payloads stay as they were.
   const owned = await collect(scriptedSource(stream, ends));
   assertFramesEqual(owned, frames);
+});
+
+Deno.test("reader, transient: one read per 16 KiB record, none cut short by a frame's end", async () => {
+  const frames: Frame[] = Array.from({ length: 40 }, (_, i) => ({
+    type: 1,
+    num: 3,
+    version: 1,
+    payload: pattern(i === 0 ? 30 : MAX_PAYLOAD - (i % 3), i),
+  }));
+  const stream = concat(frames.map(encodeFrame));
+  const ends = Array.from(
+    { length: Math.ceil(stream.length / RECORD_SIZE) },
+    (_, i) => Math.min(stream.length, (i + 1) * RECORD_SIZE),
+  );
+  const source = scriptedSource(stream, ends);
+  const got: Frame[] = [];
+  for await (const f of readFrames(source, { transient: true })) {
+    got.push({ ...f, payload: f.payload.slice() });
+  }
+  assertFramesEqual(got, frames);
+  // Every record in one read, plus the read that finds the end of the stream; the first read
+  // (before any large frame) is offered the initial buffer, and every later one a whole record.
+  assert.equal(source.reads, ends.length + 1);
+  assert.ok(source.smallestTarget >= RECORD_SIZE, `a read offered ${source.smallestTarget} bytes`);
+  // Owned payloads read the large ones straight into their own arrays: more, shorter reads.
+  const owned = scriptedSource(stream, ends);
+  assertFramesEqual(await collect(owned), frames);
+  assert.ok(owned.reads > source.reads);
 });

@@ -153,6 +153,21 @@ export class BeneathFile {
   }
 
   /**
+   * Writes the file's data back to disk (`fdatasync`), as a head start for a later
+   * {@linkcode BeneathFile.sync}. Its failure must not be ignored: Linux reports a writeback
+   * error to one fsync or fdatasync only, so a later `sync` may succeed after it.
+   */
+  async syncData(): Promise<void> {
+    const r = await this.#track(this.#libc.fdatasyncAsync(this.fd));
+    if (r < 0) {
+      throw new FerryError(
+        "INTERNAL",
+        `${this.shown}: could not be flushed to disk (fdatasync failed)`,
+      );
+    }
+  }
+
+  /**
    * Sets the access and modification times, in milliseconds since the epoch; `null` leaves
    * that time as it is.
    */

@@ -139,6 +139,7 @@ const SYMBOLS = {
     nonblocking: true,
   },
   fsyncAsync: { name: "fsync", parameters: ["i32"], result: "i32", nonblocking: true },
+  fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
   closeAsync: { name: "close", parameters: ["i32"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -380,6 +381,11 @@ export class Libc {
   /** `fsync` on the blocking pool: 0, or -1 (errno unknown). */
   fsyncAsync(fd: number): Promise<number> {
     return this.#lib.symbols.fsyncAsync(fd);
+  }
+
+  /** `fdatasync` on the blocking pool: 0, or -1 (errno unknown). */
+  fdatasyncAsync(fd: number): Promise<number> {
+    return this.#lib.symbols.fdatasyncAsync(fd);
   }
 
   /** `close` on the blocking pool (closing the last link of a large file can take a while). */

@@ -8,7 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { UNKNOWN_SIZE } from "../../../protocol/bytes.ts";
+import { equalBytes, UNKNOWN_SIZE } from "../../../protocol/bytes.ts";
+import { SYNC_EVERY } from "../../../common/atomic_file.ts";
 import { type ErrorCode, FerryError } from "../../../protocol/errors.ts";
 import type { Entry } from "../../../protocol/messages/mod.ts";
 import type { StagedUpload, Storage } from "../../../server/storage/storage.ts";
@@ -441,4 +442,40 @@ each("an aborted listing or hash rejects with the signal's reason", async ({ sto
 
 function stage(storage: Storage, path: string): Promise<StagedUpload> {
   return storage.stage({ user: "u", path, size: 1, mtime: null });
+}
+
+for (const kind of ["local", "race-free"].filter((k) => k in STORAGES)) {
+  Deno.test(`storage (${kind}): an upload past SYNC_EVERY (written back in the background) commits every byte, and is kept or dropped whole`, async () => {
+    const { storage, secrets, close } = await STORAGES[kind]();
+    try {
+      const piece = bytes(1024 * 1024, 7);
+      const size = SYNC_EVERY + 3 * piece.length;
+      const write = async (upload: StagedUpload, length: number) => {
+        for (let done = 0; done < length; done += piece.length) {
+          await upload.write(piece.subarray(0, Math.min(piece.length, length - done)));
+        }
+      };
+      const data = new Uint8Array(size);
+      for (let o = 0; o < size; o += piece.length) data.set(piece.subarray(0, size - o), o);
+      const committed = await storage.stage({ user: "u", path: "big", size, mtime: null });
+      await write(committed, size);
+      await committed.commit({ size, digest: sha256(data) });
+      assert.ok(equalBytes(await read(storage, "big"), data), "every byte committed");
+      // Interrupted right after a background sync may have started: kept whole for a resume.
+      const kept = await storage.stage({ user: "u", path: "k", size, mtime: null });
+      await write(kept, SYNC_EVERY + piece.length);
+      await kept.interrupted();
+      const partial = await storage.partialStatus({ user: "u", path: "k", size, mtime: null });
+      assert.equal(partial.length, SYNC_EVERY + piece.length, "everything received is kept");
+      // Discarded after one: nothing left beside the committed file.
+      const dropped = await storage.stage({ user: "u", path: "d", size, mtime: null });
+      await write(dropped, SYNC_EVERY + piece.length);
+      await dropped.discard();
+      const left = (await Array.fromAsync(Deno.readDir(`${secrets[0]}/root`))).map((e) => e.name);
+      assert.ok(left.includes("big") && !left.includes("d"), `left: ${left}`);
+      assert.equal(left.length, 2, `the committed file and the kept partial: ${left}`);
+    } finally {
+      await close();
+    }
+  });
 }
