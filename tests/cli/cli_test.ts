@@ -12,6 +12,7 @@ import { LIBC_CANDIDATES } from "../../server/storage/beneath/support.ts";
 import {
   assertFails,
   assertOk,
+  checksumHex,
   CLIENT,
   CLIENT_FLAGS,
   denoRun,
@@ -30,8 +31,8 @@ import {
   spawnServer,
   taskFlags,
   tempDir,
+  TEST_CHECKSUM,
   within,
-  xxh128Hex,
 } from "../_helpers/mod.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -114,8 +115,11 @@ Deno.test("cli: first run in a fresh directory, then put/ls/get/rm/shutdown", as
     const get = await ferry(cwd, ["--port", p, "get", "README.md", `${cwd}/x`]);
     assertOk(get, "get");
     assert.deepEqual(await Deno.readFile(`${cwd}/x`), await Deno.readFile(`${cwd}/README.md`));
-    const checksum = await xxh128Hex(new TextEncoder().encode(readme));
-    assert.ok(get.stdout.includes(`xxh128 ${checksum}`), `get prints the checksum: ${get.stdout}`);
+    const checksum = await checksumHex(new TextEncoder().encode(readme));
+    assert.ok(
+      get.stdout.includes(`${TEST_CHECKSUM} ${checksum}`),
+      `get prints the checksum: ${get.stdout}`,
+    );
 
     assertOk(await ferry(cwd, ["--port", p, "rm", "README.md"]), "rm");
     const after = await ferry(cwd, ["--port", p, "ls"]);

@@ -214,8 +214,14 @@ Deno.test("upload resume of an interrupted stream starts over (a stream cannot b
       (onProgress) => first.upload(streamOf(data), "s.bin", { size: data.length, onProgress }),
       4 * MiB,
     );
-    // Once the server has ended the interrupted upload, it keeps what it received.
-    await waitFor(async () => (await t.files.kept()).length === 1, "the server's partial", 5_000);
+    // Once the server has ended the interrupted upload (its connection's disconnect line comes
+    // after), it keeps what it received. (A partial file on disk is there from the start.)
+    await waitFor(
+      () => t.logs.some((l) => l.event === "disconnect"),
+      "the end of the interrupted upload",
+      5_000,
+    );
+    assert.equal((await t.files.kept()).length, 1, "the server's partial");
     const second = await t.client(TOKENS.write);
     try {
       const r = await second.upload(streamOf(data), "s.bin", { size: data.length, resume: true });

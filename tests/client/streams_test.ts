@@ -12,16 +12,18 @@ import { MIN_RANGE, splitRanges } from "../../client/streams.ts";
 import { openSession } from "../../client/connect.ts";
 import { receive } from "../../client/receive.ts";
 import { createHasher } from "../../common/hash_file.ts";
-import { FerryError } from "../../mod.ts";
+import { connect, FerryError } from "../../mod.ts";
 import {
   assertOk,
+  checksumHex,
   cliServer,
   concat,
+  ON_S3,
   randomBytes,
   startServer,
+  TEST_CHECKSUM,
   type TestServer,
   TOKENS,
-  xxh128Hex,
 } from "../_helpers/mod.ts";
 
 const MiB = 1024 * 1024;
@@ -68,9 +70,9 @@ Deno.test("streams: a 40 MiB file comes down over 2 connections, byte for byte, 
   const t = await startServer();
   try {
     const data = randomBytes(40 * MiB + 12345);
-    await Deno.writeFile(`${t.root}/big.bin`, data);
+    await t.files.write("big.bin", data);
     const mtime = new Date("2024-03-04T05:06:07.000Z");
-    await Deno.utime(`${t.root}/big.bin`, mtime, mtime);
+    await t.files.setMtime("big.bin", mtime);
     const c = await t.client(TOKENS.read);
     try {
       const progress: number[] = [];
@@ -83,7 +85,7 @@ Deno.test("streams: a 40 MiB file comes down over 2 connections, byte for byte, 
       assert.deepEqual(r, {
         bytes: data.length,
         checksum: null,
-        algorithm: "xxh128",
+        algorithm: TEST_CHECKSUM,
         path: target,
         resumed: 0,
         ranges: 2,
@@ -112,27 +114,46 @@ Deno.test("streams: a server file that changes under the download is CHECKSUM_MI
   const t = await startServer();
   try {
     const data = randomBytes(36 * MiB);
-    const path = `${t.root}/big.bin`;
-    await Deno.writeFile(path, data);
-    const c = await t.client(TOKENS.read);
+    await t.files.write("big.bin", data);
+    const mtime = (await t.files.mtime("big.bin"))!;
+    const later = new Date(mtime + 1000);
+    // On S3 the file is replaced by a PUT (there is no writing in place), which takes a while:
+    // the download is paced (8 MiB/s) and the PUT starts once a third has come, long before the
+    // end. On a disk the change is made at once, in place, once most of it has come.
+    const c = ON_S3
+      ? await connect({
+        hostname: "localhost",
+        port: t.port,
+        token: TOKENS.read,
+        caCerts: [t.ca],
+        limitRate: 8 * MiB,
+      })
+      : await t.client(TOKENS.read);
     try {
-      // Once most of it has come (every FILE_INFO long sent), the file's first bytes change in
-      // place, as a write does, with its time: the last STAT sees it.
-      let changed = false;
-      const mtime = (await Deno.stat(path)).mtime!;
+      // Once every FILE_INFO has long been sent, the file's first bytes change, with its time:
+      // the last STAT sees it.
+      let change: Promise<void> | undefined;
+      const changed = new Uint8Array(data);
+      changed.fill(7, 0, 100);
       const target = `${t.outside}/big.bin`;
       const err = await c.download("big.bin", target, {
         streams: 2,
         onProgress: (p) => {
-          if (changed || p.bytes < 30 * MiB) return;
-          changed = true;
-          using f = Deno.openSync(path, { write: true });
-          f.writeSync(new Uint8Array(100).fill(7));
-          const later = new Date(mtime.getTime() + 1000);
+          if (change !== undefined || p.bytes < (ON_S3 ? 12 : 30) * MiB) return;
+          if (ON_S3) {
+            change = t.files.write("big.bin", changed).then(() =>
+              t.files.setMtime("big.bin", later)
+            );
+            return;
+          }
+          using f = Deno.openSync(`${t.root}/big.bin`, { write: true });
+          f.writeSync(changed.subarray(0, 100));
           f.utimeSync(later, later);
+          change = Promise.resolve();
         },
       }).then(() => null, (e) => e);
-      assert.ok(changed, "the file was changed mid-download");
+      assert.ok(change !== undefined, "the file was changed mid-download");
+      await change;
       assert.ok(err instanceof FerryError, `${err}`);
       assert.equal(err.code, "CHECKSUM_MISMATCH");
       assert.deepEqual(await names(t.outside), [], "no file, no partial file");
@@ -147,8 +168,8 @@ Deno.test("streams: a server file that changes under the download is CHECKSUM_MI
 Deno.test("streams: a range whose FILE_INFO differs from the STAT's size or time is CHECKSUM_MISMATCH", async () => {
   const t = await startServer();
   try {
-    await Deno.writeFile(`${t.root}/f.bin`, randomBytes(100_000));
-    const { mtime } = await Deno.stat(`${t.root}/f.bin`);
+    await t.files.write("f.bin", randomBytes(100_000));
+    const mtime = await t.files.mtime("f.bin");
     const session = await openSession({
       hostname: "localhost",
       port: t.port,
@@ -157,18 +178,18 @@ Deno.test("streams: a range whose FILE_INFO differs from the STAT's size or time
     });
     try {
       for (
-        const expect of [{ size: 99_999, mtime: mtime!.getTime() }, { size: 100_000, mtime: 1 }]
+        const expect of [{ size: 99_999, mtime: mtime! }, { size: 100_000, mtime: 1 }]
       ) {
         const err = await receive(session.mux, {
           remote: "f.bin",
           offset: 0,
           length: 10,
           sink: { write: () => Promise.resolve() },
-          hash: () => createHasher("xxh128"),
+          hash: () => createHasher(TEST_CHECKSUM),
           hashHere: false,
           expect,
           transfers: session.transfers,
-          algorithm: "xxh128",
+          algorithm: TEST_CHECKSUM,
         }).then(() => null, (e) => e);
         assert.equal(err?.code, "CHECKSUM_MISMATCH", JSON.stringify(expect));
       }
@@ -183,7 +204,7 @@ Deno.test("streams: a range whose FILE_INFO differs from the STAT's size or time
 Deno.test("streams: cancelling stops every stream and leaves nothing", async () => {
   const t = await startServer();
   try {
-    await Deno.writeFile(`${t.root}/big.bin`, randomBytes(48 * MiB));
+    await t.files.write("big.bin", randomBytes(48 * MiB));
     const c = await t.client(TOKENS.read);
     try {
       const controller = new AbortController();
@@ -211,11 +232,11 @@ Deno.test("streams: a small file and a download to a stream use one connection",
   const t = await startServer();
   try {
     const data = randomBytes(20 * MiB);
-    await Deno.writeFile(`${t.root}/f.bin`, data);
+    await t.files.write("f.bin", data);
     const c = await t.client(TOKENS.read);
     try {
       const r = await c.download("f.bin", `${t.outside}/f.bin`, { streams: 8 });
-      assert.equal(r.checksum, await xxh128Hex(data));
+      assert.equal(r.checksum, await checksumHex(data));
       assert.deepEqual(rangedGets(t), [[0, undefined, data.length]], "one plain DOWNLOAD");
       assert.equal(t.logs.filter((l) => l.event === "connect").length, 1);
       // To a stream: one connection too, the whole file.
@@ -237,7 +258,7 @@ Deno.test("streams: a range of a file to a stream (length), refused to a path", 
   const t = await startServer();
   try {
     const data = randomBytes(300_000);
-    await Deno.writeFile(`${t.root}/f.bin`, data);
+    await t.files.write("f.bin", data);
     const c = await t.client(TOKENS.read);
     try {
       const chunks: Uint8Array[] = [];
@@ -248,7 +269,7 @@ Deno.test("streams: a range of a file to a stream (length), refused to a path", 
       );
       assert.deepEqual(concat(chunks), data.subarray(1000, 71_000));
       assert.equal(r.bytes, 70_000);
-      assert.equal(r.checksum, await xxh128Hex(data.subarray(1000, 71_000)));
+      assert.equal(r.checksum, await checksumHex(data.subarray(1000, 71_000)));
       const err = await c.download("f.bin", `${t.outside}/x`, { length: 5 }).then(
         () => null,
         (e) => e,
@@ -265,7 +286,7 @@ Deno.test("streams: a range of a file to a stream (length), refused to a path", 
 Deno.test("streams: the CLI's get --streams N; put does not take it", async () => {
   await using s = await cliServer();
   const data = randomBytes(33 * MiB);
-  await Deno.writeFile(`${s.ts.root}/big.bin`, data);
+  await s.ts.files.write("big.bin", data);
   const run = await s.run(["get", "--streams", "2", "--json", "big.bin", "out.bin"]);
   assertOk(run, "get --streams 2");
   const doc = JSON.parse(run.stdout);
@@ -273,7 +294,7 @@ Deno.test("streams: the CLI's get --streams N; put does not take it", async () =
   assert.deepEqual(await Deno.readFile(`${s.cwd}/out.bin`), data);
   const text = await s.run(["get", "--streams", "2", "big.bin", "out2.bin"]);
   assertOk(text, "get --streams 2, text");
-  assert.match(text.stdout, /, xxh128 checked in 2 ranges\n$/);
+  assert.match(text.stdout, new RegExp(`, ${TEST_CHECKSUM} checked in 2 ranges\n$`));
   assert.equal(rangedGets(s.ts).length, 4, "two ranges, twice");
   for (const bad of ["0", "x", "33"]) {
     const r = await s.run(["get", "--streams", bad, "big.bin", "o2.bin"]);

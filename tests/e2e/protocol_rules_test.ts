@@ -70,8 +70,8 @@ Deno.test("order (§2.3): requests handled in line take effect, and are answered
 
 Deno.test("DUPLICATE_REQUEST (§2.2): STAT, MKDIR, RENAME, HASH, HELLO, AUTH and CLOSE_SERVER under a running download's id are refused and do nothing; the download completes", async () => {
   await withServer(async (t) => {
-    await Deno.writeFile(`${t.root}/big.bin`, randomBytes(32 * MiB));
-    await Deno.writeTextFile(`${t.root}/small.txt`, "s");
+    await t.files.write("big.bin", randomBytes(32 * MiB));
+    await t.files.write("small.txt", "s");
     await withRawConn(t, async (raw) => {
       await rawLogin(raw, TOKENS.admin);
       const id = 7;
@@ -107,14 +107,14 @@ Deno.test("DUPLICATE_REQUEST (§2.2): STAT, MKDIR, RENAME, HASH, HELLO, AUTH and
       expectFrame(await raw.next(), SERVICES.STAT_RESULT, "the server still serves");
     });
     assert.ok(!t.logs.some((l) => l.event === "shutdown"), "CLOSE_SERVER was not run");
-    await assert.rejects(Deno.stat(`${t.root}/made`));
-    await assert.rejects(Deno.stat(`${t.root}/moved.txt`));
+    assert.equal(await t.files.exists("made"), false, "no directory made");
+    assert.equal(await t.files.exists("moved.txt"), false, "no rename");
   });
 });
 
 Deno.test("late CANCEL (§4.7): a CANCEL for a request that has ended is ignored, and its id can be reused at once", async () => {
   await withServer(async (t) => {
-    await Deno.writeTextFile(`${t.root}/a.txt`, "a");
+    await t.files.write("a.txt", "a");
     await withRawConn(t, async (raw) => {
       await rawLogin(raw);
       await raw.send(encodePathRequest(SERVICES.STAT, { id: 5, path: "a.txt" }));
@@ -205,7 +205,8 @@ for (const kind of STORAGE_KINDS) {
   Deno.test(`error codes (${kind}) (§4.3, §4.5b): DELETE . is BAD_NAME, HASH of a directory IS_A_DIRECTORY, RENAME into itself BAD_ARGUMENT, RENAME to itself OK, RENAME of or onto . BAD_NAME`, async () => {
     const t = await startServer({}, { storage: kind });
     try {
-      await Deno.mkdir(`${t.root}/d/sub`, { recursive: true });
+      await t.files.mkdir("d");
+      await t.files.mkdir("d/sub");
       await withRawConn(t, async (raw) => {
         await rawLogin(raw);
         await raw.send(
@@ -231,8 +232,8 @@ for (const kind of STORAGE_KINDS) {
         expectError(answers.get(6)!, "BAD_NAME", "RENAME . e", 6);
         expectError(answers.get(7)!, "BAD_NAME", "RENAME d .", 7);
       });
-      assert.ok((await Deno.stat(`${t.root}/d/sub`)).isDirectory, "the tree is untouched");
-      await assert.rejects(Deno.stat(`${t.root}/e`), Deno.errors.NotFound);
+      assert.equal(await t.files.kind("d/sub"), "dir", "the tree is untouched");
+      assert.equal(await t.files.exists("e"), false);
     } finally {
       await t.close();
     }
