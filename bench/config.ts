@@ -15,7 +15,7 @@
  * | BENCH_RELAY_REPS | 2 | repetitions through the relay for ferry and the ceiling |
  * | BENCH_RELAY_SSH_REPS | 1 | repetitions through the relay for scp and sftp (about 35 s each per GiB) |
  * | BENCH_RELAY_SSH_MIB | 512 | size of the big file scp and sftp move through the relay (their rate there is bound by their request window; at this size their start-up is some 3% of the time) |
- * | BENCH_RELAY_SSH_FILES | 50 | files scp and sftp put through the relay (3-4 round trips each) |
+ * | BENCH_RELAY_SSH_FILES | 100 | files scp and sftp put through the relay (3-4 round trips each) |
  * | BENCH_STREAMS | 4 | connections of the `--streams N` rows (once the CLI has the flag) |
  * | BENCH_ONLY | all | comma list of sections: big, many, clients, ls, relay, streams, s3 |
  * | BENCH_NO_SSH=1 | | skip scp and sftp |
@@ -134,7 +134,7 @@ export function readConfig(
     delayMs: int("BENCH_DELAY_MS", 25),
     relayReps: int("BENCH_RELAY_REPS", quick ? 1 : 2),
     relaySshReps: int("BENCH_RELAY_SSH_REPS", 1),
-    relaySshFiles: int("BENCH_RELAY_SSH_FILES", quick ? 20 : 50),
+    relaySshFiles: int("BENCH_RELAY_SSH_FILES", quick ? 20 : 100),
     relaySshMiB: Math.min(int("BENCH_RELAY_SSH_MIB", 512), int("BENCH_BIG_MIB", quick ? 64 : 1024)),
     streams: int("BENCH_STREAMS", 4),
     sections: sections as Section[],
