@@ -13,6 +13,7 @@ export * from "./net.ts";
 export * from "./proc.ts";
 export * from "./raw.ts";
 export * from "./raw_server.ts";
+export * from "./scripted_server.ts";
 export * from "./server.ts";
 export * from "./storage.ts";
 export * from "./storage_kinds.ts";

@@ -10,8 +10,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
-import { readFrames } from "../../protocol/frame_reader.ts";
-import { writeAll } from "../../protocol/frame_writer.ts";
+import { is } from "../../client/requests.ts";
 import {
   decodeAuth,
   decodeDownload,
@@ -27,7 +26,7 @@ import {
   type Entry,
 } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
-import { ferry, tempDir, testCertificates } from "../_helpers/mod.ts";
+import { ferry, scriptedServer, tempDir } from "../_helpers/mod.ts";
 import { encodeDataFrames } from "../protocol/_frames.ts";
 
 const GOOD = new TextEncoder().encode("good bytes\n");
@@ -39,96 +38,49 @@ const GOOD = new TextEncoder().encode("good bytes\n");
 async function fakeServer(): Promise<
   { port: number; ca: string; hostile: Entry[]; requests: string[] } & AsyncDisposable
 > {
-  const set = await testCertificates();
-  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: set.cert, key: set.key });
-  const state = {
-    port: (listener.addr as Deno.NetAddr).port,
-    ca: set.caCert,
-    hostile: [] as Entry[],
-    requests: [] as string[],
-  };
-  const conns = new Set<Deno.Conn>();
-  const serving: Promise<void>[] = [];
-  const is = (f: { type: number; num: number }, s: { type: number; num: number }) =>
-    f.type === s.type && f.num === s.num;
-
-  async function serve(conn: Deno.TlsConn) {
-    try {
-      for await (const f of readFrames(conn)) {
-        const send = (bytes: Uint8Array) => writeAll(conn, bytes);
-        if (is(f, SERVICES.HELLO)) {
-          await send(encodeWelcome({ id: decodeHello(f.payload).id, version: 1, agent: "evil" }));
-        } else if (is(f, SERVICES.AUTH)) {
-          await send(encodeAuthOk({ id: decodeAuth(f.payload).id, role: "admin", user: "x" }));
-        } else if (is(f, SERVICES.LIST)) {
-          const { id, path } = decodePathRequest(f.payload);
-          // Bytes after the path: LIST's options, which only a server announcing LIST_NAMES
-          // may be sent (this one's WELCOME announces nothing).
-          const extra = f.payload.length - 6 - new TextEncoder().encode(path).length;
-          state.requests.push(`LIST ${path}${extra === 0 ? "" : ` +${extra} bytes`}`);
-          const entries: Entry[] = path === "." || path === ""
-            ? [{ name: "pkg", kind: "dir", size: 0, mtime: 0 }]
-            : [{ name: "good.txt", kind: "file", size: GOOD.length, mtime: 0 }, ...state.hostile];
-          await send(encodeListEntries({ id, last: true, entries }));
-        } else if (is(f, SERVICES.STAT)) {
-          const { id, path } = decodePathRequest(f.payload);
-          state.requests.push(`STAT ${path}`);
-          const name = path.split("/").pop()!;
-          await send(
-            encodeStatResult({
-              id,
-              entry: { name, kind: name === "pkg" ? "dir" : "file", size: GOOD.length, mtime: 0 },
-            }),
-          );
-        } else if (is(f, SERVICES.DOWNLOAD)) {
-          const { id, path } = decodeDownload(f.payload);
-          state.requests.push(`DOWNLOAD ${path}`);
-          await send(encodeFileInfo({ id, size: GOOD.length, mtime: 0 }));
-          await send(encodeDataFrames(SERVICES.DOWNLOAD_DATA, id, GOOD));
-          // This server predates checksum negotiation (its WELCOME says nothing): SHA-256.
-          const digest = new Uint8Array(createHash("sha256").update(GOOD).digest());
-          await send(encodeEof({ id, size: GOOD.length, digest }));
-        } else {
-          const id = new DataView(f.payload.buffer, f.payload.byteOffset).getUint32(0);
-          await send(encodeError({ id, code: "UNSUPPORTED", message: "not here" }));
-        }
-      }
-    } catch {
-      // the client went away
-    } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch {
-        // closed
-      }
+  const state = { hostile: [] as Entry[], requests: [] as string[] };
+  const server = await scriptedServer(async (f, send) => {
+    if (is(f, SERVICES.HELLO)) {
+      await send(encodeWelcome({ id: decodeHello(f.payload).id, version: 1, agent: "evil" }));
+    } else if (is(f, SERVICES.AUTH)) {
+      await send(encodeAuthOk({ id: decodeAuth(f.payload).id, role: "admin", user: "x" }));
+    } else if (is(f, SERVICES.LIST)) {
+      const { id, path } = decodePathRequest(f.payload);
+      // Bytes after the path: LIST's options, which only a server announcing LIST_NAMES
+      // may be sent (this one's WELCOME announces nothing).
+      const extra = f.payload.length - 6 - new TextEncoder().encode(path).length;
+      state.requests.push(`LIST ${path}${extra === 0 ? "" : ` +${extra} bytes`}`);
+      const entries: Entry[] = path === "." || path === ""
+        ? [{ name: "pkg", kind: "dir", size: 0, mtime: 0 }]
+        : [{ name: "good.txt", kind: "file", size: GOOD.length, mtime: 0 }, ...state.hostile];
+      await send(encodeListEntries({ id, last: true, entries }));
+    } else if (is(f, SERVICES.STAT)) {
+      const { id, path } = decodePathRequest(f.payload);
+      state.requests.push(`STAT ${path}`);
+      const name = path.split("/").pop()!;
+      await send(
+        encodeStatResult({
+          id,
+          entry: { name, kind: name === "pkg" ? "dir" : "file", size: GOOD.length, mtime: 0 },
+        }),
+      );
+    } else if (is(f, SERVICES.DOWNLOAD)) {
+      const { id, path } = decodeDownload(f.payload);
+      state.requests.push(`DOWNLOAD ${path}`);
+      await send(encodeFileInfo({ id, size: GOOD.length, mtime: 0 }));
+      await send(encodeDataFrames(SERVICES.DOWNLOAD_DATA, id, GOOD));
+      // This server predates checksum negotiation (its WELCOME says nothing): SHA-256.
+      const digest = new Uint8Array(createHash("sha256").update(GOOD).digest());
+      await send(encodeEof({ id, size: GOOD.length, digest }));
+    } else {
+      const id = new DataView(f.payload.buffer, f.payload.byteOffset).getUint32(0);
+      await send(encodeError({ id, code: "UNSUPPORTED", message: "not here" }));
     }
-  }
-
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        conns.add(conn);
-        serving.push(serve(conn));
-      }
-    } catch {
-      // closed
-    }
-  })();
-
+  });
   return Object.assign(state, {
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting;
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // closed
-        }
-      }
-      await Promise.allSettled(serving);
-    },
+    port: server.port,
+    ca: server.ca,
+    [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
   });
 }
 

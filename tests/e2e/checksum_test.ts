@@ -12,8 +12,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { xxhash128 } from "hash-wasm";
 import { HEADER_SIZE } from "../../protocol/frame.ts";
-import { readFrames } from "../../protocol/frame_reader.ts";
-import { writeAll } from "../../protocol/frame_writer.ts";
 import {
   CHECKSUM_NUMBERS,
   decodeData,
@@ -34,6 +32,7 @@ import {
   FEATURES,
 } from "../../protocol/messages/mod.ts";
 import { SERVICES } from "../../protocol/services.ts";
+import { is } from "../../client/requests.ts";
 import { connect, FerryError } from "../../mod.ts";
 import {
   concat,
@@ -44,10 +43,10 @@ import {
   openRaw,
   randomBytes,
   type RawConn,
+  scriptedServer,
   sha256Hex,
   startServer,
   TEST_CHECKSUM,
-  testCertificates,
   TOKENS,
 } from "../_helpers/mod.ts";
 import { encodeDataFrames } from "../protocol/_frames.ts";
@@ -292,57 +291,27 @@ Deno.test("checksum: DOWNLOAD with a length sends that range, its digest in EOF"
 async function olderServer(
   data: Uint8Array,
 ): Promise<{ port: number; ca: string; hellos: unknown[] } & AsyncDisposable> {
-  const set = await testCertificates();
-  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: set.cert, key: set.key });
-  const conns: Deno.Conn[] = [];
-  const served: Promise<void>[] = [];
   const hellos: unknown[] = [];
-  const is = (f: { type: number; num: number }, s: { type: number; num: number }) =>
-    f.type === s.type && f.num === s.num;
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      served.push((async () => {
-        try {
-          for await (const f of readFrames(conn)) {
-            const id = new DataView(f.payload.buffer, f.payload.byteOffset).getUint32(0);
-            let answer: Uint8Array;
-            if (is(f, SERVICES.HELLO)) {
-              hellos.push(decodeHello(f.payload).checksums);
-              answer = encodeWelcome({ id, version: 1, agent: "older" });
-            } else if (is(f, SERVICES.AUTH)) {
-              answer = encodeAuthOk({ id, role: "read", user: "u" });
-            } else {
-              answer = concat([
-                encodeFileInfoFor(id, data.length),
-                encodeDataFrames(SERVICES.DOWNLOAD_DATA, id, data),
-                encodeEof({ id, size: data.length, digest: sha256(data) }),
-              ]);
-            }
-            await writeAll(conn, answer);
-          }
-        } catch {
-          // the client went away
-        }
-      })());
+  const server = await scriptedServer(async (f, send) => {
+    const id = new DataView(f.payload.buffer, f.payload.byteOffset).getUint32(0);
+    if (is(f, SERVICES.HELLO)) {
+      hellos.push(decodeHello(f.payload).checksums);
+      await send(encodeWelcome({ id, version: 1, agent: "older" }));
+    } else if (is(f, SERVICES.AUTH)) {
+      await send(encodeAuthOk({ id, role: "read", user: "u" }));
+    } else {
+      await send(concat([
+        encodeFileInfoFor(id, data.length),
+        encodeDataFrames(SERVICES.DOWNLOAD_DATA, id, data),
+        encodeEof({ id, size: data.length, digest: sha256(data) }),
+      ]));
     }
-  })().catch(() => {});
+  });
   return {
-    port: (listener.addr as Deno.NetAddr).port,
-    ca: set.caCert,
+    port: server.port,
+    ca: server.ca,
     hellos,
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      await accepting;
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // closed
-        }
-      }
-      await Promise.allSettled(served);
-    },
+    [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
   };
 }
 
