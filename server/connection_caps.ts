@@ -170,19 +170,31 @@ export class ConnectionCaps {
 
   /** Why `address` may not have another logged-in connection now, or `undefined`. */
   #overLoggedInLimit(address: string): FerryError | undefined {
-    const limits = this.#limits;
-    if (this.#loggedInTotal >= limits.maxConnections) {
-      return new FerryError(
-        "BUSY",
-        `the server is at its limit of ${limits.maxConnections} connections`,
-      );
-    }
-    if ((this.#loggedIn.get(address) ?? 0) >= limits.maxConnectionsPerIp) {
-      return new FerryError(
-        "BUSY",
-        `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
-      );
-    }
-    return undefined;
+    return loggedInRefusal(this.#limits, this.#loggedInTotal, this.#loggedIn.get(address) ?? 0);
   }
+}
+
+/**
+ * Why one more logged-in connection may not be had, with `total` logged in on the server and
+ * `atAddress` from the newcomer's address (`BUSY`), or `undefined`. The rule of both
+ * {@linkcode ConnectionCaps} and the shared caps of several isolates.
+ */
+export function loggedInRefusal(
+  limits: ConnectionLimits,
+  total: number,
+  atAddress: number,
+): FerryError | undefined {
+  if (total >= limits.maxConnections) {
+    return new FerryError(
+      "BUSY",
+      `the server is at its limit of ${limits.maxConnections} connections`,
+    );
+  }
+  if (atAddress >= limits.maxConnectionsPerIp) {
+    return new FerryError(
+      "BUSY",
+      `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
+    );
+  }
+  return undefined;
 }

@@ -15,7 +15,7 @@
 
 import { FerryError } from "../../protocol/errors.ts";
 import type { Limits } from "../limits.ts";
-import type { Admission, ConnectionLimits } from "../connection_caps.ts";
+import { type Admission, type ConnectionLimits, loggedInRefusal } from "../connection_caps.ts";
 import type { Quota } from "../quota.ts";
 import type { TempRegistry } from "../storage/staging.ts";
 import { SharedCounts, SharedLock } from "./shared_table.ts";
@@ -273,20 +273,7 @@ export class SharedConnectionCaps {
 
   /** Why `address` may not have another logged-in connection now (under the lock). */
   #overLoggedInLimit(address: string): FerryError | undefined {
-    const limits = this.#limits;
-    if (this.#cells[LOGGED_IN] >= limits.maxConnections) {
-      return new FerryError(
-        "BUSY",
-        `the server is at its limit of ${limits.maxConnections} connections`,
-      );
-    }
-    if (this.#loggedIn.get(address) >= limits.maxConnectionsPerIp) {
-      return new FerryError(
-        "BUSY",
-        `your address is at its limit of ${limits.maxConnectionsPerIp} connections`,
-      );
-    }
-    return undefined;
+    return loggedInRefusal(this.#limits, this.#cells[LOGGED_IN], this.#loggedIn.get(address));
   }
 }
 
