@@ -16,12 +16,12 @@
 
 import { sizeLabel } from "../config.ts";
 import { type Ceph, startCeph } from "../harness/ceph.ts";
+import { expectFiles } from "../harness/files.ts";
 import { ferryCli, type FerryServer, startFerry } from "../harness/ferry.ts";
 import { DENO, errorMessage, REPO, run, type RunResult } from "../harness/process.ts";
 import { childrenCpuSeconds } from "../harness/procfs.ts";
-import { withCpu } from "../harness/sampling.ts";
 import type { Case } from "../results.ts";
-import { type Bench, mbps, measure, type Sample } from "./context.ts";
+import { type Bench, mbps, measure, type Sample, transfer } from "./context.ts";
 import type { S3Config } from "../config.ts";
 
 /** The bucket the section uses; ferry's files are below `ferry/`, the direct ones below `direct/`. */
@@ -61,23 +61,15 @@ async function expectObjects(store: S3Config, prefix: string, expect: number): P
 }
 
 /**
- * One sample of `body` moving `bytes`: its rate, and CPU per GiB of the client and of the ferry
- * server `serverPid` (0 for the direct rows, which have none).
+ * One sample of a direct transfer of `bytes`: its rate and the client's CPU per GiB (server 0:
+ * there is no ferry server on this path; the store's processes are not counted).
  */
-async function timed(
+async function directSample(
   b: Bench,
-  serverPid: number | null,
   bytes: number,
   body: () => Promise<RunResult>,
 ): Promise<Sample> {
   const gib = bytes / 1024 ** 3;
-  if (serverPid !== null) {
-    const [r, cpu] = await withCpu(b.procfs, serverPid, body);
-    return {
-      value: mbps(bytes, r.ms),
-      cpu: cpu === null ? null : { client: cpu.client / gib, server: cpu.server / gib },
-    };
-  }
   const before = await childrenCpuSeconds(b.procfs);
   const r = await body();
   const client = await childrenCpuSeconds(b.procfs) - before;
@@ -124,28 +116,28 @@ async function measureAll(
       b,
       cases.bigPut,
       "ferry",
-      () => timed(b, server.service.pid, d.bigBytes, () => ferry(["put", d.big, "big.bin"])),
+      () => transfer(b, server.service.pid, d.bigBytes, () => ferry(["put", d.big, "big.bin"])),
       [],
     );
     await measure(
       b,
       cases.bigPut,
       "s3",
-      () => timed(b, null, d.bigBytes, () => direct(store, ["put", d.big, "direct/big.bin"])),
+      () => directSample(b, d.bigBytes, () => direct(store, ["put", d.big, "direct/big.bin"])),
       [],
     );
     await measure(
       b,
       cases.bigGet,
       "ferry",
-      () => timed(b, server.service.pid, d.bigBytes, () => ferry(["get", "big.bin", out.ferry])),
+      () => transfer(b, server.service.pid, d.bigBytes, () => ferry(["get", "big.bin", out.ferry])),
       [out.ferry],
     );
     await measure(
       b,
       cases.bigGet,
       "s3",
-      () => timed(b, null, d.bigBytes, () => direct(store, ["get", "direct/big.bin", out.s3])),
+      () => directSample(b, d.bigBytes, () => direct(store, ["get", "direct/big.bin", out.s3])),
       [out.s3],
     );
     await direct(store, ["rm", "ferry/many"]);
@@ -163,21 +155,14 @@ async function measureAll(
     await measure(b, cases.getR, "ferry", () =>
       files(
         () => ferry(["get", "-r", "many", dirs.ferry]),
-        () => expectLocal(dirs.ferry, n),
+        () => expectFiles(dirs.ferry, n),
       ), [dirs.ferry]);
     await measure(b, cases.getR, "s3", () =>
       files(
         () => direct(store, ["get-dir", "direct/many", dirs.s3]),
-        () => expectLocal(dirs.s3, n),
+        () => expectFiles(dirs.s3, n),
       ), [dirs.s3]);
   }
-}
-
-/** Throws unless `dir` holds `expect` files. */
-async function expectLocal(dir: string, expect: number): Promise<void> {
-  let got = 0;
-  for await (const e of Deno.readDir(dir)) if (e.isFile) got++;
-  if (got !== expect) throw new Error(`${dir} holds ${got} files, not ${expect}`);
 }
 
 /** The S3 rows: against the configured store, or a Ceph cluster of the run's own. */

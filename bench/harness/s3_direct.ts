@@ -25,6 +25,7 @@
  * @module
  */
 
+import { writeAll } from "../../protocol/frame_writer.ts";
 import { createBucket } from "../../server/storage/s3/bucket.ts";
 import { S3Client } from "../../server/storage/s3/client.ts";
 import { deleteObjects } from "../../server/storage/s3/delete_object.ts";
@@ -78,12 +79,6 @@ async function readFull(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
     got += n;
   }
   return got;
-}
-
-/** Writes all of `data` to `file`. */
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < data.length) done += await file.write(data.subarray(done));
 }
 
 async function putFile(c: S3Client, path: string, key: string): Promise<number> {
