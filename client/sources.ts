@@ -18,6 +18,24 @@ import { localError } from "./local_files.ts";
  */
 export const SYNC_READ_MAX = DATA_BATCH;
 
+/**
+ * Reads `file` from its current position into `buf` until it is full or the file ends, and
+ * returns how many bytes it read (fewer than `buf.length` only at the end). A buffer of up to
+ * {@linkcode SYNC_READ_MAX} bytes is read on this thread.
+ */
+export async function fillFromFile(file: Deno.FsFile, buf: Uint8Array): Promise<number> {
+  const onThisThread = buf.length <= SYNC_READ_MAX;
+  let filled = 0;
+  while (filled < buf.length) {
+    const n = onThisThread
+      ? file.readSync(buf.subarray(filled))
+      : await file.read(buf.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
 /** Reads a file from its current position in chunks of at most `DATA_BATCH` bytes. */
 export async function* fileChunks(
   file: Deno.FsFile,
@@ -33,15 +51,7 @@ export async function* fileChunks(
     while (true) {
       const buf = buffers[which];
       which ^= 1;
-      let filled = 0;
-      while (filled < buf.length) {
-        // Read on this thread (see SYNC_READ_MAX): a pool call costs more than the read.
-        const n = buf.length <= SYNC_READ_MAX
-          ? file.readSync(buf.subarray(filled))
-          : await file.read(buf.subarray(filled));
-        if (n === null) break;
-        filled += n;
-      }
+      const filled = await fillFromFile(file, buf);
       if (filled === 0) return;
       yield buf.subarray(0, filled);
       if (filled < buf.length) return;

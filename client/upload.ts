@@ -20,7 +20,7 @@ import type { Mux } from "./mux.ts";
 import type { Progress, TransferResult, UploadOptions } from "./types.ts";
 import { localError } from "./local_files.ts";
 import { is, request, unexpected } from "./requests.ts";
-import { SYNC_READ_MAX } from "./sources.ts";
+import { fillFromFile } from "./sources.ts";
 import { openSource, resumePoint } from "./upload_source.ts";
 import { createHasher, type Hasher } from "../common/hash_file.ts";
 import { DEFAULT_STALL_MS, stallGuard, type TransferSettings } from "./transfer_settings.ts";
@@ -164,15 +164,7 @@ async function sendData(
   async function fromFile(file: Deno.FsFile): Promise<number> {
     while (true) {
       const region = frames.region();
-      let n = 0;
-      while (n < region.length) {
-        // Read on this thread (see SYNC_READ_MAX): a pool call costs more than the read.
-        const got = region.length <= SYNC_READ_MAX
-          ? file.readSync(region.subarray(n))
-          : await file.read(region.subarray(n));
-        if (got === null) break;
-        n += got;
-      }
+      const n = await fillFromFile(file, region);
       if (n === 0) return bytes;
       await send(region.subarray(0, n), true);
       if (n < region.length) return bytes;
