@@ -44,6 +44,52 @@ export const SYNC_EVERY = 64 * 1024 * 1024;
  */
 export const SYNC_WRITE_MAX = WRITE_BUFFER_SIZE;
 
+/**
+ * The background data syncs of a file being written: one at a time, each started after the write
+ * under way, once {@linkcode SYNC_EVERY} more bytes were written since the last, so that the
+ * final fsync finds little left to do. The first failure is kept for the commit to throw: Linux
+ * reports a writeback error to one fsync or fdatasync only, so the commit's own fsync could
+ * succeed after it. Used by {@linkcode createAtomicFile}'s files and the server's race-free
+ * uploads.
+ */
+export class BackgroundSync {
+  readonly #syncData: () => Promise<void>;
+  #syncing: Promise<void> | null = null;
+  #syncedAt: number;
+  #failure: unknown = null;
+
+  /** Syncs with `syncData`, counting from `written` bytes already in the file. */
+  constructor(syncData: () => Promise<void>, written = 0) {
+    this.#syncData = syncData;
+    this.#syncedAt = written;
+  }
+
+  /** Starts a sync after `write` ends, if none runs and `written` is far enough along. */
+  after(write: Promise<void>, written: number): void {
+    if (this.#syncing !== null || written - this.#syncedAt < SYNC_EVERY) return;
+    this.#syncedAt = written;
+    this.#syncing = write.then(this.#syncData)
+      .catch((err) => void (this.#failure ??= err))
+      .finally(() => this.#syncing = null);
+  }
+
+  /** Waits for the sync under way, if any (this never rejects: a failure is kept). */
+  async settled(): Promise<void> {
+    await this.#syncing;
+  }
+
+  /** Waits for the sync under way, then throws the first sync's failure, if one failed. */
+  async check(): Promise<void> {
+    await this.#syncing;
+    if (this.#failure !== null) throw this.#failure;
+  }
+
+  /** Counts from `written` bytes again (the file was cut back). */
+  restart(written: number): void {
+    this.#syncedAt = written;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Directory fsync with group commit
 
@@ -345,14 +391,8 @@ function atomicFile(
   let fill = 0;
   /** The write to disk under way, if any: its error surfaces at the next flush or commit. */
   let writing: Promise<void> = Promise.resolve();
-  /**
-   * The background data sync under way, if any, the bytes written when it was started, and
-   * the first one's failure, which fails the commit: Linux reports a writeback error to one
-   * fsync or fdatasync only, so the commit's own fsync could succeed after it.
-   */
-  let syncing: Promise<void> | null = null;
-  let syncedAt = kept;
-  let syncFailure: unknown = null;
+  /** Writes the data back to disk as it grows (its failure fails the commit). */
+  const syncs = new BackgroundSync(() => file.syncData(), kept);
   let open = true;
   let committed = false;
 
@@ -377,15 +417,6 @@ function atomicFile(
     }
   }
 
-  /** Starts a background data sync once {@linkcode SYNC_EVERY} more bytes were written. */
-  function syncInBackground(): void {
-    if (syncing !== null || length - syncedAt < SYNC_EVERY) return;
-    syncedAt = length;
-    syncing = writing.then(() => file.syncData())
-      .catch((err) => void (syncFailure ??= err))
-      .finally(() => syncing = null);
-  }
-
   /**
    * Starts writing the filled buffer, once the write before it ended; the next buffer is the
    * one that write used (free now), or a new one when first needed.
@@ -396,7 +427,7 @@ function atomicFile(
     await writing;
     writing = writeAll(full);
     writing.catch(() => {}); // awaited by the next write or flush
-    syncInBackground();
+    syncs.after(writing, length);
     const next = spare;
     spare = buffer;
     buffer = next;
@@ -406,11 +437,6 @@ function atomicFile(
   async function flush(): Promise<void> {
     await startWrite();
     await writing;
-  }
-
-  /** Waits for a background sync (its failure is kept for the commit to report). */
-  async function syncSettled(): Promise<void> {
-    await syncing;
   }
 
   function close(): void {
@@ -453,8 +479,8 @@ function atomicFile(
     flush,
     async restart() {
       await writing;
-      await syncSettled();
-      syncedAt = 0;
+      await syncs.settled();
+      syncs.restart(0);
       fill = 0;
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
@@ -466,8 +492,7 @@ function atomicFile(
       await flush();
       const { mtime } = commitOptions;
       if (mtime) file.utimeSync(new Date(), mtime);
-      await syncSettled();
-      if (syncFailure !== null) throw syncFailure;
+      await syncs.check();
       await file.sync();
       close();
       if (options.exactMode && Deno.build.os !== "windows") {
@@ -483,7 +508,7 @@ function atomicFile(
       if (open) {
         if (keep) await flush().catch(() => {});
         else await writing.catch(() => {});
-        await syncSettled();
+        await syncs.settled();
         close();
       }
       if (!committed && !keep) await Deno.remove(temp).catch(() => {});

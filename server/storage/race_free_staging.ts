@@ -19,7 +19,7 @@
 import { UNKNOWN_SIZE } from "../../protocol/bytes.ts";
 import { FerryError } from "../../protocol/errors.ts";
 import { quoteName } from "../../common/names.ts";
-import { createGroupSync, SYNC_EVERY, WRITE_BUFFER_SIZE } from "../../common/atomic_file.ts";
+import { BackgroundSync, createGroupSync, WRITE_BUFFER_SIZE } from "../../common/atomic_file.ts";
 import { createHasher, type Hasher, hashPrefix } from "../../common/hash_file.ts";
 import type { BeneathDirectory, BeneathFile, BeneathRoot } from "./beneath/mod.ts";
 import { parsePath } from "./paths.ts";
@@ -174,14 +174,8 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
     let spare: Uint8Array | null = null;
     let fill = 0;
     let writing: Promise<void> = Promise.resolve();
-    /**
-     * The background data sync under way (one at a time, after the write before it), the bytes
-     * written when it started, and its failure, which fails the commit: the commit's own fsync
-     * would not see a writeback error one of these was told of.
-     */
-    let syncing: Promise<void> | null = null;
-    let syncedAt = kept.length;
-    let syncFailure: unknown = null;
+    /** Writes the data back to disk as it grows, as the client's atomic file does. */
+    const syncs = new BackgroundSync(() => file.syncData(), kept.length);
     let fileOpen = true;
     let ended = false;
     let committed = false;
@@ -194,7 +188,7 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
       writing = file.writeAt(full, position);
       writing.catch(() => {}); // surfaced by the next write or flush
       position += fill;
-      syncInBackground();
+      syncs.after(writing, position);
       const next = spare;
       spare = buffer;
       buffer = next;
@@ -206,24 +200,11 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
       await writing;
     }
 
-    /**
-     * Starts writing the data back to disk once {@linkcode SYNC_EVERY} more bytes were
-     * written, so that the commit's fsync finds little left to do (as the client's atomic
-     * file does).
-     */
-    function syncInBackground(): void {
-      if (syncing !== null || position - syncedAt < SYNC_EVERY) return;
-      syncedAt = position;
-      syncing = writing.then(() => file.syncData())
-        .catch((err) => void (syncFailure ??= err))
-        .finally(() => syncing = null);
-    }
-
     async function closeFile(): Promise<void> {
       if (!fileOpen) return;
       fileOpen = false;
       await writing.catch(() => {});
-      await syncing;
+      await syncs.settled();
       await file.close().catch(() => {});
     }
 
@@ -263,8 +244,7 @@ export function createRaceFreeStaging(root: BeneathRoot, shared?: StagingShared)
         checkReceived(expected, length, hasher);
         await flush();
         if (request.mtime !== null) file.setTimes(Date.now(), request.mtime);
-        await syncing;
-        if (syncFailure !== null) throw syncFailure;
+        await syncs.check();
         await file.sync();
         // Nothing is in flight, and closing a file that keeps its name frees nothing.
         fileOpen = false;

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  BackgroundSync,
   createAtomicFile,
   createDirectorySync,
   createGroupSync,
@@ -289,4 +290,54 @@ Deno.test("createGroupSync: callers arriving while a flush runs share the next o
   assert.ok(results.every((r) => r.status === "rejected"));
   await syncs.sync("c", flush("c", 7));
   assert.equal(flushed.at(-1), "c:7");
+});
+
+Deno.test("BackgroundSync: one sync at a time, every SYNC_EVERY bytes, after the write before it", async () => {
+  const order: string[] = [];
+  let release!: () => void;
+  const syncs = new BackgroundSync(async () => {
+    order.push("sync");
+    await new Promise<void>((r) => release = r);
+  }, 10);
+  syncs.after(Promise.resolve(), 10 + SYNC_EVERY - 1);
+  await syncs.settled();
+  assert.equal(order.length, 0, "not yet SYNC_EVERY bytes past the start");
+  let endWrite!: () => void;
+  const write = new Promise<void>((r) => endWrite = r).then(() => void order.push("write"));
+  syncs.after(write, 10 + SYNC_EVERY);
+  syncs.after(Promise.resolve(), 10 + 3 * SYNC_EVERY); // one runs already: not started
+  endWrite();
+  await write;
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(order, ["write", "sync"]);
+  release();
+  await syncs.settled();
+  syncs.after(Promise.resolve(), 10 + 2 * SYNC_EVERY);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(order, ["write", "sync", "sync"], "a new one once the first ended");
+  release();
+  await syncs.check();
+});
+
+Deno.test("BackgroundSync: a failed sync fails check(), not settled(), and is kept", async () => {
+  let calls = 0;
+  const syncs = new BackgroundSync(() => {
+    calls++;
+    return Promise.reject(new Error(`writeback failed ${calls}`));
+  });
+  syncs.after(Promise.resolve(), SYNC_EVERY);
+  await syncs.settled();
+  await assert.rejects(syncs.check(), /writeback failed 1/);
+  // a later sync that fails too does not replace the first failure; one that is not started
+  // (too few bytes) changes nothing
+  syncs.after(Promise.resolve(), 2 * SYNC_EVERY);
+  syncs.after(Promise.resolve(), 2 * SYNC_EVERY + 1);
+  await syncs.settled();
+  assert.equal(calls, 2);
+  await assert.rejects(syncs.check(), /writeback failed 1/);
+  // a write that failed is reported the same way (the sync after it never ran)
+  const other = new BackgroundSync(() => Promise.resolve());
+  const failedWrite = Promise.reject(new Error("write failed"));
+  other.after(failedWrite, SYNC_EVERY);
+  await assert.rejects(other.check(), /write failed/);
 });
